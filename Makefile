@@ -1,0 +1,36 @@
+# paysync: the two commands of the README, and what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bootstrap jars kafka-start kafka-stop lint clean
+
+demo: bootstrap jars
+	$(BIN)/paysync demo
+
+test: bootstrap jars
+	$(BIN)/pytest
+
+bootstrap: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+jars: bootstrap
+	$(BIN)/python -c "from paysync.broker import BrokerConfig, ensure_jars; print('kafka jars in', ensure_jars(BrokerConfig().jars_dir))"
+
+kafka-start: jars
+	$(BIN)/paysync kafka start
+
+kafka-stop: bootstrap
+	$(BIN)/paysync kafka stop
+
+lint: bootstrap
+	$(BIN)/lint-imports
+
+clean:
+	-$(BIN)/paysync kafka stop
+	rm -rf .paysync
