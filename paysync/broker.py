@@ -241,6 +241,8 @@ def start(cfg: BrokerConfig, fresh: bool = False, timeout: float = 90.0) -> tupl
     for port in (cfg.port, cfg.controller_port):
         if not _port_free(port):
             raise BrokerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port/--controller-port")
+    if shutil.which("java") is None:
+        raise BrokerError("Java is not installed: the Kafka broker needs Java 17 or newer on PATH")
     libs = ensure_jars(cfg.jars_dir)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     (cfg.data_dir / "logs").mkdir(exist_ok=True)

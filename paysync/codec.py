@@ -47,11 +47,21 @@ class Schema:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "Schema":
-        parsed = parse_schema(raw, _write_hint=False)
-        canonical = to_parsing_canonical_form(parsed)
+        # Logical types are documentation here: timestamps stay epoch-millisecond ints in Python.
+        # The parsing canonical form drops logicalType, so the fingerprint is unaffected.
+        plain = _strip_logical_types(raw)
+        canonical = to_parsing_canonical_form(parse_schema(plain, _write_hint=False))
         name = f"{raw.get('namespace')}.{raw['name']}" if raw.get("namespace") else raw["name"]
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))  # fastavro gives it little-endian
-        return cls(name=name, parsed=parse_schema(raw), canonical=canonical, fingerprint=fp)
+        return cls(name=name, parsed=parse_schema(plain), canonical=canonical, fingerprint=fp)
+
+
+def _strip_logical_types(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical_types(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical_types(v) for v in node]
+    return node
 
 
 def load_schemas(directory: Path = SCHEMAS_DIR) -> tuple[dict[str, Schema], dict[bytes, Schema]]:
@@ -80,7 +90,7 @@ class AvroCodec:
         if registry_url:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
-            self._registry = SchemaRegistryClient({"url": registry_url})
+            self._registry = SchemaRegistryClient.new_client({"url": registry_url})
 
     def schema(self, name: str) -> Schema:
         """The current schema of that full name (e.g. `paysync.DeadLetter`)."""
