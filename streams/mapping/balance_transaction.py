@@ -1,0 +1,108 @@
+"""balance transaction (a `paysync.StripeBalanceTransaction` record) -> Stripe_Balance_Transaction__c,
+plus a PARTIAL upsert of the record it settles — the only writer of those fields:
+
+- charge (`ch_`/`py_`, type charge/payment): Stripe_Payment__c Fee__c, Net__c, Balance_Transaction_Id__c,
+  Settlement_Currency__c, Exchange_Rate__c, Payout__r;
+- refund (`re_`/`pyr_`, type refund/payment_refund): Stripe_Refund__c Fee__c, Net__c, Balance_Transaction_Id__c, Payout__r;
+- dispute withdrawal (`dp_`/`du_`, reporting category `dispute`, or a negative amount without one):
+  Stripe_Dispute__c Dispute_Fee__c, Balance_Transaction_Id__c, Payout__r.
+
+Reversals and failures (dispute_reversal, refund_failure, …) write only their own record, so two
+transactions of one source never fight over the same field. Fee and net are in the settlement currency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.mapping.common import (
+    FieldValue, MappingConfig, MappingError, datetime_str, decimal_str, identity_fields, money, parent,
+    payout_parent, require_amount, require_currency, require_id, text, upper, upsert,
+)
+from streams.order import encode_version, version_of
+
+CHARGE_PREFIXES = ("ch_", "py_")
+REFUND_PREFIXES = ("re_", "pyr_")
+DISPUTE_PREFIXES = ("dp_", "du_")
+CHARGE_TYPES = frozenset({"charge", "payment"})
+REFUND_TYPES = frozenset({"refund", "payment_refund"})
+
+
+def _is_dispute_withdrawal(bt: dict[str, Any]) -> bool:
+    category = bt.get("reporting_category")
+    if category:
+        return category == "dispute"
+    return int(bt["amount"]) < 0
+
+
+def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict[str, Any]]:
+    """The Stripe_Balance_Transaction__c upsert, then at most one partial upsert of its source record."""
+    if not isinstance(bt, dict):
+        raise MappingError("BAD_OBJECT", "balance transaction is not a record")
+    txn_id = require_id(bt)
+    currency = require_currency(bt)
+    amount, fee, net = (require_amount(bt, key) for key in ("amount", "fee", "net"))
+    created = bt.get("created")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise MappingError("BAD_TIMESTAMP", f"created must be integer unix seconds, got {created!r}")
+    bt_type = bt.get("type")
+    if not isinstance(bt_type, str) or not bt_type:
+        raise MappingError("MISSING_FIELD", "type is missing")
+    source = bt.get("source_id") if isinstance(bt.get("source_id"), str) and bt.get("source_id") else None
+    payout_id = bt.get("payout_id") if isinstance(bt.get("payout_id"), str) and bt.get("payout_id") else None
+    rate = decimal_str(bt.get("exchange_rate"))
+    version = encode_version(version_of("balance_transaction", bt, created, txn_id))
+    identity = identity_fields(bt.get("account"), bool(bt.get("livemode")), cfg)
+
+    fields: dict[str, FieldValue] = dict(identity)
+    if cfg.multi_currency:
+        fields["CurrencyIsoCode"] = upper(currency)
+    fields.update({
+        "Type__c": text(bt_type, 50),
+        "Reporting_Category__c": text(bt.get("reporting_category"), 50),
+        "Amount__c": money(amount, currency),
+        "Fee__c": money(fee, currency),
+        "Net__c": money(net, currency),
+        "Currency__c": upper(currency),
+        "Exchange_Rate__c": rate,
+        "Available_On__c": datetime_str(bt.get("available_on")),
+        "Status__c": text(bt.get("status"), 20),
+        "Source_Id__c": source,
+        "Created_At__c": datetime_str(created),
+    })
+    own_payout = source if bt_type == "payout" and source and source.startswith("po_") else None
+    parents = payout_parent(payout_id or own_payout)
+    partial: dict[str, Any] | None = None
+    source_parents = payout_parent(payout_id)
+    if source and source.startswith(CHARGE_PREFIXES):
+        parents.append(parent("Payment__r", "Stripe_Payment__c", "Stripe_Charge_Id__c", source))
+        if bt_type in CHARGE_TYPES:
+            partial_fields = dict(identity)
+            partial_fields.update({
+                "Fee__c": money(fee, currency),
+                "Net__c": money(net, currency),
+                "Balance_Transaction_Id__c": txn_id,
+                "Settlement_Currency__c": upper(currency),
+                "Exchange_Rate__c": rate,
+            })
+            partial = upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", source, partial_fields, version, None, source_parents)
+    elif source and source.startswith(REFUND_PREFIXES):
+        parents.append(parent("Refund__r", "Stripe_Refund__c", "Stripe_Refund_Id__c", source))
+        if bt_type in REFUND_TYPES:
+            partial_fields = dict(identity)
+            partial_fields.update({
+                "Fee__c": money(fee, currency),
+                "Net__c": money(net, currency),
+                "Balance_Transaction_Id__c": txn_id,
+            })
+            partial = upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", source, partial_fields, version, None, source_parents)
+    elif source and source.startswith(DISPUTE_PREFIXES):
+        parents.append(parent("Dispute__r", "Stripe_Dispute__c", "Stripe_Dispute_Id__c", source))
+        if _is_dispute_withdrawal(bt):
+            partial_fields = dict(identity)
+            partial_fields.update({"Dispute_Fee__c": money(fee, currency), "Balance_Transaction_Id__c": txn_id})
+            partial = upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", source, partial_fields, version, None, source_parents)
+    record = upsert(
+        "Stripe_Balance_Transaction__c", "Stripe_Balance_Transaction_Id__c", txn_id, fields, version, None, parents
+    )
+    return [record] if partial is None else [record, partial]
