@@ -1,0 +1,230 @@
+"""Load the data model from the SFDX source (`salesforce/force-app/main/default`): the one source of truth.
+
+`load_schema(root)` returns a `Schema`: the custom objects and fields found in the metadata plus the standard
+objects (Account, Contact, Opportunity, Order) with their standard fields, each object with a real-looking key
+prefix (001, 003, 006, 801; a01… for custom objects in name order).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
+
+
+class MetadataError(Exception):
+    """The metadata folder is missing or a file does not parse."""
+
+
+@dataclass
+class FieldDef:
+    """One field as the emulator validates it; `type` is the metadata type (Text, Number, Lookup …)."""
+
+    name: str
+    label: str
+    type: str
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    required: bool = False
+    unique: bool = False
+    external_id: bool = False
+    case_sensitive: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    reference_to: str = ""
+    child_relationship: str = ""
+    custom: bool = True
+    createable: bool = True
+    updateable: bool = True
+    default: object = None
+
+    @property
+    def relationship(self) -> str:
+        """The child→parent name used in SOQL and CSV (`Payout__c` → `Payout__r`, `AccountId` → `Account`)."""
+        if self.type != "Lookup":
+            return ""
+        if self.name.endswith("__c"):
+            return self.name[:-3] + "__r"
+        return self.name[:-2] if self.name.endswith("Id") else self.name
+
+
+@dataclass
+class ObjectDef:
+    """One sObject: its fields by API name, its key prefix and whether it is custom."""
+
+    name: str
+    label: str
+    plural_label: str
+    key_prefix: str
+    custom: bool
+    fields: dict[str, FieldDef] = field(default_factory=dict)
+    auto_number_format: str = ""
+    _lower: dict[str, str] = field(default_factory=dict)
+
+    def add(self, f: FieldDef) -> None:
+        self.fields[f.name] = f
+        self._lower[f.name.lower()] = f.name
+
+    def field(self, name: str) -> FieldDef | None:
+        """The field named `name`, case-insensitively (as Salesforce resolves API names)."""
+        canonical = self._lower.get(name.lower())
+        return self.fields[canonical] if canonical else None
+
+    def relationship(self, name: str) -> FieldDef | None:
+        """The lookup field whose relationship name is `name` (`Payout__r`), case-insensitively."""
+        low = name.lower()
+        for f in self.fields.values():
+            if f.type == "Lookup" and f.relationship.lower() == low:
+                return f
+        return None
+
+    def external_id_fields(self) -> list[str]:
+        return [f.name for f in self.fields.values() if f.external_id]
+
+
+@dataclass
+class Schema:
+    """Every sObject the emulator serves, by name (case-insensitive look-up via `get`)."""
+
+    objects: dict[str, ObjectDef]
+
+    def get(self, name: str) -> ObjectDef | None:
+        for obj in self.objects.values():
+            if obj.name.lower() == name.lower():
+                return obj
+        return None
+
+    def by_prefix(self, record_id: str) -> ObjectDef | None:
+        for obj in self.objects.values():
+            if record_id.startswith(obj.key_prefix):
+                return obj
+        return None
+
+
+def _system_fields(obj: ObjectDef) -> None:
+    ro = dict(custom=False, createable=False, updateable=False)
+    obj.add(FieldDef("Id", "Record ID", "Id", length=18, external_id=False, unique=True, case_sensitive=True, **ro))
+    for name, label in (("CreatedDate", "Created Date"), ("LastModifiedDate", "Last Modified Date"),
+                        ("SystemModstamp", "System Modstamp")):
+        obj.add(FieldDef(name, label, "DateTime", **ro))
+    obj.add(FieldDef("IsDeleted", "Deleted", "Checkbox", default=False, **ro))
+
+
+def _standard_objects() -> dict[str, ObjectDef]:
+    std = dict(custom=False)
+    account = ObjectDef("Account", "Account", "Accounts", "001", False)
+    account.add(FieldDef("Name", "Account Name", "Text", length=255, required=True, **std))
+    account.add(FieldDef("Phone", "Account Phone", "Phone", length=40, **std))
+    contact = ObjectDef("Contact", "Contact", "Contacts", "003", False)
+    contact.add(FieldDef("LastName", "Last Name", "Text", length=80, required=True, **std))
+    contact.add(FieldDef("FirstName", "First Name", "Text", length=40, **std))
+    contact.add(FieldDef("Email", "Email", "Email", length=80, **std))
+    contact.add(FieldDef("Phone", "Business Phone", "Phone", length=40, **std))
+    contact.add(FieldDef("AccountId", "Account ID", "Lookup", reference_to="Account", **std))
+    opp = ObjectDef("Opportunity", "Opportunity", "Opportunities", "006", False)
+    opp.add(FieldDef("Name", "Name", "Text", length=120, required=True, **std))
+    stages = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+              "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
+    opp.add(FieldDef("StageName", "Stage", "Picklist", required=True, picklist=stages, restricted=False, **std))
+    opp.add(FieldDef("CloseDate", "Close Date", "Date", required=True, **std))
+    opp.add(FieldDef("Amount", "Amount", "Number", precision=18, scale=2, **std))
+    opp.add(FieldDef("AccountId", "Account ID", "Lookup", reference_to="Account", **std))
+    order = ObjectDef("Order", "Order", "Orders", "801", False)
+    order.add(FieldDef("AccountId", "Account ID", "Lookup", reference_to="Account", required=True, **std))
+    order.add(FieldDef("Status", "Status", "Picklist", required=True, picklist=("Draft", "Activated"),
+                       restricted=True, **std))
+    order.add(FieldDef("EffectiveDate", "Order Start Date", "Date", required=True, **std))
+    order.add(FieldDef("OrderNumber", "Order Number", "Text", length=30, createable=False, updateable=False, **std))
+    out = {}
+    for obj in (account, contact, opp, order):
+        _system_fields(obj)
+        out[obj.name] = obj
+    return out
+
+
+def _text(el: ET.Element, tag: str, default: str = "") -> str:
+    found = el.find(f"m:{tag}", NS)
+    return found.text or default if found is not None and found.text is not None else default
+
+
+def _parse(path: Path) -> ET.Element:
+    try:
+        return ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise MetadataError(f"{path}: {exc}") from exc
+
+
+def _global_value_sets(root: Path) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for path in sorted((root / "globalValueSets").glob("*.globalValueSet-meta.xml")):
+        el = _parse(path)
+        out[path.name.split(".")[0]] = tuple(_text(v, "fullName") for v in el.findall("m:customValue", NS))
+    return out
+
+
+def parse_field(path: Path, global_sets: dict[str, tuple[str, ...]]) -> FieldDef:
+    """One `*.field-meta.xml` as a `FieldDef`."""
+    el = _parse(path)
+    name = _text(el, "fullName") or path.name.split(".")[0]
+    ftype = _text(el, "type")
+    if not ftype:
+        raise MetadataError(f"{path}: no <type>")
+    f = FieldDef(name=name, label=_text(el, "label", name), type=ftype)
+    f.length = int(_text(el, "length", "0") or 0)
+    f.precision = int(_text(el, "precision", "0") or 0)
+    f.scale = int(_text(el, "scale", "0") or 0)
+    f.required = _text(el, "required") == "true"
+    f.unique = _text(el, "unique") == "true"
+    f.external_id = _text(el, "externalId") == "true"
+    f.case_sensitive = _text(el, "caseSensitive") == "true"
+    f.reference_to = _text(el, "referenceTo")
+    f.child_relationship = _text(el, "relationshipName")
+    if ftype == "Checkbox":
+        f.default = _text(el, "defaultValue", "false") == "true"
+    if ftype == "LongTextArea" and not f.length:
+        f.length = 32768
+    if ftype == "Url" and not f.length:
+        f.length = 255
+    value_set = el.find("m:valueSet", NS)
+    if value_set is not None:
+        f.restricted = _text(value_set, "restricted") == "true"
+        global_name = _text(value_set, "valueSetName")
+        if global_name:
+            if global_name not in global_sets:
+                raise MetadataError(f"{path}: unknown global value set {global_name}")
+            f.picklist, f.restricted = global_sets[global_name], True
+        else:
+            values = value_set.findall("m:valueSetDefinition/m:value", NS)
+            f.picklist = tuple(_text(v, "fullName") for v in values)
+    return f
+
+
+def load_schema(root: Path) -> Schema:
+    """Read every object and field under `root` (`force-app/main/default`)."""
+    objects_dir = root / "objects"
+    if not objects_dir.is_dir():
+        raise MetadataError(f"no objects folder in {root}")
+    global_sets = _global_value_sets(root)
+    objects = _standard_objects()
+    custom_names = sorted(p.name for p in objects_dir.iterdir() if p.is_dir() and p.name.endswith("__c"))
+    for i, name in enumerate(custom_names, start=1):
+        el = _parse(objects_dir / name / f"{name}.object-meta.xml")
+        obj = ObjectDef(name, _text(el, "label", name), _text(el, "pluralLabel", name), f"a{i:02d}"[:3], True)
+        name_field = el.find("m:nameField", NS)
+        name_type = _text(name_field, "type") if name_field is not None else "Text"
+        obj.auto_number_format = _text(name_field, "displayFormat") if name_type == "AutoNumber" else ""
+        _system_fields(obj)
+        auto = bool(obj.auto_number_format)
+        obj.add(FieldDef("Name", _text(name_field, "label", "Name") if name_field is not None else "Name", "Text",
+                         length=80, custom=False, required=not auto, createable=not auto, updateable=not auto))
+        objects[name] = obj
+    for obj_dir in sorted(p for p in objects_dir.iterdir() if p.is_dir()):
+        obj = objects.get(obj_dir.name)
+        if obj is None:
+            raise MetadataError(f"{obj_dir}: not a known standard object and not custom")
+        for path in sorted((obj_dir / "fields").glob("*.field-meta.xml")):
+            obj.add(parse_field(path, global_sets))
+    return Schema(objects)

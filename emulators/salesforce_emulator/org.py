@@ -1,0 +1,35 @@
+"""The emulated org: everything a request handler needs, built once by the server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulators.salesforce_emulator.auth import Auth
+from emulators.salesforce_emulator.dml import Dml
+from emulators.salesforce_emulator.faults import Faults
+from emulators.salesforce_emulator.metadata import Schema
+from emulators.salesforce_emulator.store import Store
+
+
+@dataclass
+class Org:
+    schema: Schema
+    store: Store
+    faults: Faults
+    auth: Auth
+    page_size: int = 2000
+    dml: Dml = field(init=False)
+    cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
+    cursor_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.dml = Dml(self.store, self.faults)
+
+    def new_cursor(self, rows: list[dict[str, Any]], total: int) -> str:
+        cid = "01g5g" + uuid.uuid4().hex[:10].upper()
+        with self.cursor_lock:
+            self.cursors[cid] = (rows, total)
+        return cid

@@ -1,0 +1,168 @@
+"""The HTTPS server: routes requests to auth, REST, Collections, query, Bulk 2.0 and the admin endpoints, and
+applies the cross-cutting rules — session check, API call counting (`Sforce-Limit-Info`), the daily limit
+(403 `REQUEST_LIMIT_EXCEEDED`), injected 503s and latency.
+
+Admin (no auth): `POST /_emulator/faults` (JSON knobs), `POST /_emulator/limits/reset`, `GET /_emulator/stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import ssl
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from emulators.salesforce_emulator import rest
+from emulators.salesforce_emulator.bulk import Bulk
+from emulators.salesforce_emulator.certs import TlsFiles
+from emulators.salesforce_emulator.org import Org
+from emulators.salesforce_emulator.wire import Request, Response, error, json_response
+
+log = logging.getLogger("paysync.sf_emulator")
+_DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+_SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)")
+
+
+class Router:
+    """Pure request → response dispatch (no sockets), so it can be driven directly."""
+
+    def __init__(self, org: Org) -> None:
+        self.org, self.bulk = org, Bulk(org)
+
+    def _kind(self, parts: list[str]) -> str:
+        head = parts[0] if parts else ""
+        if head == "jobs":
+            return "bulk"
+        if head in ("query", "queryAll"):
+            return "query"
+        if head == "limits":
+            return "limits"
+        if head == "composite":
+            return "collections"
+        return "rest"
+
+    def dispatch(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        if path.startswith("/_emulator/"):
+            return self._admin(req, path)
+        faults = self.org.faults
+        if path == "/services/oauth2/token" and req.method == "POST":
+            faults.count("auth")
+            return self.org.auth.oauth_token(req)
+        soap = _SOAP.match(path)
+        if soap and req.method == "POST":
+            faults.count("auth")
+            return self.org.auth.soap_login(req, soap.group(1))
+        if path == "/services/data":
+            return rest.versions(self.org.auth.base_url)
+        m = _DATA.match(path)
+        if not m:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        version, parts = m.group(1), [p for p in (m.group(2) or "").split("/") if p]
+        if not self.org.auth.valid(req.header("authorization")):
+            return error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if faults.knobs.latency_ms:
+            time.sleep(faults.knobs.latency_ms / 1000.0)
+        if not faults.count(self._kind(parts)):
+            return error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        if faults.roll_503():
+            return Response(503, b"Service Unavailable", {"Content-Type": "text/plain"})
+        resp = self._route(req, version, parts)
+        resp.headers["Sforce-Limit-Info"] = faults.limit_info()
+        return resp
+
+    def _route(self, req: Request, version: str, parts: list[str]) -> Response:
+        if not parts:
+            return rest.resources(version)
+        head, tail = parts[0], parts[1:]
+        if head == "limits":
+            return rest.limits(self.org)
+        if head == "sobjects":
+            return rest.sobjects(self.org, req, version, tail)
+        if head in ("query", "queryAll"):
+            return rest.query(self.org, req, version, tail)
+        if head == "composite" and tail[:1] == ["sobjects"]:
+            return rest.collections(self.org, req, version, tail[1:])
+        if head == "jobs" and tail[:1] == ["ingest"]:
+            return self.bulk.handle(req, version, tail[1:])
+        return error(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _admin(self, req: Request, path: str) -> Response:
+        faults = self.org.faults
+        if path == "/_emulator/faults" and req.method == "POST":
+            try:
+                faults.knobs.update(json.loads(req.body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return json_response(400, {"error": str(exc)})
+            return json_response(200, faults.stats()["knobs"])
+        if path == "/_emulator/limits/reset" and req.method == "POST":
+            faults.reset_limits()
+            return json_response(200, faults.stats())
+        if path == "/_emulator/stats" and req.method == "GET":
+            return json_response(200, faults.stats())
+        return json_response(404, {"error": "unknown admin endpoint"})
+
+
+def _handler(router: Router) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "SalesforceEmulator/1.0"
+
+        def _body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            body = self._body()
+            query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            req = Request(self.command, url.path, query, headers, body)
+            try:
+                resp = router.dispatch(req)
+            except Exception:  # a bug must answer 500 like Salesforce, not kill the connection
+                log.exception("unhandled error", extra={"path": url.path, "method": self.command})
+                resp = error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
+            self.send_response(resp.status)
+            for key, value in resp.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(resp.body)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            log.debug("request", extra={"line": format % args})
+
+    return Handler
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def make_server(router: Router, host: str, port: int, tls: TlsFiles | None) -> EmulatorServer:
+    """A bound (not yet serving) server; HTTPS when `tls` is given."""
+    server = EmulatorServer((host, port), _handler(router))
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls.server_cert), str(tls.server_key))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    return server
