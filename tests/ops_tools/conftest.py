@@ -1,0 +1,6 @@
+"""Makes `ops_tools_helpers` (next to this file) importable by the operator-tool tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
