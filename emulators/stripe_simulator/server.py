@@ -139,7 +139,7 @@ class Simulator:
             "running": self.running, "done": not self.running and pending == 0, "error": self.error,
             "runs": self.runs, "events_generated": self.events_generated, "records_written": self.records_written,
             "deliveries": {**dataclasses.asdict(self.deliverer.stats), "pending": pending},
-            "store": self.store.counts(),
+            "store": self.store.counts(), "connected_accounts": self.store.connected_accounts(),
         }
 
     def stop(self) -> None:

@@ -159,6 +159,12 @@ class Store:
         with self._lock:
             return {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("events", "objects", "txns")}
 
+    def connected_accounts(self) -> list[str]:
+        """Ids of the connected accounts that have events (the platform excluded), sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT account FROM events WHERE account != ?", (PLATFORM,)).fetchall()
+        return sorted(r[0] for r in rows)
+
     def iter_objects(self) -> Iterator[tuple[str, str, str]]:
         """(type, account, body) of every object, by type then age (a snapshot taken under the lock)."""
         with self._lock:

@@ -1,0 +1,75 @@
+"""`paysync sink`: run the Salesforce sink until SIGTERM/SIGINT.
+
+Configuration comes from `PAYSYNC_…` environment variables (see `sinks.settings.SinkSettings`);
+the flags below override the most common ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from pydantic import ValidationError
+
+from paysync.logs import setup_logging
+from paysync.settings import ConfigError
+from sinks.metrics import SinkMetrics
+from sinks.settings import SinkSettings
+
+log = logging.getLogger("sinks")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paysync sink", description="Consume salesforce.upserts and upsert into Salesforce.")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    p.add_argument("--group-id", default=None, help="consumer group id (default paysync-sink)")
+    p.add_argument("--topic-prefix", default=None, help="topic name prefix")
+    p.add_argument("--bulk-threshold", type=int, default=None, help="records of one object at which Bulk 2.0 is used")
+    p.add_argument("--log-level", default=None)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `paysync sink`; returns the exit status."""
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.metrics_port is not None:
+        overrides["sink_metrics_port"] = args.metrics_port
+    if args.group_id:
+        overrides["sink_group_id"] = args.group_id
+    if args.topic_prefix is not None:
+        overrides["topic_prefix"] = args.topic_prefix
+    if args.bulk_threshold is not None:
+        overrides["sink_bulk_threshold"] = args.bulk_threshold
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    try:
+        settings = SinkSettings(**overrides)
+    except (ValidationError, ConfigError) as exc:
+        sys.stderr.write(f"paysync sink: invalid configuration: {exc}\n")
+        return 2
+    setup_logging(settings.log_level)
+    missing = settings.missing_credentials()
+    if missing:
+        sys.stderr.write(f"paysync sink: auth flow {settings.salesforce_auth_flow} needs {', '.join(missing)}\n")
+        return 2
+    from sinks.sink import Sink  # imported late: `paysync sink --help` stays fast
+
+    metrics = SinkMetrics()
+    if settings.sink_metrics_port is not None:
+        metrics.serve(settings.sink_metrics_port, settings.sink_metrics_host)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("stopping", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("sink starting", extra={"topic_prefix": settings.topic_prefix, "group": settings.sink_group_id})
+    Sink(settings, metrics).run(stop)
+    return 0

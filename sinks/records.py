@@ -1,0 +1,124 @@
+"""A pending upsert: one Salesforce record, possibly coalesced from several Kafka messages.
+
+Coalescing merges partial upserts in offset order: the field maps and parent references are
+merged (a later value of a field wins), never replaced, because different stream producers write
+different fields of the same record. Every message merged in is remembered as an `Origin`, so its
+offset is committed (or dead-lettered) together with the record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+FieldValue = bool | int | str | None
+
+# Parents before children, so relationship external ids resolve (docs/data-model.md).
+OBJECT_ORDER: tuple[str, ...] = (
+    "Account",
+    "Contact",
+    "Stripe_Payout__c",
+    "Stripe_Invoice__c",
+    "Stripe_Payment__c",
+    "Stripe_Refund__c",
+    "Stripe_Dispute__c",
+    "Stripe_Balance_Transaction__c",
+    "Opportunity",
+    "Order",
+    "Stripe_Sync_Error__c",
+)
+
+
+def object_rank(sobject: str) -> int:
+    """Write order of an object type; unknown types go after the known ones (before sync errors)."""
+    try:
+        return OBJECT_ORDER.index(sobject)
+    except ValueError:
+        return len(OBJECT_ORDER) - 1
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one merged message came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    event_id: str | None
+    ingested_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """A lookup by the parent's external id."""
+
+    relationship: str
+    sobject: str
+    external_id_field: str
+    external_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.sobject}:{self.external_id}"
+
+
+@dataclass
+class PendingRecord:
+    """One record waiting to be written; `origins` lists every message it holds, oldest first."""
+
+    sobject: str
+    external_id_field: str
+    external_id: str
+    fields: dict[str, FieldValue]
+    parents: dict[str, ParentRef]
+    origins: list[Origin]
+    size: int = 0
+    attempts: int = 0  # failed writes so far (transient or missing parent)
+    parent_waits: int = 0  # writes that failed because a parent was missing
+    first_failure_ms: int | None = None
+    not_before: float = 0.0  # monotonic time before which it is not retried
+    first_seen: float = field(default_factory=time.monotonic)
+    stub_tried: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.sobject}:{self.external_id}"
+
+    @classmethod
+    def from_upsert(cls, upsert: dict[str, Any], origin: Origin) -> "PendingRecord":
+        """Build from a decoded `paysync.SalesforceUpsert`."""
+        parents = {p["relationship"]: ParentRef(**p) for p in upsert.get("parents") or []}
+        return cls(
+            sobject=upsert["sobject"],
+            external_id_field=upsert["external_id_field"],
+            external_id=upsert["external_id"],
+            fields=dict(upsert.get("fields") or {}),
+            parents=parents,
+            origins=[origin],
+            size=len(origin.value or b""),
+        )
+
+    def merge(self, later: "PendingRecord") -> None:
+        """Fold a later upsert of the same record into this one (later field values win)."""
+        self.fields.update(later.fields)
+        self.parents.update(later.parents)
+        self.origins.extend(later.origins)
+        self.size += later.size
+        if later.external_id_field != self.external_id_field:
+            self.external_id_field = later.external_id_field
+
+    @property
+    def event_id(self) -> str | None:
+        """The Stripe event id of the latest merged message."""
+        for origin in reversed(self.origins):
+            if origin.event_id:
+                return origin.event_id
+        return None
+
+    def note_failure(self) -> None:
+        self.attempts += 1
+        if self.first_failure_ms is None:
+            self.first_failure_ms = int(time.time() * 1000)

@@ -1,0 +1,65 @@
+"""The sink's configuration (`PAYSYNC_…` environment variables, `*_FILE` for secrets), read once at start-up."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from paysync.settings import KafkaSettings
+
+AuthFlow = Literal["client_credentials", "password", "jwt", "session"]
+
+
+class SalesforceSettings(KafkaSettings):
+    """How to reach and log in to Salesforce."""
+
+    salesforce_login_url: str = Field(default="https://login.salesforce.com", description="OAuth token endpoint host")
+    salesforce_auth_flow: AuthFlow = Field(default="client_credentials", description="how to obtain a session")
+    salesforce_client_id: str | None = Field(default=None, description="connected app consumer key")
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = Field(default=None, description="password (+ security token)")
+    salesforce_private_key: SecretStr | None = Field(default=None, description="PEM RSA key for the JWT bearer flow")
+    salesforce_instance_url: str | None = Field(default=None, description="only for auth_flow=session")
+    salesforce_access_token: SecretStr | None = Field(default=None, description="only for auth_flow=session")
+    salesforce_api_version: str = Field(default="59.0")
+    salesforce_ca_bundle: str | None = Field(default=None, description="CA bundle path (session.verify)")
+    salesforce_timeout_s: float = Field(default=60.0, gt=0)
+
+    def missing_credentials(self) -> list[str]:
+        """The settings the chosen auth flow needs that are unset (checked by the entry point)."""
+        needed: dict[str, tuple[str, ...]] = {
+            "client_credentials": ("salesforce_client_id", "salesforce_client_secret"),
+            "password": ("salesforce_client_id", "salesforce_client_secret", "salesforce_username", "salesforce_password"),
+            "jwt": ("salesforce_client_id", "salesforce_username", "salesforce_private_key"),
+            "session": ("salesforce_instance_url", "salesforce_access_token"),
+        }
+        return [f"PAYSYNC_{n.upper()}" for n in needed[self.salesforce_auth_flow] if getattr(self, n) in (None, "")]
+
+
+class SinkSettings(SalesforceSettings):
+    """Batching, paths, retries and budget of `paysync sink`."""
+
+    sink_group_id: str = Field(default="paysync-sink", description="consumer group id")
+    sink_session_timeout_ms: int = Field(default=30_000, ge=6_000, description="group session timeout (crash detection)")
+    sink_batch_max_records: int = Field(default=10_000, ge=1, description="flush when this many records are pending")
+    sink_batch_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="flush at this many value bytes")
+    sink_batch_max_age_s: float = Field(default=1.0, gt=0, description="flush when the oldest pending record is this old")
+    sink_bulk_threshold: int = Field(default=2_000, ge=1, description="records of one object at which Bulk 2.0 is used")
+    sink_collection_size: int = Field(default=200, ge=1, le=200, description="records per Collections call")
+    sink_concurrency: int = Field(default=4, ge=1, le=16, description="concurrent Salesforce calls per object tier")
+    sink_retry_base_s: float = Field(default=0.2, gt=0)
+    sink_retry_cap_s: float = Field(default=30.0, gt=0)
+    sink_reauth_attempts: int = Field(default=3, ge=1, description="re-logins in a row before a call counts as failed")
+    sink_parent_wait_attempts: int = Field(default=3, ge=1, description="tries of a child whose parent is missing")
+    sink_parent_wait_s: float = Field(default=10.0, ge=0, description="…and at least this long, before a stub parent")
+    sink_budget_share: float = Field(default=0.95, gt=0, le=1, description="pause when this share of the daily API limit is used")
+    sink_limits_check_s: float = Field(default=60.0, gt=0, description="how often /limits is read (and while paused)")
+    sink_pause_check_s: float = Field(default=5.0, gt=0, description="how often the budget is re-read while paused")
+    sink_bulk_poll_max_s: float = Field(default=2.0, gt=0, description="longest gap between Bulk job status polls")
+    sink_bulk_timeout_s: float = Field(default=600.0, gt=0)
+    sink_write_sync_errors: bool = Field(default=True, description="also upsert a Stripe_Sync_Error__c per dead letter")
+    sink_metrics_port: int | None = Field(default=None, description="serve /metrics on 127.0.0.1:<port>")
+    sink_metrics_host: str = Field(default="127.0.0.1")
+    log_level: str = Field(default="INFO")

@@ -1,0 +1,322 @@
+"""The consumer loop: `salesforce.upserts` → batches → Salesforce; offsets committed after the fact.
+
+A confluent-kafka consumer group (several sinks share the partitions). Offsets are committed
+synchronously, per partition, only up to the oldest message whose record has not landed or been
+dead-lettered (with the dead letter delivered), so a crash replays at most the uncommitted messages,
+and upserts by external id make that replay harmless. When the daily API budget runs out (or a
+configured share of it is used) the assigned partitions are paused — `poll` keeps the membership
+alive — and resumed once `/limits` shows the budget back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from paysync.codec import AvroCodec, CodecError
+from paysync.deadletter import dead_letter, encode_dead_letter
+from paysync.topics import SALESFORCE_UPSERTS
+from sinks.batcher import Batcher
+from sinks.client import CallError, SalesforceClient
+from sinks.metrics import SinkMetrics
+from sinks.offsets import OffsetTracker
+from sinks.records import Origin, PendingRecord
+from sinks.settings import SinkSettings
+from sinks.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+STAGE = "sink"
+
+
+class Sink:
+    """One sink instance; `run(stop)` until `stop` is set, then a last flush and commit."""
+
+    def __init__(self, settings: SinkSettings, metrics: SinkMetrics | None = None,
+                 client: SalesforceClient | None = None, codec: AvroCodec | None = None) -> None:
+        self.s = settings
+        self.metrics = metrics or SinkMetrics()
+        self.client = client or SalesforceClient(settings, self.metrics)
+        self.codec = codec or AvroCodec(settings.schema_registry_url)
+        self.topic = SALESFORCE_UPSERTS.full_name(settings.topic_prefix)
+        self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
+        self.tracker = OffsetTracker()
+        self.pool = ThreadPoolExecutor(max_workers=settings.sink_concurrency, thread_name_prefix="sink-call")
+        self.writer = BatchWriter(self.client, settings, self.metrics, self.pool)
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self._budget_paused = False
+        self._full_paused = False
+        self._applied_pause = False
+        self._last_pause_check = 0.0
+        self._last_limits = 0.0
+        self._last_lag = 0.0
+        self._decode_dead: list[tuple[tuple[str, int], int]] = []
+        self._delivery_errors = 0
+        self.flushes = 0
+
+    # Kafka plumbing ------------------------------------------------------------------------------
+
+    def _make_clients(self) -> None:
+        base = self.s.confluent_config()
+        self.consumer = Consumer({
+            **base,
+            "group.id": self.s.sink_group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            "max.poll.interval.ms": int(max(300.0, self.s.sink_bulk_timeout_s * 2) * 1000),
+            "session.timeout.ms": self.s.sink_session_timeout_ms,
+            # small per-partition fetches interleave the partitions, so parents (keyed elsewhere) arrive
+            # close to their children instead of after a whole partition's backlog
+            "max.partition.fetch.bytes": 128 * 1024,
+        })
+        self.producer = Producer({**base, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
+        self._applied_pause = False  # re-apply a pause to the new assignment in the loop
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = {(p.topic, p.partition) for p in partitions}
+        log.info("partitions revoked", extra={"partitions": sorted(p for _, p in tps)})
+        self._commit(only=tps)
+        dropped = self.batcher.drop_partitions(tps)
+        for tp in tps:
+            self.tracker.forget(tp)
+        if dropped:
+            log.info("dropped pending records of revoked partitions", extra={"records": len(dropped)})
+        self._applied_pause = False
+
+    def _delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors += 1
+            log.error("dead letter not delivered", extra={"error": str(err)})
+
+    # messages ------------------------------------------------------------------------------------
+
+    def _handle(self, msg: Message) -> None:
+        tp = (msg.topic(), msg.partition())
+        offset = msg.offset()
+        self.tracker.received(tp, offset)
+        value = msg.value()
+        try:
+            upsert = self.codec.decode(value, SALESFORCE_UPSERTS.schema)
+        except CodecError as exc:
+            self._send_dead_letter(dead_letter(
+                topic=tp[0], partition=tp[1], offset=offset, stage=STAGE, error_kind="decode",
+                error_code=exc.code, message=exc.message, key=msg.key(), value=value,
+            ), msg.key())
+            self.metrics.dead_letters.labels(code=exc.code).inc()
+            self._decode_dead.append((tp, offset))
+            return
+        origin = Origin(tp[0], tp[1], offset, msg.key(), value, upsert.get("source_event_id"), _millis(upsert.get("ingested_at")))
+        self.batcher.add(PendingRecord.from_upsert(upsert, origin))
+
+    def _send_dead_letter(self, record: dict[str, Any], key: bytes | None) -> None:
+        assert self.producer is not None
+        topic, payload = encode_dead_letter(self.codec, record, self.s.topic_prefix)
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=payload, on_delivery=self._delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    # flushing ------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every ready record, dead-letter the poison ones, requeue the rest, commit."""
+        ready = self.batcher.take_ready()
+        if ready:
+            started = time.monotonic()
+            report = self.writer.write(ready)
+            self.flushes += 1
+            self.metrics.batch_size.observe(len(ready))
+            now_ms = time.time() * 1000
+            for r in report.landed:
+                for o in r.origins:
+                    self.tracker.done((o.topic, o.partition), o.offset)
+                last = r.origins[-1].ingested_at_ms
+                if last:
+                    self.metrics.end_to_end.observe(max(0.0, (now_ms - last) / 1000))
+            sync_rows: list[dict[str, Any]] = []
+            for r, code, message in report.dead:
+                self.metrics.dead_letters.labels(code=code).inc()
+                log.warning("record dead-lettered", extra={"key": r.key, "code": code, "event_id": r.event_id})
+                for o in r.origins:
+                    self._send_dead_letter(dead_letter(
+                        topic=o.topic, partition=o.partition, offset=o.offset, stage=STAGE, error_kind="salesforce",
+                        error_code=code, message=message, key=o.key, value=o.value, event_id=o.event_id,
+                        object_id=r.external_id, attempts=r.attempts + 1, first_failure_ms=r.first_failure_ms,
+                    ), o.key)
+                    sync_rows.append(_sync_error_row(o, r, code, message))
+            for r in report.retry:
+                self.batcher.requeue(r)
+            self._deliver_dead_letters()
+            for r, _, _ in report.dead:
+                for o in r.origins:
+                    self.tracker.done((o.topic, o.partition), o.offset)
+            if sync_rows and self.s.sink_write_sync_errors:
+                self.writer.write_sync_errors(sync_rows)
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            log.info("batch written", extra={
+                "records": len(ready), "landed": len(report.landed), "dead": len(report.dead),
+                "retry": len(report.retry), "seconds": round(time.monotonic() - started, 3),
+            })
+            if report.paused or self._budget_spent():
+                self._pause_for_budget()
+        else:
+            self._deliver_dead_letters()
+        self._commit()
+
+    def _deliver_dead_letters(self) -> None:
+        assert self.producer is not None
+        if self._decode_dead or len(self.producer):
+            remaining = self.producer.flush(30)
+            if remaining or self._delivery_errors:
+                raise RuntimeError("dead letters could not be delivered; not committing")
+        for tp, offset in self._decode_dead:
+            self.tracker.done(tp, offset)
+        self._decode_dead.clear()
+
+    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
+        if self.consumer is None:
+            return
+        points = self.tracker.to_commit()
+        if only is not None:
+            points = {tp: o for tp, o in points.items() if tp in only}
+        if not points:
+            return
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in points.items()], asynchronous=False)
+            self.tracker.committed(points)
+        except KafkaException as exc:
+            log.warning("offset commit failed; will retry", extra={"error": str(exc)})
+
+    # budget and backpressure ---------------------------------------------------------------------
+
+    def _budget_spent(self) -> bool:
+        return self.client.budget.share_used() >= self.s.sink_budget_share
+
+    def _pause_for_budget(self) -> None:
+        if not self._budget_paused:
+            log.warning("API budget spent: pausing consumption",
+                        extra={"used": self.client.budget.used, "max": self.client.budget.max})
+        self._budget_paused = True
+        self._last_pause_check = time.monotonic()
+        self.metrics.paused.set(1)
+
+    def _check_budget(self, now: float) -> None:
+        if self._budget_paused and now - self._last_pause_check >= self.s.sink_pause_check_s:
+            self._last_pause_check = now
+            try:
+                budget = self.client.read_limits()
+            except CallError as exc:
+                log.info("still paused", extra={"code": exc.decision.code})
+                return
+            if budget.max == 0 or budget.share_used() < self.s.sink_budget_share:
+                log.info("API budget back: resuming", extra={"used": budget.used, "max": budget.max})
+                self._budget_paused = False
+                self.metrics.paused.set(0)
+                for r in self.batcher.take_ready():
+                    r.not_before = 0.0
+                    self.batcher.requeue(r)
+        elif not self._budget_paused and now - self._last_limits >= self.s.sink_limits_check_s:
+            self._last_limits = now
+            try:
+                self.client.read_limits()
+            except CallError as exc:
+                log.info("limits not read", extra={"code": exc.decision.code})
+            if self._budget_spent():
+                self._pause_for_budget()
+
+    def _apply_pause(self) -> None:
+        assert self.consumer is not None
+        want = self._budget_paused or self._full_paused
+        if want != self._applied_pause:
+            assignment = self.consumer.assignment()
+            if assignment:
+                (self.consumer.pause if want else self.consumer.resume)(assignment)
+            self._applied_pause = want
+
+    def _update_lag(self, now: float) -> None:
+        assert self.consumer is not None
+        if now - self._last_lag < 5.0:
+            return
+        self._last_lag = now
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+                if tp.offset >= 0 and high >= 0:
+                    self.metrics.lag.labels(partition=str(tp.partition)).set(max(0, high - tp.offset))
+        except KafkaException:
+            pass
+
+    # loop ----------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; the last flush and commit happen before returning."""
+        self._make_clients()
+        assert self.consumer is not None
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                self._check_budget(now)
+                self._full_paused = len(self.batcher) >= 2 * self.s.sink_batch_max_records
+                self._apply_pause()
+                wait = self.batcher.next_due_in()
+                timeout = 0.2 if wait is None else max(0.0, min(0.2, wait))
+                for msg in self.consumer.consume(num_messages=1000, timeout=timeout):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer error", extra={"error": str(err)})
+                        continue
+                    self._handle(msg)
+                if not self._budget_paused and self.batcher.due():
+                    self.flush()
+                elif self._decode_dead:
+                    self._deliver_dead_letters()
+                    self._commit()
+                self._update_lag(now)
+            if not self._budget_paused:
+                self.flush()
+            else:
+                self._commit()
+        finally:
+            self.consumer.close()
+            if self.producer is not None:
+                self.producer.flush(10)
+            self.pool.shutdown(wait=True)
+
+
+def _millis(value: Any) -> int | None:
+    """`ingested_at` as decoded by fastavro (datetime) or raw millis → epoch millis."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000)
+
+
+def _sync_error_row(o: Origin, r: PendingRecord, code: str, message: str) -> dict[str, Any]:
+    """A `Stripe_Sync_Error__c` record (Collections form) for one dead-lettered message."""
+    return {
+        "attributes": {"type": "Stripe_Sync_Error__c"},
+        "Sync_Error_Key__c": f"{o.topic}:{o.partition}:{o.offset}",
+        "Event_Id__c": o.event_id,
+        "Object_Id__c": r.external_id,
+        "Error_Code__c": code[:255],
+        "Message__c": message[:32768],
+        "Topic__c": o.topic,
+        "Partition__c": o.partition,
+        "Offset__c": o.offset,
+        "Status__c": "New",
+    }

@@ -1,0 +1,193 @@
+"""BatchWriter decisions against an in-memory stand-in for Salesforce (no network, deterministic)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from paysync.outcomes import Outcome
+from sinks.client import BulkResult, Budget, CallError
+from sinks.errors import Decision
+from sinks.metrics import SinkMetrics
+from sinks.records import Origin, PendingRecord
+from sinks.settings import SinkSettings
+from sinks.writer import BatchWriter
+
+EXT = {"Account": "Stripe_Customer_Id__c", "Stripe_Payment__c": "Stripe_Charge_Id__c",
+       "Stripe_Refund__c": "Stripe_Refund_Id__c"}
+
+
+class FakeSalesforce:
+    """Stores records by (sobject, external id); validates picklist-ish `Status__c` and parent existence."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, int]] = []
+        self.fail_calls: list[CallError] = []
+        self.lock_once: set[str] = set()
+        self.budget = Budget()
+
+    def _apply(self, sobject: str, ext_field: str, rec: dict[str, Any], insert_only: bool = False) -> dict[str, Any]:
+        ext = str(rec[ext_field])
+        if rec.get("Status__c") == "Bogus":
+            return {"success": False, "errors": [{"statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                                  "message": "bad value for restricted picklist field: Bogus"}]}
+        if ext in self.lock_once:
+            self.lock_once.discard(ext)
+            return {"success": False, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}]}
+        for name, value in rec.items():
+            if isinstance(value, dict) and name.endswith("__r"):
+                ptype = value["attributes"]["type"]
+                pid = next(v for k, v in value.items() if k != "attributes")
+                if (ptype, pid) not in self.rows:
+                    return {"success": False, "errors": [{"statusCode": "INVALID_FIELD", "message":
+                            f"Foreign key external ID: {pid} not found for field {EXT[ptype]} in entity {ptype}"}]}
+        key = (sobject, ext)
+        if insert_only and key in self.rows:
+            return {"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE", "message": "duplicate"}]}
+        created = key not in self.rows
+        row = self.rows.setdefault(key, {})
+        row.update({k: v for k, v in rec.items() if k != "attributes"})
+        return {"success": True, "created": created, "errors": []}
+
+    def upsert_collection(self, sobject: str, ext_field: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls.append(("collections", sobject, len(body["records"])))
+        if self.fail_calls:
+            raise self.fail_calls.pop(0)
+        if any("Nope__c" in r for r in body["records"]):
+            raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400, "No such column 'Nope__c'")
+        return [self._apply(sobject, ext_field, r) for r in body["records"]]
+
+    def create_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls.append(("create", body["records"][0]["attributes"]["type"], len(body["records"])))
+        out = []
+        for r in body["records"]:
+            t = r["attributes"]["type"]
+            out.append(self._apply(t, EXT[t], r, insert_only=True))
+        return out
+
+    def bulk_upsert(self, sobject: str, ext_field: str, csv_text: str, poll: float, timeout: float) -> BulkResult:
+        self.calls.append(("bulk", sobject, csv_text.count("\n") - 1))
+        ok, failed = [], []
+        for row in csv.DictReader(io.StringIO(csv_text)):
+            rec: dict[str, Any] = {}
+            for col, val in row.items():
+                if val == "":
+                    continue
+                if "." in col:
+                    rel, field = col.split(".")
+                    rec[rel] = {"attributes": {"type": {"Account__r": "Account", "Payment__r": "Stripe_Payment__c"}[rel]},
+                                field: val}
+                else:
+                    rec[col] = None if val == "#N/A" else val
+            res = self._apply(sobject, ext_field, rec)
+            if res["success"]:
+                ok.append({"sf__Id": "x", "sf__Created": "true", **row})
+            else:
+                e = res["errors"][0]
+                failed.append({"sf__Id": "", "sf__Error": f"{e['statusCode']}:{e['message']}:--", **row})
+        return BulkResult("750x", "JobComplete", successful=ok, failed=failed)
+
+
+def rec(sobject: str, ext: str, fields: dict[str, Any], parents: list[dict[str, str]] | None = None,
+        offset: int = 0) -> PendingRecord:
+    return PendingRecord.from_upsert(
+        {"sobject": sobject, "external_id_field": EXT[sobject], "external_id": ext, "fields": fields,
+         "parents": parents or []}, Origin("t", 0, offset, None, b"", None, None))
+
+
+def acct(cus: str) -> dict[str, str]:
+    return {"relationship": "Account__r", "sobject": "Account", "external_id_field": "Stripe_Customer_Id__c",
+            "external_id": cus}
+
+
+@pytest.fixture
+def sf() -> FakeSalesforce:
+    return FakeSalesforce()
+
+
+@pytest.fixture
+def writer(sf: FakeSalesforce) -> BatchWriter:
+    settings = SinkSettings(sink_bulk_threshold=50, sink_parent_wait_attempts=2, sink_parent_wait_s=0,
+                            sink_retry_base_s=0.001)
+    pool = ThreadPoolExecutor(2)
+    return BatchWriter(sf, settings, SinkMetrics(), pool)  # type: ignore[arg-type]
+
+
+def test_parents_land_before_children_in_one_batch(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    batch = [rec("Stripe_Payment__c", "ch_1", {"Amount__c": "10.00"}, [acct("cus_1")]),
+             rec("Account", "cus_1", {"Name": "Ada"})]
+    report = writer.write(batch)
+    assert len(report.landed) == 2 and not report.dead and not report.retry
+    assert [c[1] for c in sf.calls] == ["Account", "Stripe_Payment__c"]
+
+
+def test_poison_record_is_isolated_and_the_rest_land(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    batch = [rec("Account", f"cus_{i}", {"Name": "x"}) for i in range(7)]
+    batch.append(rec("Account", "cus_bad", {"Name": "x", "Nope__c": "1"}))
+    batch.append(rec("Stripe_Payment__c", "ch_bad", {"Status__c": "Bogus"}))
+    report = writer.write(batch)
+    assert len(report.landed) == 7
+    assert sorted((r.external_id, code) for r, code, _ in report.dead) == [
+        ("ch_bad", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"), ("cus_bad", "INVALID_FIELD")]
+
+
+def test_transient_failures_are_retried_in_place(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    sf.fail_calls.append(CallError(Decision(Outcome.RETRY, "HTTP_503"), 503, "unavailable"))
+    sf.lock_once.add("cus_2")
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"}), rec("Account", "cus_2", {"Name": "b"})])
+    assert len(report.landed) == 2 and not report.retry
+    assert sf.rows[("Account", "cus_2")]["Name"] == "b"
+
+
+def test_budget_refusal_pauses_and_holds_children(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    sf.fail_calls.append(CallError(Decision(Outcome.PAUSE, "REQUEST_LIMIT_EXCEEDED"), 403, "TotalRequests"))
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"}),
+                           rec("Stripe_Payment__c", "ch_1", {}, [acct("cus_1")])])
+    assert report.paused and len(report.retry) == 2 and not report.landed and not report.dead
+    assert all(r.attempts == 0 for r in report.retry)
+
+
+def test_child_waits_for_missing_parent_then_gets_a_stub(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    child = rec("Stripe_Payment__c", "ch_1", {"Amount__c": "5.00"}, [acct("cus_9")])
+    report = writer.write([child])
+    assert report.retry == [child] and child.parent_waits == 1 and ("Account", "cus_9") not in sf.rows
+    child.not_before = 0
+    report = writer.write([child])
+    assert report.landed == [child]
+    assert sf.rows[("Account", "cus_9")]["Name"] == "cus_9"  # the stub
+    assert ("create", "Account", 1) in sf.calls
+
+
+def test_stub_never_overwrites_a_real_parent(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    child = rec("Stripe_Payment__c", "ch_1", {}, [acct("cus_1")])
+    writer.write([child])
+    writer.write([rec("Account", "cus_1", {"Name": "Real Name"})])  # the parent arrives meanwhile
+    report = writer.write([child])
+    assert report.landed == [child] and sf.rows[("Account", "cus_1")]["Name"] == "Real Name"
+
+
+def test_large_batches_take_the_bulk_path(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    accounts = [rec("Account", f"cus_{i}", {"Name": f"n{i}"}) for i in range(60)]
+    payments = [rec("Stripe_Payment__c", f"ch_{i}", {"Amount__c": "1.00", "Failure_Code__c": None}, [acct(f"cus_{i}")])
+                for i in range(60)]
+    payments.append(rec("Stripe_Payment__c", "ch_bad", {"Status__c": "Bogus"}))
+    report = writer.write(accounts + payments)
+    assert len(report.landed) == 120 and [r.external_id for r, _, _ in report.dead] == ["ch_bad"]
+    assert [c[0] for c in sf.calls] == ["bulk", "bulk"]
+    assert sf.rows[("Stripe_Payment__c", "ch_3")]["Failure_Code__c"] is None
+
+
+def test_child_of_a_failed_parent_waits_for_the_parents_retry(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    writer.in_batch_retries = 0
+    sf.lock_once.add("cus_1")
+    parent_rec = rec("Account", "cus_1", {"Name": "a"})
+    child = rec("Stripe_Payment__c", "ch_1", {}, [acct("cus_1")])
+    report = writer.write([parent_rec, child])
+    assert report.retry == [parent_rec, child] and not report.dead
+    assert child.parent_waits == 0 and child.attempts == 0 and child.not_before == parent_rec.not_before
+    assert [c[1] for c in sf.calls] == ["Account"]  # the child was not sent
