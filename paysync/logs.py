@@ -71,5 +71,5 @@ def setup_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "urllib3", "faust", "mode", "uvicorn.access"):
+    for noisy in ("aiokafka", "kafka", "urllib3", "faust", "mode", "uvicorn.access", "stripe", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

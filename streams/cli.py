@@ -1,0 +1,79 @@
+"""`paysync stream`: run one Faust stream worker (several workers share the partitions).
+
+Flags override the `PAYSYNC_STREAM_*` settings. Data topics are created if missing (idempotent);
+Faust creates its changelog and repartition topics itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from paysync.logs import setup_logging
+from paysync.settings import ConfigError
+from paysync.topics import create_topics
+from streams.settings import StreamSettings
+
+log = logging.getLogger("paysync.streams")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paysync stream", description=__doc__.splitlines()[0])
+    p.add_argument("--app-id", help="Faust app id / consumer group (default paysync-streams; topic prefix prepended)")
+    p.add_argument("--data-dir", type=Path, help="folder for the RocksDB tables")
+    p.add_argument("--store", help="table store URL (rocksdb:// or memory://)")
+    p.add_argument("--metrics-port", type=int, help="serve paysync_stream_* and Faust metrics on 127.0.0.1:PORT")
+    p.add_argument("--web-port", type=int, help="enable Faust's web server on 127.0.0.1:PORT")
+    p.add_argument("--partitions", type=int, help="partition count of the data topics")
+    p.add_argument("--commit-interval", type=float, help="seconds between offset commits")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING …")
+    p.add_argument("--no-create-topics", action="store_true", help="do not create missing data topics")
+    return p
+
+
+def load_settings(args: argparse.Namespace) -> StreamSettings:
+    """Settings from the environment, with the command-line flags applied on top."""
+    overrides = {
+        "stream_app_id": args.app_id, "stream_data_dir": args.data_dir, "stream_store": args.store,
+        "stream_metrics_port": args.metrics_port, "stream_web_port": args.web_port,
+        "topic_partitions": args.partitions, "stream_commit_interval": args.commit_interval,
+        "stream_log_level": args.log_level,
+    }
+    return StreamSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(argv: list[str]) -> int:
+    """Run the worker until SIGINT/SIGTERM; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except (ConfigError, ValueError) as exc:
+        setup_logging()
+        log.error("invalid configuration", extra={"error": str(exc)})
+        return 2
+    setup_logging(settings.stream_log_level)
+    if not args.no_create_topics:
+        created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
+        if created:
+            log.info("created topics", extra={"topics": created})
+    from faust.sensors.prometheus import setup_prometheus_sensors
+    from faust.worker import Worker
+    from prometheus_client import start_http_server
+
+    from streams.app import build_app
+
+    stream_app = build_app(settings)
+    setup_prometheus_sensors(stream_app.app, name_prefix="paysync_faust")
+    if settings.stream_metrics_port is not None:
+        start_http_server(settings.stream_metrics_port, addr="127.0.0.1")
+    settings.stream_data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("stream worker starting", extra={"app_id": settings.app_id, "data_dir": str(settings.stream_data_dir),
+                                               "partitions": settings.topic_partitions})
+    worker = Worker(stream_app.app, loglevel=settings.stream_log_level.lower(), quiet=True,
+                    redirect_stdouts=False, override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

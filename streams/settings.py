@@ -1,0 +1,49 @@
+"""The stream worker's configuration (`PAYSYNC_STREAM_*`, plus the shared Kafka settings), read once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from paysync.paths import state_dir
+from paysync.settings import KafkaSettings
+
+
+class StreamSettings(KafkaSettings):
+    """Everything `paysync stream` needs; CLI flags override these values."""
+
+    stream_app_id: str = Field(
+        default="paysync-streams",
+        description="Faust app id = consumer group and changelog prefix; the topic prefix is prepended",
+    )
+    stream_data_dir: Path = Field(
+        default_factory=lambda: state_dir() / "streams", description="where RocksDB tables live"
+    )
+    stream_store: str = Field(default="rocksdb://", description="table store URL: rocksdb:// (or memory:// in tests)")
+    stream_commit_interval: float = Field(default=0.5, gt=0, description="seconds between offset commits")
+    stream_dedupe_retention_days: float = Field(
+        default=35.0, gt=0, description="how long event ids are remembered (≥ 30 d Events API + 3 d webhook retries)"
+    )
+    stream_payout_retention_hours: float = Field(
+        default=72.0, gt=0, description="how long a reconciled payout keeps its member details"
+    )
+    stream_sweep_interval_s: float = Field(default=3600.0, gt=0, description="seconds between expiry sweeps per partition")
+    stream_sweep_batch: int = Field(default=5000, ge=1, description="max keys deleted per sweep step")
+    stream_session_timeout_s: float = Field(
+        default=60.0, gt=0, description="consumer session timeout: how soon a dead worker's partitions move"
+    )
+    stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
+    stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")
+    stream_log_level: str = Field(default="INFO")
+    # Mapping configuration (streams.mapping.MappingConfig)
+    mapping_customer_target: str = Field(default="Account", description="Account or Contact")
+    mapping_opportunity_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
+    mapping_order_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
+    mapping_legal_entities: dict[str, str] = Field(default_factory=dict, description="Connect account -> legal entity")
+    mapping_multi_currency: bool = False
+
+    @property
+    def app_id(self) -> str:
+        """The effective Faust app id: `topic_prefix + stream_app_id` (several pipelines per cluster)."""
+        return f"{self.topic_prefix}{self.stream_app_id}"
