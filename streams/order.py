@@ -42,7 +42,10 @@ def lifecycle_rank(object_type: str, obj: dict[str, Any]) -> tuple[int, ...]:
             _flag(obj.get("disputed")),
         )
     if object_type == "payment_intent":
-        return (_status_rank(statuses.PAYMENT_INTENT_RANK, obj), _int(obj.get("amount_received")))
+        # A payment intent that has made a charge attempt is later than one that has not, even when
+        # both read requires_payment_method (created, then payment_failed in the same second).
+        attempted = 1 if obj.get("latest_charge") or (obj.get("charges") or {}).get("data") else 0
+        return (attempted, _status_rank(statuses.PAYMENT_INTENT_RANK, obj), _int(obj.get("amount_received")))
     if object_type == "refund":
         return (_status_rank(statuses.REFUND_RANK, obj),)
     if object_type == "dispute":

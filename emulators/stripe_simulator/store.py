@@ -171,6 +171,12 @@ class Store:
             rows = self._db.execute("SELECT type, account, body FROM objects ORDER BY type, seq").fetchall()
         yield from rows
 
+    def iter_txns(self) -> Iterator[tuple[str, str]]:
+        """(account, body) of every balance transaction, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT account, body FROM txns ORDER BY seq").fetchall()
+        yield from rows
+
     def iter_payout_members(self) -> Iterator[tuple[str, str, str, str, int]]:
         """(payout, account, txn id, txn type, net) for every transaction that belongs to a payout."""
         with self._lock:

@@ -1,8 +1,8 @@
 """Truth export: what a reconciliation compares Salesforce against, as JSON lines.
 
 Lines, in order:
-- `{"kind":"object","type":T,"account":A,"object":{…}}` — the final state of every object (`account` is "" for
-  the platform, else the connected account id);
+- `{"kind":"object","type":T,"account":A,"object":{…}}` — the final state of every object, balance
+  transactions included (`account` is "" for the platform, else the connected account id);
 - `{"kind":"payout","id":…,"account":…,"currency":…,"amount":…,"status":…,"balance_transaction":…,
   "members":[{"id","type","net"}],"sum_of_nets":…}` — each payout's member transactions (its own `type=payout`
   transaction excluded), whose nets sum to the amount;
@@ -27,6 +27,8 @@ def truth_lines(store: Store) -> Iterator[str]:
         if object_type == "payout":
             payouts[json.loads(body)["id"]] = json.loads(body)
         yield f'{{"kind":"object","type":"{object_type}","account":{dumps(account)},"object":{body}}}'
+    for account, body in store.iter_txns():
+        yield f'{{"kind":"object","type":"balance_transaction","account":{dumps(account)},"object":{body}}}'
     for payout_id, rows in groupby(store.iter_payout_members(), key=lambda r: r[0]):
         members = list(rows)
         po = payouts.get(payout_id, {})

@@ -75,6 +75,7 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
         "Card_Last4__c": last4,
         "Paid_At__c": datetime_str(obj.get("created")) if paid else None,
         "Description__c": text(obj.get("description"), 255),
+        "Stripe_Payment_Intent_Id__c": ref_id(obj.get("payment_intent")),
     })
     if ref_id(obj.get("payment_intent")) is None:
         fields.update(_links(obj.get("metadata"), cfg))
@@ -115,6 +116,7 @@ def map_payment_intent(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig)
             return payment_status_upserts(obj.get("metadata"), statuses.CANCELED, meta, cfg)
         return []
     fields: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
-    fields["Stripe_Payment_Intent_Id__c"] = pi_id
     fields.update(_links(obj.get("metadata"), cfg))
+    if not any(v is not None for k, v in fields.items() if k in ("Opportunity__c", "Order__c")):
+        return []  # nothing of its own to write: the charge carries the payment intent id
     return [upsert(SOBJECT, EXTERNAL_ID, charge_id, fields, meta.version, meta.event_id)]

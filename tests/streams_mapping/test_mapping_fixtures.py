@@ -237,7 +237,7 @@ def test_invalid_salesforce_ids_are_ignored(payloads: list[Payload], bad: Any) -
     assert upserts[0]["fields"]["Opportunity__c"] is None
 
 
-def test_payment_intent_owns_pi_id_and_links_only(payloads: list[Payload], check: Any) -> None:
+def test_payment_intent_owns_links_only(payloads: list[Payload], check: Any) -> None:
     p = _one(payloads, "stripe-ruby-mock/payment_intent.succeeded.json")
     obj = dict(p.obj, metadata={"salesforce_opportunity_id": OPP})
     upserts = map_object("payment_intent", obj, p.meta("payment_intent"), CFG)
@@ -245,13 +245,15 @@ def test_payment_intent_owns_pi_id_and_links_only(payloads: list[Payload], check
     assert len(upserts) == 1
     rec = upserts[0]
     assert rec["external_id"] == p.obj["charges"]["data"][0]["id"]  # API 2020-08-27: no latest_charge yet
-    assert rec["fields"]["Stripe_Payment_Intent_Id__c"] == p.obj["id"]
     assert rec["fields"]["Opportunity__c"] == OPP
-    assert not {"Status__c", "Amount__c", "Last_Stripe_Event_Id__c"} & set(rec["fields"])
+    assert not {"Status__c", "Amount__c", "Last_Stripe_Event_Id__c", "Stripe_Payment_Intent_Id__c"} & set(rec["fields"])
+    # without links a payment intent has nothing of its own to write: the charge carries its id
+    assert map_object("payment_intent", dict(p.obj, metadata={}), p.meta("payment_intent"), CFG) == []
     # and the charge of a payment intent leaves those links to it
     c = _one(payloads, "stripe-ruby-mock/charge.succeeded.json")
     charge = map_object("charge", dict(c.obj, metadata={"salesforce_opportunity_id": OPP}), c.meta("charge"), CFG)
     assert "Opportunity__c" not in _by_sobject(charge, "Stripe_Payment__c")["fields"]
+    assert _by_sobject(charge, "Stripe_Payment__c")["fields"]["Stripe_Payment_Intent_Id__c"] == c.obj["payment_intent"]
     assert _by_sobject(charge, "Opportunity")["fields"]["Stripe_Payment_Status__c"] == "Succeeded"
 
 

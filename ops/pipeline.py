@@ -1,0 +1,229 @@
+"""The whole pipeline on one machine: broker, both emulators, and every component under a supervisor.
+
+`LocalPipeline` is what the demo, the chaos runner, the benchmarks and the end-to-end tests share:
+it wires the components to each other by environment (the same `PAYSYNC_*` settings a production
+deployment uses), and offers the probes they need: consumer lag per stage, dead letters, records
+in Salesforce, and a reconciliation against the simulator's truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
+from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
+from ops.supervisor import Supervisor
+from paysync.broker import BrokerConfig, free_port, start, stop
+from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
+
+log = logging.getLogger("paysync.pipeline")
+
+WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
+
+
+@dataclass
+class PipelineOptions:
+    """What to start and how."""
+
+    workdir: Path
+    bootstrap: str | None = None  # None: start a private local broker in workdir
+    partitions: int = 6
+    seed: int = 7
+    simulator_knobs: dict[str, Any] = field(default_factory=dict)
+    emulator_knobs: dict[str, Any] = field(default_factory=dict)
+    poll_interval_s: float = 5.0
+    stream_workers: int = 1
+    sink_instances: int = 1
+    stripe_rate_limit: float = 0.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalPipeline:
+    """Start with `start()`, stop with `stop()` (or use as a context manager)."""
+
+    def __init__(self, options: PipelineOptions) -> None:
+        self.o = options
+        self.prefix = f"p{uuid.uuid4().hex[:8]}."
+        self.broker_cfg: BrokerConfig | None = None
+        self.bootstrap = options.bootstrap or ""
+        self.sf: Any = None
+        self.stripe: SimulatorHandle | None = None
+        self.supervisor: Supervisor | None = None
+        self.ports: dict[str, int] = {}
+        self.env: dict[str, str] = {}
+
+    # life cycle ---------------------------------------------------------------------------------
+
+    def start(self, on_step: Callable[[str], None] = lambda s: None) -> "LocalPipeline":
+        """Start everything; `on_step` hears what is happening."""
+        o = self.o
+        if o.workdir.exists():
+            shutil.rmtree(o.workdir)
+        o.workdir.mkdir(parents=True)
+        if not self.bootstrap:
+            on_step("starting Kafka (KRaft, local)")
+            self.broker_cfg = BrokerConfig(port=free_port(), controller_port=free_port(), data_dir=o.workdir / "kafka")
+            self.bootstrap, _ = start(self.broker_cfg, fresh=True)
+        create_topics({"bootstrap.servers": self.bootstrap}, self.prefix, o.partitions)
+        on_step("starting the Salesforce emulator")
+        self.sf = start_emulator(o.workdir / "salesforce.db", **o.emulator_knobs)
+        for name in ("webhook", "webhook_metrics", "poll_metrics", "sink_metrics"):
+            self.ports[name] = free_port()
+        for i in range(o.stream_workers):
+            self.ports[f"stream{i}_metrics"] = free_port()
+        for i in range(1, o.sink_instances):
+            self.ports[f"sink{i}_metrics"] = free_port()
+        on_step("starting the Stripe simulator")
+        self.stripe = start_simulator(
+            seed=o.seed, webhook_url=f"http://127.0.0.1:{self.ports['webhook']}/webhooks/stripe",
+            webhook_secrets=list(WEBHOOK_SECRETS), clock="realtime", rate_limit=o.stripe_rate_limit,
+            **o.simulator_knobs,
+        )
+        creds = DEFAULT_CREDENTIALS
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "PAYSYNC_TOPIC_PREFIX": self.prefix,
+            "PAYSYNC_TOPIC_PARTITIONS": str(o.partitions),
+            "PAYSYNC_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
+            "PAYSYNC_WEBHOOK_PORT": str(self.ports["webhook"]),
+            "PAYSYNC_WEBHOOK_METRICS_PORT": str(self.ports["webhook_metrics"]),
+            "PAYSYNC_STRIPE_API_KEY": self.stripe.api_key,
+            "PAYSYNC_STRIPE_API_BASE": self.stripe.base_url,
+            "PAYSYNC_POLL_INTERVAL_S": str(o.poll_interval_s),
+            "PAYSYNC_POLL_INITIAL_LOOKBACK_S": str(3 * 86400),
+            "PAYSYNC_POLLER_METRICS_PORT": str(self.ports["poll_metrics"]),
+            "PAYSYNC_STREAM_APP_ID": "paysync-streams",
+            "PAYSYNC_SALESFORCE_LOGIN_URL": self.sf.base_url,
+            "PAYSYNC_SALESFORCE_AUTH_FLOW": "client_credentials",
+            "PAYSYNC_SALESFORCE_CLIENT_ID": creds["client_id"],
+            "PAYSYNC_SALESFORCE_CLIENT_SECRET": creds["client_secret"],
+            "PAYSYNC_SALESFORCE_CA_BUNDLE": str(self.sf.ca_cert_path),
+            "PAYSYNC_SINK_GROUP_ID": "paysync-sink",
+            **o.extra_env,
+        }
+        self.supervisor = Supervisor(o.workdir / "logs", base_env=self.env)
+        on_step("starting the pipeline: webhook receiver, pollers, stream worker(s), sink")
+        self.supervisor.add("webhook", ["webhook"])
+        for i in range(o.stream_workers):
+            self.supervisor.add(f"stream{i}", ["stream", "--data-dir", str(o.workdir / f"stream{i}"),
+                                               "--metrics-port", str(self.ports[f"stream{i}_metrics"])])
+        self.supervisor.add("sink", ["sink", "--metrics-port", str(self.ports["sink_metrics"])])
+        for i in range(1, o.sink_instances):
+            self.supervisor.add(f"sink{i}", ["sink", "--metrics-port", str(self.ports[f"sink{i}_metrics"])])
+        self.wait_http(f"http://127.0.0.1:{self.ports['webhook']}/readyz", timeout=60)
+        return self
+
+    def drive(self, events: int, rate: float, timeout: float = 60.0, **params: Any) -> None:
+        """Start simulated traffic, then the pollers (which must know the connected accounts to list)."""
+        assert self.stripe is not None and self.supervisor is not None
+        self.stripe.generate(wait=False, events=events, rate=rate, **params)
+        deadline = time.monotonic() + timeout
+        accounts: list[str] = []
+        wanted = int(params.get("connected_accounts", 3))
+        while len(accounts) < wanted and time.monotonic() < deadline:
+            st = self.stripe.status()
+            accounts = list(st.get("connected_accounts") or [])
+            if not accounts and st.get("done") and st.get("runs"):
+                break
+            time.sleep(0.1)
+        self.supervisor.add("poll", ["poll"], env={"PAYSYNC_STRIPE_ACCOUNTS": ",".join(accounts)})
+
+    def stop(self) -> None:
+        """Stop components, emulators and the private broker."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.stripe is not None:
+            self.stripe.stop()
+        if self.sf is not None:
+            self.sf.stop()
+        if self.broker_cfg is not None:
+            stop(self.broker_cfg)
+
+    def __enter__(self) -> "LocalPipeline":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # probes -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def wait_http(url: str, timeout: float) -> None:
+        """Wait until `url` answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def end_offsets(self, topic_name: str) -> dict[int, int]:
+        """High watermarks of every partition of a topic."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"{self.prefix}probe"})
+        try:
+            md = consumer.list_topics(topic_name, timeout=10)
+            parts = md.topics[topic_name].partitions
+            return {p: consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10)[1] for p in parts}
+        finally:
+            consumer.close()
+
+    def group_lag(self, group: str, topics: list[str]) -> int:
+        """Records of `topics` not yet committed by consumer group `group` (uncommitted partitions count fully)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        total = 0
+        for topic_name in topics:
+            ends = self.end_offsets(topic_name)
+            req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic_name, p) for p in ends])]
+            result = admin.list_consumer_group_offsets(req)[group].result(10)
+            committed = {tp.partition: tp.offset for tp in result.topic_partitions}
+            for p, end in ends.items():
+                done = committed.get(p, -1)
+                total += end - (done if done >= 0 else 0)
+        return total
+
+    def lags(self) -> dict[str, int]:
+        """Lag of the streams (on both input topics) and of the sink."""
+        return {
+            "streams": self.group_lag(f"{self.prefix}paysync-streams" if False else self.stream_group(),
+                                      [self.topic(STRIPE_EVENTS.name), self.topic(STRIPE_BALANCE_TRANSACTIONS.name)]),
+            "sink": self.group_lag("paysync-sink", [self.topic(SALESFORCE_UPSERTS.name)]),
+        }
+
+    def stream_group(self) -> str:
+        """The streams' consumer group (Faust: the app id, with the topic prefix as the streams apply it)."""
+        return f"{self.prefix}paysync-streams"
+
+    def dead_letters(self) -> int:
+        """Records in the dead-letter topic."""
+        return sum(self.end_offsets(self.topic(DEAD_LETTERS.name)).values())
+
+    def events_in(self) -> int:
+        """Records in stripe.events (every accepted webhook, poll and backfill record)."""
+        return sum(self.end_offsets(self.topic(STRIPE_EVENTS.name)).values())
+
+    def salesforce_records(self) -> int:
+        """Records written to Salesforce so far (the emulator's own count)."""
+        stats = self.sf.stats()
+        return int(stats.get("records", {}).get("total", 0)) if isinstance(stats.get("records"), dict) else int(
+            stats.get("records", 0) or 0)

@@ -1,0 +1,92 @@
+"""Reconcile: Stripe's truth vs Salesforce's records, and the repair of drift through the sink's topic."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+
+from paysync.codec import AvroCodec
+from paysync.topics import SALESFORCE_UPSERTS
+from sinks.auth import Authenticator
+from sinks.settings import SalesforceSettings
+from streams.mapping import MappingConfig
+
+from ops.reconcile.compare import Drift, compare
+from ops.reconcile.expected import expected_records
+from ops.reconcile.report import payout_totals, summary
+from ops.reconcile.salesforce_side import EXTERNAL_ID_FIELDS, SalesforceReader
+
+Key = tuple[str, str]
+
+
+def salesforce_reader(settings: SalesforceSettings) -> SalesforceReader:
+    """A SOQL reader logged in with the sink's configuration."""
+    session = requests.Session()
+    if settings.salesforce_ca_bundle:
+        session.verify = settings.salesforce_ca_bundle
+    auth = Authenticator(settings, session)
+    token = auth.login()
+
+    def relogin() -> tuple[str, str]:
+        fresh = auth.login()
+        return fresh.access_token, fresh.instance_url
+
+    return SalesforceReader(session, lambda: (token.access_token, token.instance_url),
+                            settings.salesforce_api_version, relogin=relogin)
+
+
+def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: MappingConfig,
+              since: int | None = None, until: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """The full report: summary, drifts (as dicts), per-currency payout totals; `context` for repair."""
+    expected, context = expected_records(truth, cfg, since, until)
+    fields: dict[str, set[str]] = {}
+    for (sobject, _), rec in expected.items():
+        fields.setdefault(sobject, set()).update(rec)
+    actual: dict[Key, dict[str, Any]] = {}
+    sobjects = [s for s in EXTERNAL_ID_FIELDS if s in fields or s == "Stripe_Payout__c"]
+    for i, sobject in enumerate(sobjects, 1):
+        if progress:
+            sys.stderr.write(f"\r[{'#' * i}{'.' * (len(sobjects) - i)}] reading {sobject:<32}")
+            sys.stderr.flush()
+        wanted = fields.get(sobject, set()) | ({"Currency__c", "Amount__c", "Net__c", "Reconciliation_Status__c"}
+                                               if sobject == "Stripe_Payout__c" else set())
+        actual.update(reader.records(sobject, wanted))
+    if progress:
+        sys.stderr.write("\n")
+    scope = set(sobjects) if since is None and until is None else set()
+    drifts = compare(expected, actual, scope)
+    return {
+        "summary": summary(drifts, len(expected), len(actual)),
+        "drifts": [d.as_dict() for d in drifts],
+        "payout_totals": payout_totals(context["payouts"], actual),
+        "salesforce_queries": reader.calls,
+        "_drift_objects": drifts,
+        "_context": context,
+    }
+
+
+def repair(report: dict[str, Any], codec: AvroCodec, producer: Any, topic_prefix: str = "") -> int:
+    """Republish, through the sink's topic, the expected upserts of every drifted record; returns how many.
+
+    Extra records (in Salesforce, not in Stripe) are reported, never deleted: paysync does not delete.
+    """
+    drifts: list[Drift] = report["_drift_objects"]
+    upserts: dict[Key, list[dict[str, Any]]] = report["_context"]["upserts"]
+    keys = {(d.sobject, d.external_id) for d in drifts if d.kind != "extra"}
+    topic = SALESFORCE_UPSERTS.full_name(topic_prefix)
+    stamp = f"repair:{int(time.time())}"
+    count = 0
+    for key in sorted(keys):
+        for up in upserts.get(key, []):
+            record = {**up, "version": stamp, "origin_topic": None, "origin_partition": None, "origin_offset": None,
+                      "ingested_at": int(time.time() * 1000)}
+            producer.produce(topic, key=f"{key[0]}:{key[1]}".encode(), value=codec.encode(SALESFORCE_UPSERTS.schema, record))
+            count += 1
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("repair upserts were not all acknowledged by Kafka")
+    return count

@@ -1,0 +1,1 @@
+"""Pollers of Stripe's list endpoints: events (missed webhooks) and balance transactions/payouts."""

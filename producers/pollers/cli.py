@@ -1,0 +1,128 @@
+"""`paysync poll [--once] [--only events|balance] [--interval S] [--create-topics]`: run the pollers.
+
+Settings: `PollerSettings` (`PAYSYNC_STRIPE_API_KEY[_FILE]`, `PAYSYNC_STRIPE_API_BASE`,
+`PAYSYNC_POLL_INTERVAL_S` …). Metrics on `PAYSYNC_POLLER_METRICS_PORT`. SIGTERM stops after the
+current poll. A Stripe error that retries cannot fix is logged once (with its request id) and
+polling carries on at the next interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from typing import Any, Protocol
+
+from paysync.logs import setup_logging
+from paysync.topics import create_topics
+
+log = logging.getLogger("producers.pollers")
+
+
+class Poller(Protocol):
+    name: str
+
+    def poll_once(self, now: float | None = None) -> int: ...
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paysync poll", description="Stripe events and balance-transaction pollers")
+    p.add_argument("--once", action="store_true", help="poll once and exit")
+    p.add_argument("--only", choices=["events", "balance"], help="run one poller only")
+    p.add_argument("--interval", type=float, help="seconds between polls (PAYSYNC_POLL_INTERVAL_S, default 30)")
+    p.add_argument("--create-topics", action="store_true")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def run(pollers: list[Poller], interval_s: float, stop: threading.Event, metrics: dict[str, Any] | None = None,
+        once: bool = False) -> int:
+    """Poll every poller each interval until `stop`; returns the exit status."""
+    from producers.stripe_api import StripeApiError
+
+    last_error: dict[str, str] = {}
+    failures = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        for poller in pollers:
+            try:
+                n = poller.poll_once()
+            except StripeApiError as exc:
+                failures += 1
+                if last_error.get(poller.name) != str(exc):  # surfaced once, not every interval
+                    log.error("stripe call failed", extra={"poller": poller.name, "status": exc.status,
+                                                           "request_id": exc.request_id, "outcome": exc.outcome.value})
+                last_error[poller.name] = str(exc)
+                if metrics:
+                    metrics["runs"].labels(poller.name, "stripe_error").inc()
+                continue
+            except Exception:  # noqa: BLE001 - one poll failing (e.g. the broker) must not end the process
+                failures += 1
+                log.exception("poll failed", extra={"poller": poller.name})
+                if metrics:
+                    metrics["runs"].labels(poller.name, "error").inc()
+                continue
+            last_error.pop(poller.name, None)
+            if metrics:
+                metrics["runs"].labels(poller.name, "ok").inc()
+                metrics["published"].labels(poller.name).inc(n)
+                metrics["last_success"].labels(poller.name).set(time.time())
+            log.info("polled", extra={"poller": poller.name, "published": n})
+        if once:
+            return 1 if failures else 0
+        stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `paysync poll`."""
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
+
+    from producers.cursors import CursorStore
+    from producers.pollers.balance_poller import BalanceTransactionsPoller
+    from producers.pollers.events_poller import EventsPoller
+    from producers.pollers.settings import PollerSettings
+    from producers.publisher import KafkaPublisher, producer_config
+    from producers.stripe_api import StripeApi
+
+    settings = PollerSettings()
+    if not settings.stripe_api_key.get_secret_value():
+        log.error("no Stripe API key: set PAYSYNC_STRIPE_API_KEY or PAYSYNC_STRIPE_API_KEY_FILE")
+        return 2
+    kafka_conf = settings.confluent_config()
+    if args.create_topics:
+        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+    publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
+    api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                    rate_per_s=settings.stripe_rate_limit_per_s)
+    cursors = CursorStore(kafka_conf, publisher, settings.topic_prefix)
+    common: dict[str, Any] = {"topic_prefix": settings.topic_prefix, "overlap_s": settings.poll_overlap_s,
+                              "initial_lookback_s": settings.poll_initial_lookback_s,
+                              "publish_timeout_s": settings.poll_publish_timeout_s}
+    pollers: list[Poller] = []
+    for account in [None, *settings.stripe_accounts]:
+        if args.only in (None, "events"):
+            pollers.append(EventsPoller(api, publisher, cursors, account=account, **common))
+        if args.only in (None, "balance"):
+            pollers.append(BalanceTransactionsPoller(api, publisher, cursors, account=account,
+                                                     payout_lookback_days=settings.payout_lookback_days, **common))
+    metrics = {
+        "runs": Counter("paysync_poller_runs_total", "polls by result", ["poller", "result"]),
+        "published": Counter("paysync_poller_published_total", "records published", ["poller"]),
+        "last_success": Gauge("paysync_poller_last_success_timestamp_seconds", "last good poll", ["poller"]),
+    }
+    if settings.poller_metrics_port and not args.once:
+        start_http_server(settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=REGISTRY)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return run(pollers, args.interval or settings.poll_interval_s, stop, metrics, once=args.once)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        publisher.close()
+        log.info("pollers stopped", extra={"stripe_api_calls": api.calls_made})

@@ -1,0 +1,77 @@
+"""`paysync webhook [--host H] [--port P] [--metrics-port M] [--create-topics]`: run the receiver.
+
+Settings come from `WebhookSettings` (env `PAYSYNC_…`, `KAFKA_BOOTSTRAP_SERVERS`); flags override.
+uvicorn serves the app with uvloop + httptools; SIGTERM drains in-flight requests, then flushes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from paysync.logs import setup_logging
+from paysync.settings import ConfigError
+from paysync.topics import create_topics
+
+log = logging.getLogger("producers.webhook")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paysync webhook", description="Stripe webhook receiver -> Kafka")
+    p.add_argument("--host", help="listen address (PAYSYNC_WEBHOOK_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (PAYSYNC_WEBHOOK_PORT, default 8088)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (PAYSYNC_WEBHOOK_METRICS_PORT)")
+    p.add_argument("--create-topics", action="store_true", help="create paysync's topics first (idempotent)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `paysync webhook`; returns the exit status."""
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    import uvicorn
+    from prometheus_client import start_http_server
+
+    from producers.publisher import KafkaPublisher, producer_config
+    from producers.webhook.app import WebhookApp
+    from producers.webhook.metrics import WebhookMetrics
+    from producers.webhook.settings import WebhookSettings
+
+    try:
+        settings = WebhookSettings()
+    except (ConfigError, ValueError) as exc:
+        log.error("invalid configuration", extra={"error": str(exc).splitlines()[0]})
+        return 2
+    if not settings.webhook_secrets:
+        log.error("no webhook secret: set PAYSYNC_WEBHOOK_SECRETS or PAYSYNC_WEBHOOK_SECRETS_FILE")
+        return 2
+    host = args.host or settings.webhook_host
+    port = settings.webhook_port if args.port is None else args.port
+    metrics_port = settings.webhook_metrics_port if args.metrics_port is None else args.metrics_port
+    kafka_conf = settings.confluent_config()
+    if args.create_topics:
+        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+    timeout_ms = int(settings.webhook_publish_timeout_s * 1000)
+    publisher = KafkaPublisher(
+        producer_config(kafka_conf, message_timeout_ms=max(500, timeout_ms - 500), linger_ms=settings.webhook_linger_ms)
+    ).start()
+    metrics = WebhookMetrics.create()
+    if metrics_port:
+        start_http_server(metrics_port, addr=settings.webhook_metrics_host, registry=metrics.registry)
+    app = WebhookApp(
+        publisher=publisher,
+        secrets=settings.secret_bytes(),
+        topic_prefix=settings.topic_prefix,
+        tolerance_s=settings.webhook_tolerance_s,
+        future_tolerance_s=settings.webhook_future_tolerance_s,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        publish_timeout_s=settings.webhook_publish_timeout_s,
+        metrics=metrics,
+        on_shutdown=lambda: log.info("flushed", extra={"unflushed": publisher.close()}),
+    )
+    log.info("webhook receiver starting", extra={"host": host, "port": port, "metrics_port": metrics_port,
+                                                 "secrets": len(settings.webhook_secrets)})
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+                access_log=False, log_config=None, timeout_graceful_shutdown=settings.webhook_publish_timeout_s + 2)
+    return 0

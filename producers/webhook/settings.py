@@ -1,0 +1,38 @@
+"""Receiver configuration (env prefix `PAYSYNC_`, secrets also from `*_FILE`), read once at start-up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from paysync.settings import KafkaSettings
+
+
+class WebhookSettings(KafkaSettings):
+    """`PAYSYNC_WEBHOOK_SECRETS=whsec_a,whsec_b` (or `_FILE`, one per line): every secret being rotated."""
+
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="endpoint signing secrets (comma/newline separated)"
+    )
+    webhook_tolerance_s: int = Field(default=300, ge=1, description="oldest accepted signature timestamp (s ago)")
+    webhook_future_tolerance_s: int = Field(default=60, ge=0, description="newest accepted timestamp (s ahead)")
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="413 above this")
+    webhook_host: str = Field(default="127.0.0.1", description="listen address")
+    webhook_port: int = Field(default=8088, ge=0, le=65535)
+    webhook_metrics_host: str = Field(default="127.0.0.1")
+    webhook_metrics_port: int = Field(default=9108, ge=0, le=65535, description="Prometheus /metrics; 0 = off")
+    webhook_publish_timeout_s: float = Field(default=5.0, gt=0.5, le=120, description="503 after this")
+    webhook_linger_ms: int = Field(default=5, ge=0, le=1000)
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+        return value
+
+    def secret_bytes(self) -> list[bytes]:
+        """The secrets as HMAC keys (never log them)."""
+        return [s.get_secret_value().encode() for s in self.webhook_secrets]
