@@ -132,6 +132,14 @@ def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response
                 data["Id"] = rest[0]
             result = _save_one(org, obj, data, "update")
             return Response(204) if result.success else _failed(result)
+        if req.method == "DELETE":
+            if rid is None:
+                return error(404, "NOT_FOUND", "The requested resource does not exist")
+            with org.store.lock:
+                txn = org.store.txn()
+                txn.delete(obj, rid)
+                txn.commit()
+            return Response(204)
     elif len(rest) == 2:
         field_name, value = rest
         if req.method == "GET":
@@ -145,7 +153,7 @@ def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response
             if not result.success:
                 return _failed(result)
             return json_response(201 if result.created else 200, result.as_json())
-    return error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,PATCH,POST")
+    return error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,PATCH,POST,DELETE")
 
 
 def collections(org: Org, req: Request, version: str, parts: list[str]) -> Response:

@@ -156,6 +156,12 @@ class Txn:
             self._undo[rid] = (obj, dict(old) if old is not None else None)
         self.store._put(obj, rid, rec)
 
+    def delete(self, obj: ObjectDef, rid: str) -> None:
+        if rid not in self._undo:
+            old = self.store.records[obj.name].get(rid)
+            self._undo[rid] = (obj, dict(old) if old is not None else None)
+        self.store._put(obj, rid, None)
+
     def savepoint(self) -> dict[str, tuple[ObjectDef, dict[str, Any] | None]]:
         return dict(self._undo)
 

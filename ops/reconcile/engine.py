@@ -26,6 +26,7 @@ Key = tuple[str, str]
 def salesforce_reader(settings: SalesforceSettings) -> SalesforceReader:
     """A SOQL reader logged in with the sink's configuration."""
     session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override `verify`
     if settings.salesforce_ca_bundle:
         session.verify = settings.salesforce_ca_bundle
     auth = Authenticator(settings, session)

@@ -1,0 +1,54 @@
+"""One whole pipeline (broker from the session, both emulators, every component) shared by this folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ops.demo import settle
+from ops.pipeline import LocalPipeline, PipelineOptions
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    workdir: Path = tmp_path_factory.mktemp("pipeline")
+    p = LocalPipeline(PipelineOptions(
+        workdir=workdir, bootstrap=kafka_bootstrap, partitions=3, seed=11, poll_interval_s=2.0,
+        simulator_knobs={"duplicate_rate": 0.1, "drop_rate": 0.05, "reorder_window": 1.0, "tie_rate": 0.2},
+    ))
+    p.start()
+    try:
+        p.drive(400, 400, delay_scale=0.001)
+        assert settle(p, time.monotonic(), timeout=180, quiet_for=4.0), "the pipeline did not settle"
+        yield p
+    finally:
+        p.stop()
+
+
+def salesforce_session(p: LocalPipeline) -> tuple[requests.Session, str, str]:
+    """(session, access token, instance URL) logged in to the pipeline's Salesforce emulator."""
+    session = requests.Session()
+    session.verify = str(p.sf.ca_cert_path)
+    session.trust_env = False
+    resp = session.post(f"{p.sf.base_url}/services/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": p.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
+        "client_secret": p.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
+    resp.raise_for_status()
+    body = resp.json()
+    return session, body["access_token"], body["instance_url"]
+
+
+def wait_sink_idle(p: LocalPipeline, timeout: float = 60.0) -> None:
+    """Until the sink has committed everything on its topic (twice in a row, a second apart)."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline:
+        quiet = quiet + 1 if p.lags()["sink"] == 0 else 0
+        if quiet >= 3:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the sink did not catch up")
