@@ -14,36 +14,22 @@ import sys
 import time
 from typing import Any
 
+from paysync.pan import redact_card_numbers
+
 _SECRET_PATTERNS = (
     re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/!=-]{8,}"),
     re.compile(r"(?i)(\"?(?:password|client_secret|access_token|security_token|api_key)\"?\s*[:=]\s*\"?)[^\s\",&]+"),
 )
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def scrub(text: str) -> str:
     """`text` with secrets and card-number-like digit runs replaced by `[REDACTED]`."""
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]", text)
-
-    def card(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group(0))
-        return "[REDACTED-PAN]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
-
-    return _CARD.sub(card, text)
+    return redact_card_numbers(text)
 
 
 class JsonFormatter(logging.Formatter):

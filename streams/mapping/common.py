@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from paysync.money import to_decimal_str
+from paysync.pan import redact_card_numbers
 
 FieldValue = None | bool | int | str
 
@@ -176,10 +177,14 @@ def decimal_str(value: Any) -> str | None:
 
 
 def text(value: Any, length: int) -> str | None:
-    """Free text truncated to the field length (never use it for ids); None for empty/absent."""
+    """Free text truncated to the field length (never use it for ids); None for empty/absent.
+
+    Card numbers someone typed into it (a description, a name) are redacted first: no card number
+    may reach Salesforce, whatever a merchant put into a Stripe object.
+    """
     if value is None:
         return None
-    s = str(value)
+    s = redact_card_numbers(str(value)[: 2 * length + 40])  # bounded work on 10 kB descriptions
     return s[:length] if s else None
 
 

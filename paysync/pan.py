@@ -1,0 +1,36 @@
+"""Card numbers (PANs) must never leave Stripe through paysync: one detector for logs and mappings.
+
+A card number is a run of 13–19 digits (spaces or dashes allowed between them) that passes the Luhn
+check. A run standing alone is examined in every 13–19-digit window, so a card number followed by
+another digit group is still caught; digits that are part of a word or an id (`cus_4242…`,
+`ch_0000…`) are not card numbers.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[REDACTED-PAN]"
+_RUN = re.compile(r"(?<![0-9A-Za-z_])(?:\d[ -]?){12,}\d(?![0-9A-Za-z_])")
+
+
+def luhn_ok(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def holds_card_number(run: str) -> bool:
+    """Whether a digit run (separators allowed) contains a Luhn-valid 13–19-digit window."""
+    digits = re.sub(r"[ -]", "", run)
+    return any(luhn_ok(digits[i:i + n]) for n in range(13, 20) for i in range(len(digits) - n + 1))
+
+
+def redact_card_numbers(text: str) -> str:
+    """`text` with every standalone digit run that holds a card number replaced by `[REDACTED-PAN]`."""
+    return _RUN.sub(lambda m: REDACTED if holds_card_number(m.group(0)) else m.group(0), text)
