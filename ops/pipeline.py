@@ -152,6 +152,18 @@ class LocalPipeline:
         if self.broker_cfg is not None:
             stop(self.broker_cfg)
 
+    def stop_broker(self) -> None:
+        """Stop the private broker (chaos); its data folder and ports are kept for `start_broker()`."""
+        if self.broker_cfg is None:
+            raise RuntimeError("the pipeline does not own its broker (it was given a bootstrap)")
+        stop(self.broker_cfg)
+
+    def start_broker(self, timeout: float = 90.0) -> None:
+        """Start the private broker again on the same ports and data folder (its records survive)."""
+        if self.broker_cfg is None:
+            raise RuntimeError("the pipeline does not own its broker (it was given a bootstrap)")
+        start(self.broker_cfg, fresh=False, timeout=timeout)
+
     def __enter__(self) -> "LocalPipeline":
         return self.start()
 
