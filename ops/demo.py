@@ -61,22 +61,10 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
 def run_reconcile(p: LocalPipeline) -> dict[str, Any]:
     """Reconcile Salesforce (the emulator) with the simulator's truth."""
     from ops.reconcile.engine import reconcile
-    from ops.reconcile.salesforce_side import SalesforceReader
     from streams.mapping import MappingConfig
 
-    import requests
-
     assert p.stripe is not None
-    session = requests.Session()
-    session.verify = str(p.sf.ca_cert_path)
-    session.trust_env = False
-    resp = session.post(f"{p.sf.base_url}/services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": p.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
-        "client_secret": p.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
-    resp.raise_for_status()
-    body = resp.json()
-    reader = SalesforceReader(session, lambda: (body["access_token"], body["instance_url"]))
-    return reconcile(p.stripe.truth(), reader, MappingConfig())
+    return reconcile(p.stripe.truth(), p.salesforce_reader(), MappingConfig())
 
 
 def main(argv: list[str]) -> int:

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import requests
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
 from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
+from ops.reconcile.salesforce_side import SalesforceReader
 from ops.supervisor import Supervisor
 from paysync.broker import BrokerConfig, free_port, start, stop
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
@@ -233,6 +235,28 @@ class LocalPipeline:
     def events_in(self) -> int:
         """Records in stripe.events (every accepted webhook, poll and backfill record)."""
         return sum(self.end_offsets(self.topic(STRIPE_EVENTS.name)).values())
+
+    def salesforce_session(self) -> tuple[requests.Session, str, str]:
+        """(session, access token, instance URL) logged in to the pipeline's Salesforce emulator."""
+        session = requests.Session()
+        session.verify = str(self.sf.ca_cert_path)
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
+        resp = session.post(f"{self.sf.base_url}/services/oauth2/token", data={
+            "grant_type": "client_credentials", "client_id": self.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
+            "client_secret": self.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
+        resp.raise_for_status()
+        body = resp.json()
+        return session, str(body["access_token"]), str(body["instance_url"])
+
+    def salesforce_reader(self) -> SalesforceReader:
+        """A SOQL reader on the emulator that logs in again when its session expires."""
+        session, token, instance = self.salesforce_session()
+
+        def relogin() -> tuple[str, str]:
+            _, fresh, url = self.salesforce_session()
+            return fresh, url
+
+        return SalesforceReader(session, lambda: (token, instance), relogin=relogin)
 
     def salesforce_records(self) -> int:
         """Records written to Salesforce so far (the emulator's own count)."""

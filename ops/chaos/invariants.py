@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 
 from ops.chaos.poison import PoisonRecord, missing_poison, read_dead_letters, unexpected_dead_letters
 from ops.pipeline import LocalPipeline
@@ -16,20 +15,7 @@ from ops.reconcile.salesforce_side import EXTERNAL_ID_FIELDS, SalesforceReader
 
 def salesforce_reader(p: LocalPipeline) -> SalesforceReader:
     """A SOQL reader on the emulator that logs in again when its session expires (session-expiry runs)."""
-    session = requests.Session()
-    session.verify = str(p.sf.ca_cert_path)
-    session.trust_env = False
-
-    def login() -> tuple[str, str]:
-        resp = session.post(f"{p.sf.base_url}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": p.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
-            "client_secret": p.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
-        resp.raise_for_status()
-        body = resp.json()
-        return str(body["access_token"]), str(body["instance_url"])
-
-    first = login()
-    return SalesforceReader(session, lambda: first, relogin=login)
+    return p.salesforce_reader()
 
 
 def object_counts(reader: SalesforceReader) -> dict[str, tuple[int, int]]:

@@ -31,15 +31,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def salesforce_session(p: LocalPipeline) -> tuple[requests.Session, str, str]:
     """(session, access token, instance URL) logged in to the pipeline's Salesforce emulator."""
-    session = requests.Session()
-    session.verify = str(p.sf.ca_cert_path)
-    session.trust_env = False
-    resp = session.post(f"{p.sf.base_url}/services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": p.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
-        "client_secret": p.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
-    resp.raise_for_status()
-    body = resp.json()
-    return session, body["access_token"], body["instance_url"]
+    return p.salesforce_session()
 
 
 def wait_sink_idle(p: LocalPipeline, timeout: float = 60.0) -> None:
