@@ -1,8 +1,14 @@
 """The Faust app: topics, RocksDB tables and three agents around `streams.processor.Processor`.
 
 `build_app(settings)` returns a `StreamApp` (the Faust app plus the processor); nothing is created at
-import time. Agents run with concurrency 1 under at-least-once; each input record's outputs are
-produced and acknowledged by the broker before its table writes are applied (see `processor`).
+import time. Agents run with concurrency 1 under at-least-once. Each input record's outputs are handed
+to the producer and its table writes applied at once, without waiting for the broker's acknowledgement:
+- Faust commits an input offset only after `app.producer.flush()` has waited for everything produced so
+  far, so every output of a committed record is durable;
+- aiokafka's flush waits for failed batches too, without raising: a delivery that fails after the
+  producer's retries therefore stops the process at once (`_fail_stop`), before any later commit;
+- an uncommitted record is replayed after a crash, and the processor's origin-tagged table entries make
+  it re-emit its outputs (the argument is written out in `streams.processor`).
 
 Agents:
 - `events`:   `stripe.events` → upserts / dead letters / payout headers.
@@ -14,13 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import orjson
+from faust.sensors.monitor import Monitor
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import EventT
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from paysync.codec import AvroCodec, CodecError
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
@@ -56,6 +67,10 @@ def faust_app(settings: StreamSettings) -> faust.App:
         "topic_disable_leader": True,
         "table_standby_replicas": 0,
         "producer_acks": -1,
+        "producer_linger": settings.stream_producer_linger_ms / 1000.0,
+        "producer_max_batch_size": settings.stream_producer_batch_bytes,
+        "producer_compression_type": settings.stream_producer_compression or None,
+        "broker_commit_every": settings.stream_commit_every,
         "broker_session_timeout": settings.stream_session_timeout_s,
         "broker_heartbeat_interval": min(3.0, settings.stream_session_timeout_s / 4),
     }
@@ -66,6 +81,119 @@ def faust_app(settings: StreamSettings) -> faust.App:
             mechanism=settings.kafka_sasl_mechanism,
         )
     return faust.App(settings.app_id, **conf)
+
+
+def _fail_stop(delivery: "asyncio.Future[Any]") -> None:
+    """Done-callback of every output: a record the producer gave up on ends the process before the next commit.
+
+    aiokafka's `flush()` (awaited by Faust before each offset commit) also returns for failed batches, so
+    carrying on could commit the offset of a record whose output was lost. Exiting at once leaves that
+    offset uncommitted: the record is replayed and re-emitted by the next worker.
+    """
+    if delivery.cancelled():
+        error: BaseException | None = asyncio.CancelledError()
+    else:
+        error = delivery.exception()
+    if error is None:
+        return
+    log.critical("an output was not delivered; stopping before the next commit",
+                 extra={"error": f"{type(error).__name__}: {error}"})
+    logging.shutdown()
+    os._exit(70)
+
+
+class LeanPrometheusMonitor(PrometheusMonitor):
+    """Faust's Prometheus monitor (same `<prefix>_*` metrics) with its per-record label lookups cached."""
+
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics=metrics, **kwargs)
+        self._children: dict[tuple[int, tuple[Any, ...]], Any] = {}
+        self._stream_labels: dict[int, str] = {}
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        Monitor.on_message_in(self, tp, offset, message)
+        m = self._metrics
+        m.messages_received.inc()
+        m.active_messages.inc()
+        self._child(m.messages_received_per_topics, tp.topic).inc()
+        self._child(m.messages_received_per_topics_partition, tp.topic, tp.partition).set(offset)
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        m = self._metrics
+        m.total_events.inc()
+        m.total_active_events.inc()
+        label = self._stream_labels.get(id(stream))
+        if label is None:
+            label = self._stream_labels[id(stream)] = f"stream.{self._stream_label(stream)}.events"
+        self._child(m.total_events_per_stream, label).inc()
+        return state
+
+    def _table_op(self, table: Any, operation: str) -> None:
+        self._child(self._metrics.table_operations, f"table.{table.name}", operation).inc()
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        Monitor.on_table_get(self, table, key)
+        self._table_op(table, self.KEYS_RETRIEVED)
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        Monitor.on_table_set(self, table, key, value)
+        self._table_op(table, self.KEYS_UPDATED)
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        Monitor.on_table_del(self, table, key)
+        self._table_op(table, self.KEYS_DELETED)
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        self._child(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
+        return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+
+
+def setup_faust_metrics(app: faust.App, name_prefix: str = "paysync_faust",
+                        registry: CollectorRegistry = REGISTRY) -> None:
+    """Faust's own metrics (`<prefix>_*`: consumer offsets, lag, commits …) on `registry`, with cheap hot paths."""
+    app.monitor = LeanPrometheusMonitor(metrics=FaustMetrics.create(registry, name_prefix))
+
+
+class TableView(MutableMapping[str, Any]):
+    """A Faust table for the processor: reads go straight to the store (one lookup in the current event's
+    partition instead of Faust's contains-then-get), writes and deletes go through the table (changelog)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._store = table.data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._store[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self._store[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._table[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 @dataclass
@@ -119,7 +247,7 @@ def build_app(
         for name in TABLE_NAMES
     }
     processor = Processor(
-        mapper or RealMapper(settings), codec, metrics, Tables(**tables),
+        mapper or RealMapper(settings), codec, metrics, Tables(**{n: TableView(t) for n, t in tables.items()}),
         Retention(
             dedupe_ms=int(settings.stream_dedupe_retention_days * 86_400_000),
             payout_ms=int(settings.stream_payout_retention_hours * 3_600_000),
@@ -127,27 +255,37 @@ def build_app(
     )
     sweeps = _SweepState()
 
+    producer_send = app.producer.send
+    topic_names = {
+        Target.UPSERT: upserts_topic.get_topic_name(), Target.DEAD_LETTER: dlq_topic.get_topic_name(),
+        Target.PAYOUT: payout_topic.get_topic_name(),
+    }
+
+    def to_bytes(out: Output) -> bytes:
+        if out.target is Target.PAYOUT:
+            return orjson.dumps(out.value)
+        return encoder.encode(out)
+
     async def deliver(step: Step, event: EventT) -> None:
-        """Produce a step's outputs, wait for the broker's acknowledgements, then apply its table writes."""
-        encoded: list[tuple[Output, bytes | dict[str, Any]]] = []
-        try:
-            for out in step.outputs:
-                encoded.append((out, out.value if out.target is Target.PAYOUT else encoder.encode(out)))
-        except CodecError as exc:  # a mapping produced a record that does not fit the schema: a bug, dead-letter
-            msg = event.message
-            dead = dead_letter_output(Origin(msg.topic, msg.partition, msg.offset), msg.key, msg.value,
-                                      "internal", exc.code, exc.message)
-            metrics.dead_lettered.labels("output", exc.code).inc()
-            step = Step([dead], [])
-            encoded = [(dead, encoder.encode(dead))]
-        futures = []
-        for out, value in encoded:
-            topic = {Target.UPSERT: upserts_topic, Target.DEAD_LETTER: dlq_topic, Target.PAYOUT: payout_topic}[
-                out.target]
-            futures.append(await topic.send(key=out.key, value=value))
-        if futures:
-            await asyncio.gather(*futures)
-        processor.apply(step)
+        """Hand a step's outputs to the producer (no waiting for acks), then apply its table writes.
+
+        The writes go to the changelog partition of the current event (Faust's rule), i.e. the input partition.
+        """
+        if step.outputs:
+            try:
+                encoded = [(out, to_bytes(out)) for out in step.outputs]
+            except CodecError as exc:  # a mapping produced a record that does not fit the schema: a bug, dead-letter
+                msg = event.message
+                dead = dead_letter_output(Origin(msg.topic, msg.partition, msg.offset), msg.key, msg.value,
+                                          "internal", exc.code, exc.message)
+                metrics.child(metrics.dead_lettered, "output", exc.code).inc()
+                step = Step([dead], [])
+                encoded = [(dead, encoder.encode(dead))]
+            for out, value in encoded:
+                delivery = await producer_send(topic_names[out.target], out.key, value, None, None, None)
+                delivery.add_done_callback(_fail_stop)
+        if step.writes:
+            processor.apply(step)
 
     def sweep(event: EventT, name: str) -> None:
         """Expire old entries of the current partition's tables, at most once per interval per partition."""
@@ -191,6 +329,10 @@ def build_app(
     def origin(event: EventT) -> Origin:
         return Origin(event.message.topic, event.message.partition, event.message.offset)
 
+    events_seconds = metrics.child(metrics.processing_seconds, "events")
+    bts_seconds = metrics.child(metrics.processing_seconds, "balance_transactions")
+    payouts_seconds = metrics.child(metrics.processing_seconds, "payouts")
+
     @app.agent(events_topic, concurrency=1, name="events")
     async def events_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -198,7 +340,7 @@ def build_app(
             step = processor.on_event(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
             sweep(event, "dedupe")
-            metrics.processing_seconds.labels("events").observe(time.perf_counter() - started)
+            events_seconds.observe(time.perf_counter() - started)
 
     @app.agent(bts_topic, concurrency=1, name="balance")
     async def balance_agent(stream: faust.StreamT) -> None:
@@ -206,15 +348,15 @@ def build_app(
             started = time.perf_counter()
             step = processor.on_balance_transaction(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
-            metrics.processing_seconds.labels("balance_transactions").observe(time.perf_counter() - started)
+            bts_seconds.observe(time.perf_counter() - started)
 
     @app.agent(payout_topic, concurrency=1, name="payouts")
     async def payouts_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            step = processor.on_payout_message(event.value, _now_ms())
+            step = processor.on_payout_message(event.value, _now_ms(), origin(event))
             await deliver(step, event)
             sweep(event, "payouts")
-            metrics.processing_seconds.labels("payouts").observe(time.perf_counter() - started)
+            payouts_seconds.observe(time.perf_counter() - started)
 
     return StreamApp(app=app, processor=processor, settings=settings)

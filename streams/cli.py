@@ -57,14 +57,17 @@ def main(argv: list[str]) -> int:
         created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
         if created:
             log.info("created topics", extra={"topics": created})
-    from faust.sensors.prometheus import setup_prometheus_sensors
+    if settings.stream_event_loop == "uvloop":
+        from mode.loop import use as use_event_loop
+
+        use_event_loop("uvloop")
     from faust.worker import Worker
     from prometheus_client import start_http_server
 
-    from streams.app import build_app
+    from streams.app import build_app, setup_faust_metrics
 
     stream_app = build_app(settings)
-    setup_prometheus_sensors(stream_app.app, name_prefix="paysync_faust")
+    setup_faust_metrics(stream_app.app)
     if settings.stream_metrics_port is not None:
         start_http_server(settings.stream_metrics_port, addr="127.0.0.1")
     settings.stream_data_dir.mkdir(parents=True, exist_ok=True)

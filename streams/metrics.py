@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -9,6 +11,7 @@ class StreamMetrics:
     """Counters by input (`events`, `balance_transactions`, `payouts`) and reason; table sizes; latency."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.processed = Counter(
             "paysync_stream_processed_total", "Input records handled (any outcome)", ["input"], registry=registry
         )
@@ -56,3 +59,11 @@ class StreamMetrics:
             "paysync_stream_ingest_lag_seconds", "From entering paysync (received_at) to handled here", ["input"],
             registry=registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set (the per-record hot path)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found

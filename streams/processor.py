@@ -1,17 +1,40 @@
 """The stream worker's decisions, free of Kafka: dedupe, order guard, mapping, payout joins, dead letters.
 
 Each `on_*` method takes one input record (raw bytes plus where it came from) and the tables it owns
-(any `MutableMapping`: Faust tables in the worker, dicts in tests) and returns the outputs to produce.
-Contract, per the at-least-once rules: a method returns a `Step` (outputs + table writes) and changes
-nothing; the worker produces the outputs, waits for the broker to acknowledge them, and only then
-calls `apply(step)`. A crash in between replays the record, which re-produces identical idempotent
-upserts; a table can never remember an event whose outputs were lost.
+(any `MutableMapping`: Faust tables in the worker, dicts in tests) and returns a `Step` (outputs to
+produce + table writes) without changing anything; `apply(step)` performs the writes. The worker sends
+the outputs and applies the writes at once, without waiting for the broker's acknowledgements.
 
-Tables (values are JSON-able):
-- `dedupe`:   event id -> first-seen ms (forgotten after the retention).
-- `versions`: Stripe object id -> encoded order-guard version last applied.
-- `bts`:      balance transaction id -> [has payout, available, has count, payout id, status, count].
-- `payouts`:  payout id -> {amount, currency, version, meta, members{bt id: member}, expected, reconciled_at}.
+Crash safety (at-least-once without per-record acks):
+1. Every dedupe / version / balance-transaction / payout entry stores the origin (partition, offset) of
+   the input record that wrote it.
+2. Faust commits an input offset only after `app.producer.flush()` has waited for every record produced
+   so far (outputs and changelog), so every output of a committed record is durable. A failed delivery
+   stops the worker before the next commit (see `streams.app`), so a flush never covers a lost output.
+3. Anything not committed is delivered again after a crash or a rebalance, in partition order. Its table
+   entries may have survived (RocksDB, or a changelog record that was delivered) while its outputs were
+   lost. When such a record meets an entry carrying its *own* origin, written by an earlier process, it
+   is treated as not yet emitted and its outputs are produced again (upserts are idempotent by external
+   id; a payout reconciliation is recomputed from the stored state, which already holds the record).
+   Within one process the same origin means the record was already handed to this process's producer:
+   a duplicate, as before.
+4. An entry whose origin is *later* in the same partition was written by an uncommitted record that will
+   itself be replayed after this one (and will re-emit, by 3): this record is treated as stale, so the
+   replay never sends an older snapshot over a newer one. Each event carries the object's full snapshot,
+   so the newer record's outputs supersede this one's, exactly as in the in-order run.
+5. An entry from an earlier offset (or another partition, or without an origin: tables written before
+   origins existed) is the state before this record: the ordinary rules apply. A true duplicate (same
+   event id, other origin) is dropped; an older version is stale.
+
+Tables (values are JSON-able; the trailing `partition, offset` is the writer's origin):
+- `dedupe`:   event id -> [first-seen ms, partition, offset] (forgotten after the retention).
+- `versions`: Stripe object id -> [encoded order-guard version, partition, offset].
+- `bts`:      balance transaction id -> [has payout, available, has count, payout id, status, count,
+              partition, offset].
+- `payouts`:  payout id -> {amount, currency, version, meta, members{bt id: [amount, fee, net, currency]},
+              expected, reconciled_at,
+              at: [partition, offset] of the internal payout-topic message that wrote it}.
+Older values (a bare ms, a bare version string, a 6-item signature, a state without `at`) still read.
 """
 
 from __future__ import annotations
@@ -20,7 +43,10 @@ import json
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
+
+import orjson
 
 from paysync.codec import AvroCodec, CodecError
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
@@ -31,6 +57,7 @@ from streams.ports import Mapper
 log = logging.getLogger("paysync.streams")
 
 _BUG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
+_SIGNATURE_LEN = 6
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,34 @@ class Step:
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
+class Writer(Enum):
+    """Who wrote a table entry, seen from the input record now being handled (module docstring, 3-5)."""
+
+    EARLIER = "earlier"    # the state before this record: ordinary rules
+    REPLAYED = "replayed"  # this very record, in an earlier process: re-emit its outputs
+    LATER = "later"        # an uncommitted later record of the same partition: it re-emits, this one is stale
+
+
+def _parse_json(text: str) -> Any:
+    """orjson's parse (fast); anything it refuses (e.g. an integer beyond 64 bits) gets the stdlib's verdict."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _pack_member(member: Any) -> list[Any]:
+    """A payout member as stored: [amount, fee, net, currency] (a member dict, the older format, packs the same)."""
+    if isinstance(member, dict):
+        return [member.get("amount"), member.get("fee"), member.get("net"), member.get("currency")]
+    return list(member)
+
+
+def _unpack_member(bt_id: str, stored: Any) -> dict[str, Any]:
+    amount, fee, net, currency = _pack_member(stored)
+    return {"balance_transaction_id": bt_id, "amount": amount, "fee": fee, "net": net, "currency": currency}
+
+
 def _bt_signature(bt: dict[str, Any]) -> list[Any]:
     """Rank first (what a later listing adds: payout, availability, count), then the values themselves."""
     return [
@@ -67,8 +122,30 @@ def _bt_signature(bt: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _dedupe_parts(value: Any) -> tuple[int, int | None, int | None]:
+    """(first-seen ms, partition, offset) of a dedupe entry; a bare ms (older format) has no origin."""
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), value[1], value[2]
+    return int(value), None, None
+
+
+def _version_parts(value: Any) -> tuple[str, int | None, int | None]:
+    """(encoded version, partition, offset) of a versions entry; a bare string (older format) has no origin."""
+    if isinstance(value, (list, tuple)):
+        return str(value[0]), value[1], value[2]
+    return str(value), None, None
+
+
+def _bt_parts(value: Any) -> tuple[list[Any], int | None, int | None]:
+    """(signature, partition, offset) of a bts entry; a bare signature (older format) has no origin."""
+    items = list(value)
+    if len(items) > _SIGNATURE_LEN:
+        return items[:_SIGNATURE_LEN], items[_SIGNATURE_LEN], items[_SIGNATURE_LEN + 1]
+    return items, None, None
+
+
 class Processor:
-    """Turns input records into outputs; one instance per worker."""
+    """Turns input records into outputs; one instance per worker process (it remembers what it handled)."""
 
     def __init__(
         self, mapper: Mapper, codec: AvroCodec, metrics: StreamMetrics, tables: Tables,
@@ -79,31 +156,68 @@ class Processor:
         self.metrics = metrics
         self.tables = tables
         self.retention = retention
+        # (topic, partition) -> [lowest, highest] offset handled by this process (a contiguous range:
+        # a partition is read in order, and after a rebalance resumes at a committed offset ≥ lowest).
+        self._handled: dict[tuple[str, int], list[int]] = {}
+        self._events_schema = STRIPE_EVENTS.schema
+        self._bts_schema = STRIPE_BALANCE_TRANSACTIONS.schema
+
+    # origins -----------------------------------------------------------------------------------
+
+    def _begin(self, origin: Origin) -> bool:
+        """Record that `origin` is being handled; True when this process already handled it (a redelivery)."""
+        slot = (origin.topic, origin.partition)
+        span = self._handled.get(slot)
+        offset = origin.offset
+        if span is None:
+            self._handled[slot] = [offset, offset]
+            return False
+        seen = span[0] <= offset <= span[1]
+        if offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
+        return seen
+
+    @staticmethod
+    def _writer(partition: int | None, offset: int | None, origin: Origin, own: bool, handled_here: bool) -> Writer:
+        """Place the writer of an entry relative to `origin`; `own`: the entry's content is this record's."""
+        if partition is None or offset is None or partition != origin.partition:
+            return Writer.EARLIER
+        if offset == origin.offset:
+            return Writer.REPLAYED if own and not handled_here else Writer.EARLIER
+        return Writer.LATER if offset > origin.offset else Writer.EARLIER
 
     # stripe.events ---------------------------------------------------------------------------
 
     def on_event(self, key: bytes | None, value: bytes | None, origin: Origin, now_ms: int) -> Step:
         """Dedupe, guard, map one `stripe.events` record; payout events also feed the payout join."""
-        self.metrics.processed.labels("events").inc()
+        m = self.metrics
+        m.child(m.processed, "events").inc()
+        handled_here = self._begin(origin)
         try:
-            env = self.codec.decode(value, STRIPE_EVENTS.schema)
+            env = self.codec.decode(value, self._events_schema)
         except CodecError as exc:
             return self._dead("events", origin, key, value, "decode", exc.code, exc.message)
         event_id, object_id, object_type = env["event_id"], env["object_id"], env["object_type"]
-        self.metrics.ingest_lag_seconds.labels("events").observe(max(0, now_ms - env["received_at"]) / 1000)
+        m.child(m.ingest_lag_seconds, "events").observe(max(0, now_ms - env["received_at"]) / 1000)
         seen = self.tables.dedupe.get(event_id)
-        if seen is not None and now_ms - int(seen) < self.retention.dedupe_ms:
-            self.metrics.duplicates.labels("events").inc()
-            return Step()
+        if seen is not None:
+            seen_ms, seen_partition, seen_offset = _dedupe_parts(seen)
+            writer = self._writer(seen_partition, seen_offset, origin, True, handled_here)
+            if writer is Writer.EARLIER and now_ms - seen_ms < self.retention.dedupe_ms:
+                m.child(m.duplicates, "events").inc()
+                return Step()
+        dedupe_entry = [now_ms, origin.partition, origin.offset]
         if env.get("thin"):
-            self.metrics.skipped.labels("events", "thin_event").inc()
+            m.child(m.skipped, "events", "thin_event").inc()
             return Step()
         if not self.mapper.supports(object_type):
-            self.metrics.skipped.labels("events", "unknown_type").inc()
-            log.info("skipped event of an unsynced type", extra={"event_id": event_id, "object_type": object_type})
+            m.child(m.skipped, "events", "unknown_type").inc()
+            log.debug("skipped event of an unsynced type", extra={"event_id": event_id, "object_type": object_type})
             return Step()
         try:
-            raw = json.loads(env["raw_event"])
+            raw = _parse_json(env["raw_event"])
             obj = raw["data"]["object"]
             if not isinstance(obj, dict):
                 raise TypeError("data.object is not an object")
@@ -111,12 +225,17 @@ class Processor:
             return self._dead("events", origin, key, value, "invalid", "BAD_EVENT_JSON", str(exc), event_id, object_id)
         try:
             version = self.mapper.version_of(object_type, obj, env["created"], event_id)
-            applied_text = self.tables.versions.get(object_id)
-            applied = self.mapper.decode_version(applied_text) if applied_text is not None else None
-            if not self.mapper.is_newer(version, applied):
-                self.metrics.stale.labels("events").inc()
-                return Step(writes=[("dedupe", event_id, now_ms)])
             encoded = self.mapper.encode_version(version)
+            applied_entry = self.tables.versions.get(object_id)
+            if applied_entry is not None:
+                applied_text, at_partition, at_offset = _version_parts(applied_entry)
+                writer = self._writer(at_partition, at_offset, origin, applied_text == encoded, handled_here)
+                if writer is Writer.LATER or (
+                    writer is Writer.EARLIER
+                    and not self.mapper.is_newer(version, self.mapper.decode_version(applied_text))
+                ):
+                    m.child(m.stale, "events").inc()
+                    return Step(writes=[("dedupe", event_id, dedupe_entry)])
             meta = {
                 "event_id": event_id, "event_type": env["event_type"], "created": env["created"],
                 "account": env.get("account"), "livemode": env["livemode"], "version": encoded,
@@ -135,7 +254,8 @@ class Processor:
         if object_type == "payout":
             outputs.append(self._payout_header(obj, object_id, meta, origin, env["received_at"]))
         self._count_upserts(outputs, "events")
-        return Step(outputs, [("versions", object_id, encoded), ("dedupe", event_id, now_ms)])
+        return Step(outputs, [("versions", object_id, [encoded, origin.partition, origin.offset]),
+                              ("dedupe", event_id, dedupe_entry)])
 
     def _payout_header(
         self, obj: dict[str, Any], payout_id: str, meta: dict[str, Any], origin: Origin, received_at: int
@@ -158,23 +278,30 @@ class Processor:
 
         A listing that carries less than one already applied (no payout after one with a payout) is stale.
         """
-        self.metrics.processed.labels("balance_transactions").inc()
+        m = self.metrics
+        m.child(m.processed, "balance_transactions").inc()
+        handled_here = self._begin(origin)
         try:
-            bt = self.codec.decode(value, STRIPE_BALANCE_TRANSACTIONS.schema)
+            bt = self.codec.decode(value, self._bts_schema)
         except CodecError as exc:
             return self._dead("balance_transactions", origin, key, value, "decode", exc.code, exc.message)
         bt_id = bt["id"]
-        self.metrics.ingest_lag_seconds.labels("balance_transactions").observe(
-            max(0, now_ms - bt["received_at"]) / 1000)
+        m.child(m.ingest_lag_seconds, "balance_transactions").observe(max(0, now_ms - bt["received_at"]) / 1000)
         signature = _bt_signature(bt)
-        applied = self.tables.bts.get(bt_id)
-        if applied is not None:
-            if list(applied) == signature:
-                self.metrics.duplicates.labels("balance_transactions").inc()
+        applied_entry = self.tables.bts.get(bt_id)
+        if applied_entry is not None:
+            applied, at_partition, at_offset = _bt_parts(applied_entry)
+            writer = self._writer(at_partition, at_offset, origin, applied == signature, handled_here)
+            if writer is Writer.LATER:
+                m.child(m.stale, "balance_transactions").inc()
                 return Step()
-            if list(applied[:3]) > signature[:3] or (applied[3] is not None and applied[3] != bt.get("payout_id")):
-                self.metrics.stale.labels("balance_transactions").inc()
-                return Step()
+            if writer is Writer.EARLIER:
+                if applied == signature:
+                    m.child(m.duplicates, "balance_transactions").inc()
+                    return Step()
+                if applied[:3] > signature[:3] or (applied[3] is not None and applied[3] != bt.get("payout_id")):
+                    m.child(m.stale, "balance_transactions").inc()
+                    return Step()
         try:
             upserts = self.mapper.map_balance_transaction(bt)
         except Exception as exc:  # noqa: BLE001 - sorted just below
@@ -200,45 +327,64 @@ class Processor:
                 "origin": [origin.topic, origin.partition, origin.offset], "received_at": bt["received_at"],
             }))
         self._count_upserts(outputs, "balance_transactions")
-        return Step(outputs, [("bts", bt_id, signature)])
+        return Step(outputs, [("bts", bt_id, [*signature, origin.partition, origin.offset])])
 
     # internal payout topic ---------------------------------------------------------------------
 
-    def on_payout_message(self, message: dict[str, Any], now_ms: int) -> Step:
-        """Fold a payout header or member into the payout's state; emit its reconciliation once members are complete."""
-        self.metrics.processed.labels("payouts").inc()
+    def on_payout_message(self, message: dict[str, Any], now_ms: int, at: Origin | None = None) -> Step:
+        """Fold a payout header or member into the payout's state; emit its reconciliation once members are complete.
+
+        `at` is where the message itself sits on the internal payout topic (None: not tracked, e.g. in tests);
+        a message replayed at its own position re-emits the reconciliation (module docstring, 3).
+        """
+        m = self.metrics
+        m.child(m.processed, "payouts").inc()
+        handled_here = self._begin(at) if at is not None else False
         payout_id = str(message["payout_id"])
         state = dict(self.tables.payouts.get(payout_id) or {"members": {}})
         if state.get("closed"):
-            self.metrics.duplicates.labels("payouts").inc()
+            m.child(m.duplicates, "payouts").inc()
             return Step()
+        writer = Writer.EARLIER
+        if at is not None and state.get("at"):
+            at_partition, at_offset = state["at"]
+            writer = self._writer(at_partition, at_offset, at, True, handled_here)
+        if writer is Writer.LATER:
+            m.child(m.stale, "payouts").inc()
+            return Step()
+        replayed = writer is Writer.REPLAYED
         members: dict[str, Any] = dict(state.get("members") or {})
         if message["kind"] == "header":
             old = state.get("version")
-            if old is not None and not self.mapper.is_newer(
+            if not replayed and old is not None and not self.mapper.is_newer(
                 self.mapper.decode_version(message["version"]), self.mapper.decode_version(old)
             ):
-                self.metrics.stale.labels("payouts").inc()
+                m.child(m.stale, "payouts").inc()
                 return Step()
             state.update(amount=message["amount"], currency=message["currency"], version=message["version"],
                          meta=message["meta"])
         else:
             member = message["member"]
             bt_id = member["balance_transaction_id"]
+            packed = _pack_member(member)
             expected = message.get("expected_count")
-            if members.get(bt_id) == member and (expected is None or state.get("expected") == expected):
-                self.metrics.duplicates.labels("payouts").inc()
+            if not replayed and bt_id in members and _pack_member(members[bt_id]) == packed and (
+                expected is None or state.get("expected") == expected
+            ):
+                m.child(m.duplicates, "payouts").inc()
                 return Step()
-            members[bt_id] = member
+            members[bt_id] = packed
             state["members"] = members
             if expected is not None:
                 state["expected"] = int(expected)
             state.setdefault("member_meta", message["meta"])
+        if at is not None:
+            state["at"] = [at.partition, at.offset]
         outputs: list[Output] = []
         expected_count = state.get("expected")
         if expected_count is not None and len(members) >= expected_count:
             meta = state.get("meta") or state["member_meta"]
-            ordered = [members[k] for k in sorted(members)]
+            ordered = [_unpack_member(k, members[k]) for k in sorted(members)]
             origin = Origin(*message["origin"])
             try:
                 upsert = self.mapper.reconcile_payout(
@@ -252,13 +398,13 @@ class Processor:
                 return Step(dead.outputs, [("payouts", payout_id, state)])
             outputs.append(stamp_upsert(upsert, origin, message.get("received_at")))
             status = str(upsert.get("fields", {}).get("Reconciliation_Status__c") or "unknown")
-            self.metrics.reconciliations.labels(status).inc()
+            m.child(m.reconciliations, status).inc()
             state["reconciled_at"] = now_ms if status == "Reconciled" else None
         self._count_upserts(outputs, "payouts")
         return Step(outputs, [("payouts", payout_id, state)])
 
     def apply(self, step: Step) -> None:
-        """Perform a step's table writes (after its outputs were acknowledged)."""
+        """Perform a step's table writes (the worker does it right after handing the outputs to the producer)."""
         for table_name, key, value in step.writes:
             table = getattr(self.tables, table_name)
             if value is None:
@@ -268,9 +414,9 @@ class Processor:
 
     # expiry --------------------------------------------------------------------------------------
 
-    def dedupe_expired(self, first_seen_ms: Any, now_ms: int) -> bool:
-        """Whether a dedupe entry is older than the retention."""
-        return now_ms - int(first_seen_ms) >= self.retention.dedupe_ms
+    def dedupe_expired(self, entry: Any, now_ms: int) -> bool:
+        """Whether a dedupe entry (or a bare first-seen ms) is older than the retention."""
+        return now_ms - _dedupe_parts(entry)[0] >= self.retention.dedupe_ms
 
     def payout_closed(self, state: Any, now_ms: int) -> dict[str, Any] | None:
         """The small closed marker replacing a payout reconciled longer ago than the retention, else None."""
@@ -289,15 +435,15 @@ class Processor:
         for out in outputs:
             if out.target is Target.UPSERT:
                 produced = True
-                self.metrics.upserts.labels(str(out.value.get("sobject"))).inc()
+                self.metrics.child(self.metrics.upserts, str(out.value.get("sobject"))).inc()
         if produced:
-            self.metrics.applied.labels(input_name).inc()
+            self.metrics.child(self.metrics.applied, input_name).inc()
 
     def _dead(
         self, input_name: str, origin: Origin, key: bytes | None, value: bytes | None, kind: str, code: str,
         message: str, event_id: str | None = None, object_id: str | None = None,
     ) -> Step:
-        self.metrics.dead_lettered.labels(input_name, code).inc()
+        self.metrics.child(self.metrics.dead_lettered, input_name, code).inc()
         log.warning("dead-lettered", extra={"topic": origin.topic, "partition": origin.partition,
                                             "offset": origin.offset, "event_id": event_id, "code": code})
         return Step([dead_letter_output(origin, key, value, kind, code, message, event_id, object_id)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -22,6 +23,19 @@ class StreamSettings(KafkaSettings):
     )
     stream_store: str = Field(default="rocksdb://", description="table store URL: rocksdb:// (or memory:// in tests)")
     stream_commit_interval: float = Field(default=0.5, gt=0, description="seconds between offset commits")
+    stream_commit_every: int = Field(
+        default=10_000, ge=1, description="also commit after this many acknowledged input records"
+    )
+    stream_producer_linger_ms: float = Field(
+        default=10.0, ge=0, description="producer batching delay (outputs are not awaited per record)"
+    )
+    stream_producer_batch_bytes: int = Field(default=262_144, ge=1024, description="producer batch size per partition")
+    stream_producer_compression: str = Field(
+        default="lz4", description="producer compression: lz4, zstd, snappy, gzip or '' for none"
+    )
+    stream_event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop", description="event loop of the worker (uvloop: less per-record overhead)"
+    )
     stream_dedupe_retention_days: float = Field(
         default=35.0, gt=0, description="how long event ids are remembered (≥ 30 d Events API + 3 d webhook retries)"
     )

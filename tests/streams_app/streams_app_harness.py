@@ -27,15 +27,17 @@ PARTITIONS = 4
 class StreamWorker:
     """One `paysync stream` process; stopped by `stop()` (SIGTERM, then SIGKILL) or `kill()`."""
 
-    def __init__(self, bootstrap: str, prefix: str, app_id: str, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, bootstrap: str, prefix: str, app_id: str, data_dir: Path, log_path: Path,
+                 commit_interval: float = 0.3, extra_env: dict[str, str] | None = None) -> None:
         self.metrics_port = free_port()
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PAYSYNC_TOPIC_PREFIX=prefix,
-                   PAYSYNC_TOPIC_PARTITIONS=str(PARTITIONS), PAYSYNC_STREAM_SESSION_TIMEOUT_S="6")
+                   PAYSYNC_TOPIC_PARTITIONS=str(PARTITIONS), PAYSYNC_STREAM_SESSION_TIMEOUT_S="6",
+                   **(extra_env or {}))
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
             [str(PAYSYNC) if PAYSYNC.exists() else sys.executable, *([] if PAYSYNC.exists() else ["-m", "ops.cli"]),
              "stream", "--app-id", app_id, "--data-dir", str(data_dir), "--metrics-port", str(self.metrics_port),
-             "--commit-interval", "0.3"],
+             "--commit-interval", str(commit_interval)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
