@@ -42,7 +42,7 @@ class SinkSettings(SalesforceSettings):
     """Batching, paths, retries and budget of `paysync sink`."""
 
     sink_group_id: str = Field(default="paysync-sink", description="consumer group id")
-    sink_session_timeout_ms: int = Field(default=30_000, ge=6_000, description="group session timeout (crash detection)")
+    sink_session_timeout_ms: int = Field(default=15_000, ge=6_000, description="group session timeout (crash detection)")
     sink_batch_max_records: int = Field(default=10_000, ge=1, description="flush when this many records are pending")
     sink_batch_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="flush at this many value bytes")
     sink_batch_max_age_s: float = Field(default=1.0, gt=0, description="flush when the oldest pending record is this old")

@@ -239,8 +239,7 @@ def build_app(
     upserts_topic = app.topic(SALESFORCE_UPSERTS.full_name(prefix), **raw)
     dlq_topic = app.topic(DEAD_LETTERS.full_name(prefix), **raw)
     payout_topic = app.topic(
-        f"{settings.app_id}-payout-join", partitions=partitions, internal=True,
-        key_serializer="raw", value_serializer="json",
+        f"{settings.app_id}-payout-join", partitions=partitions, internal=True, **raw,
     )
     tables = {
         name: app.Table(name, default=None, partitions=partitions, key_type=str)
@@ -354,7 +353,7 @@ def build_app(
     async def payouts_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            step = processor.on_payout_message(event.value, _now_ms(), origin(event))
+            step = processor.on_payout_bytes(event.message.key, event.message.value, _now_ms(), origin(event))
             await deliver(step, event)
             sweep(event, "payouts")
             payouts_seconds.observe(time.perf_counter() - started)

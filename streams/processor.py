@@ -331,6 +331,22 @@ class Processor:
 
     # internal payout topic ---------------------------------------------------------------------
 
+    def on_payout_bytes(self, key: bytes | None, value: bytes | None, now_ms: int, at: Origin) -> Step:
+        """Decode a record of the internal payout topic and fold it; anything malformed is dead-lettered."""
+        try:
+            message = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as exc:
+            return self._dead("payouts", at, key, value, "decode", "BAD_JSON", f"payout-join record is not JSON: {exc}")
+        if not (isinstance(message, dict) and isinstance(message.get("payout_id"), str)
+                and message.get("kind") in ("header", "member")):
+            return self._dead("payouts", at, key, value, "invalid", "BAD_PAYOUT_MESSAGE",
+                              "payout-join record needs payout_id and kind header|member")
+        try:
+            return self.on_payout_message(message, now_ms, at)
+        except (KeyError, TypeError, ValueError) as exc:
+            return self._dead("payouts", at, key, value, "invalid", "BAD_PAYOUT_MESSAGE",
+                              f"payout-join record is malformed: {type(exc).__name__}: {exc}")
+
     def on_payout_message(self, message: dict[str, Any], now_ms: int, at: Origin | None = None) -> Step:
         """Fold a payout header or member into the payout's state; emit its reconciliation once members are complete.
 

@@ -45,7 +45,7 @@ class StreamSettings(KafkaSettings):
     stream_sweep_interval_s: float = Field(default=3600.0, gt=0, description="seconds between expiry sweeps per partition")
     stream_sweep_batch: int = Field(default=5000, ge=1, description="max keys deleted per sweep step")
     stream_session_timeout_s: float = Field(
-        default=60.0, gt=0, description="consumer session timeout: how soon a dead worker's partitions move"
+        default=20.0, gt=0, description="consumer session timeout: how soon a dead worker's partitions move"
     )
     stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
     stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")
