@@ -63,6 +63,8 @@ def check(p: LocalPipeline, poison: list[PoisonRecord]) -> dict[str, Any]:
                                       for d in other[:5]))
     return {"violations": violations, "expected_records": summary["expected_records"], "salesforce_records": count,
             "payouts": sf_payouts, "payouts_reconciled": reconciled, "dead_letters": len(dead),
+            # at-least-once: a component killed after dead-lettering, before committing, dead-letters again
+            "dead_letter_origins": len({(d["topic"], int(d["partition"]), int(d["offset"])) for d in dead}),
             "poison_in_dlq": len(poison) - len(lost_poison)}
 
 

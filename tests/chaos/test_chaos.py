@@ -34,7 +34,8 @@ def test_components_killed_under_load_and_poison(tmp_path: Path, kafka_bootstrap
         assert r.faults[f"kill-{component}"] >= 2
         assert r.faults["restarts"][component] >= 2
     assert r.faults["poison"] == 7  # one of each kind at this size
-    assert r.details["poison_in_dlq"] == 7 and r.details["dead_letters"] == 7
+    assert r.details["poison_in_dlq"] == 7 and r.details["dead_letter_origins"] == 7
+    assert r.details["dead_letters"] >= 7  # the same poison may be dead-lettered again after a kill (at-least-once)
 
 
 @pytest.mark.slow
