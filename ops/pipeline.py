@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import requests
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
 from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
@@ -113,7 +112,7 @@ class LocalPipeline:
             "PAYSYNC_SALESFORCE_CLIENT_ID": creds["client_id"],
             "PAYSYNC_SALESFORCE_CLIENT_SECRET": creds["client_secret"],
             "PAYSYNC_SALESFORCE_CA_BUNDLE": str(self.sf.ca_cert_path),
-            "PAYSYNC_SINK_GROUP_ID": "paysync-sink",
+            "PAYSYNC_SINK_GROUP_ID": f"{self.prefix}paysync-sink",
             **o.extra_env,
         }
         self.supervisor = Supervisor(o.workdir / "logs", base_env=self.env)
@@ -201,28 +200,35 @@ class LocalPipeline:
             consumer.close()
 
     def group_lag(self, group: str, topics: list[str]) -> int:
-        """Records of `topics` not yet committed by consumer group `group` (uncommitted partitions count fully)."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        from confluent_kafka import ConsumerGroupTopicPartitions
+        """Records of `topics` not yet committed by consumer group `group` (uncommitted partitions count fully).
 
-        total = 0
-        for topic_name in topics:
-            ends = self.end_offsets(topic_name)
-            req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic_name, p) for p in ends])]
-            result = admin.list_consumer_group_offsets(req)[group].result(10)
-            committed = {tp.partition: tp.offset for tp in result.topic_partitions}
-            for p, end in ends.items():
-                done = committed.get(p, -1)
-                total += end - (done if done >= 0 else 0)
-        return total
+        Committed offsets are read with a consumer that never joins the group (`committed()`), not with the
+        admin client, whose group-offsets call can crash the process on a young broker (confluent-kafka#1982).
+        """
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            total = 0
+            for topic_name in topics:
+                ends = self.end_offsets(topic_name)
+                committed = consumer.committed([TopicPartition(topic_name, p) for p in ends], timeout=10)
+                done = {tp.partition: tp.offset for tp in committed}
+                for p, end in ends.items():
+                    total += end - max(done.get(p, -1), 0)
+            return total
+        finally:
+            consumer.close()
 
     def lags(self) -> dict[str, int]:
         """Lag of the streams (on both input topics) and of the sink."""
         return {
-            "streams": self.group_lag(f"{self.prefix}paysync-streams" if False else self.stream_group(),
+            "streams": self.group_lag(self.stream_group(),
                                       [self.topic(STRIPE_EVENTS.name), self.topic(STRIPE_BALANCE_TRANSACTIONS.name)]),
-            "sink": self.group_lag("paysync-sink", [self.topic(SALESFORCE_UPSERTS.name)]),
+            "sink": self.group_lag(self.sink_group(), [self.topic(SALESFORCE_UPSERTS.name)]),
         }
+
+    def sink_group(self) -> str:
+        """The sink's consumer group: one per pipeline, so pipelines sharing a cluster never share a group."""
+        return f"{self.prefix}paysync-sink"
 
     def stream_group(self) -> str:
         """The streams' consumer group (Faust: the app id, with the topic prefix as the streams apply it)."""
@@ -257,9 +263,3 @@ class LocalPipeline:
             return fresh, url
 
         return SalesforceReader(session, lambda: (token, instance), relogin=relogin)
-
-    def salesforce_records(self) -> int:
-        """Records written to Salesforce so far (the emulator's own count)."""
-        stats = self.sf.stats()
-        return int(stats.get("records", {}).get("total", 0)) if isinstance(stats.get("records"), dict) else int(
-            stats.get("records", 0) or 0)

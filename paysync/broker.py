@@ -250,7 +250,9 @@ def start(cfg: BrokerConfig, fresh: bool = False, timeout: float = 90.0) -> tupl
     props.write_text(_server_properties(cfg), encoding="utf-8")
     (cfg.data_dir / "log4j.properties").write_text(_LOG4J, encoding="utf-8")
     if not (cfg.data_dir / "log" / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # a leading dash would be read as an option by the storage tool
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(
             _java(cfg, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"),
             capture_output=True, text=True, check=False,
