@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import requests
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
 from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
@@ -30,6 +30,9 @@ from paysync.broker import BrokerConfig, free_port, start, stop
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
 
 log = logging.getLogger("paysync.pipeline")
+
+_COORDINATOR_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                               KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT})
 
 WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
 
@@ -210,13 +213,25 @@ class LocalPipeline:
             total = 0
             for topic_name in topics:
                 ends = self.end_offsets(topic_name)
-                committed = consumer.committed([TopicPartition(topic_name, p) for p in ends], timeout=10)
+                committed = self._committed(consumer, [TopicPartition(topic_name, p) for p in ends])
                 done = {tp.partition: tp.offset for tp in committed}
                 for p, end in ends.items():
                     total += end - max(done.get(p, -1), 0)
             return total
         finally:
             consumer.close()
+
+    @staticmethod
+    def _committed(consumer: Consumer, partitions: list[TopicPartition], attempts: int = 20) -> list[TopicPartition]:
+        """`consumer.committed(...)`, retried while the group coordinator is still being elected or loaded."""
+        for attempt in range(attempts):
+            try:
+                return list(consumer.committed(partitions, timeout=10))
+            except KafkaException as exc:
+                if attempt == attempts - 1 or not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_BUSY:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def lags(self) -> dict[str, int]:
         """Lag of the streams (on both input topics) and of the sink."""

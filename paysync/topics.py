@@ -106,3 +106,21 @@ def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     return created
+
+
+def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0) -> bool:
+    """Create topic `name` (delete policy) if it does not exist; returns whether it was created."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(dict(conf))
+    if name in admin.list_topics(timeout=timeout).topics:
+        return False
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)],
+                            operation_timeout=timeout)[name].result(timeout)
+    except KafkaException as exc:
+        if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+            raise
+        return False
+    return True

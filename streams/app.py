@@ -239,7 +239,7 @@ def build_app(
     upserts_topic = app.topic(SALESFORCE_UPSERTS.full_name(prefix), **raw)
     dlq_topic = app.topic(DEAD_LETTERS.full_name(prefix), **raw)
     payout_topic = app.topic(
-        f"{settings.app_id}-payout-join", partitions=partitions, internal=True, **raw,
+        settings.payout_join_topic, partitions=partitions, internal=True, **raw,
     )
     tables = {
         name: app.Table(name, default=None, partitions=partitions, key_type=str)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
-from paysync.topics import create_topics
+from paysync.topics import create_topics, ensure_topic
 from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.streams")
@@ -57,6 +57,9 @@ def main(argv: list[str]) -> int:
         created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
         if created:
             log.info("created topics", extra={"topics": created})
+    # The internal topic must exist before the first rebalance: Faust's assignor ignores a topic it cannot
+    # see yet, and the payouts agent would then get no partition until some later rebalance.
+    ensure_topic(settings.confluent_config(), settings.payout_join_topic, settings.topic_partitions)
     if settings.stream_event_loop == "uvloop":
         from mode.loop import use as use_event_loop
 

@@ -61,3 +61,8 @@ class StreamSettings(KafkaSettings):
     def app_id(self) -> str:
         """The effective Faust app id: `topic_prefix + stream_app_id` (several pipelines per cluster)."""
         return f"{self.topic_prefix}{self.stream_app_id}"
+
+    @property
+    def payout_join_topic(self) -> str:
+        """The internal topic that regroups balance transactions and payout events by payout id."""
+        return f"{self.app_id}-payout-join"
