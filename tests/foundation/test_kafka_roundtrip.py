@@ -60,3 +60,13 @@ def test_create_topics_is_idempotent_and_declares_compaction(kafka_bootstrap: st
     res = ConfigResource(ConfigResource.Type.TOPIC, CURSORS.full_name(topic_prefix))
     configs = admin.describe_configs([res])[res].result(10)
     assert configs["cleanup.policy"].value == "compact"
+
+
+def test_ensure_topic_creates_once(kafka_bootstrap: str, topic_prefix: str) -> None:
+    from paysync.topics import ensure_topic
+
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    name = f"{topic_prefix}internal-join"
+    assert ensure_topic(conf, name, 3) is True
+    assert ensure_topic(conf, name, 3) is False
+    assert len(AdminClient(conf).list_topics(timeout=10).topics[name].partitions) == 3
