@@ -107,7 +107,7 @@ def map_payment_intent(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig)
     (with a charge, the charge owns that status).
     """
     obj = check_object("payment_intent", obj)
-    pi_id = require_id(obj)
+    require_id(obj)
     require_currency(obj)
     require_amount(obj, "amount")
     charge_id = _latest_charge(obj)

@@ -34,7 +34,7 @@ def test_any_configured_secret_or_any_v1_passes_during_rotation() -> None:
         ("", "missing_signature"),
         ("v1=abc", "malformed_signature"),
         (f"t={NOW}", "malformed_signature"),
-        (f"t=abc,v1=00", "malformed_signature"),
+        ("t=abc,v1=00", "malformed_signature"),
         (f"t={NOW},v0=" + "0" * 64, "malformed_signature"),
         (f"t={NOW},v1=" + "0" * 64, "bad_signature"),
     ],

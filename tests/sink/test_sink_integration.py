@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from paysync.codec import AvroCodec
 from sinks.client import CallError, SalesforceClient
 from sinks.metrics import SinkMetrics
 from sinks.settings import SinkSettings

@@ -1,4 +1,4 @@
-"""Makes this folder's helper modules (`streams_app_gen`, `streams_app_harness`) importable under importlib mode."""
+"""Makes this folder's helper modules importable under importlib mode, and the fixtures the broker tests share."""
 
 from __future__ import annotations
 
@@ -8,3 +8,46 @@ from pathlib import Path
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+from paysync.codec import AvroCodec  # noqa: E402
+from streams.metrics import StreamMetrics  # noqa: E402
+from streams.ports import RealMapper  # noqa: E402
+from streams.processor import Processor, Tables  # noqa: E402
+from streams.settings import StreamSettings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[Any]:
+    """A realistic Stripe stream built from Stripe's own example objects (customers, charges, payouts)."""
+    from streams_app_gen import generate
+
+    return generate(seed=7, customers=30, charges=150, payouts=5)
+
+
+@pytest.fixture(scope="module")
+def expected(stream: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Final state of delivering the stream once, in order (the processor with in-memory tables)."""
+    from streams_app_gen import fold, run_in_process
+
+    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
+    state = fold(run_in_process(stream, proc))
+    payouts = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
+    assert len(payouts) == 5
+    assert all(p["fields"]["Reconciliation_Status__c"] == "Reconciled" for p in payouts)
+    return state
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Any]]:
+    """Stream worker subprocesses started by a test; all stopped at its end."""
+    started: list[Any] = []
+    yield started
+    for w in started:
+        w.stop()

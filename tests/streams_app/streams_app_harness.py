@@ -145,3 +145,18 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+def start_worker(workers: list["StreamWorker"], bootstrap: str, prefix: str, app_id: str, data_dir: Path) -> "StreamWorker":
+    """Start a worker logging next to its data dir and register it for teardown."""
+    w = StreamWorker(bootstrap, prefix, app_id, data_dir, data_dir.parent / f"{data_dir.name}.log")
+    workers.append(w)
+    return w
+
+
+def diff_states(actual: dict[Any, Any], expected: dict[Any, Any]) -> str:
+    """A short account of how two folded Salesforce states differ."""
+    missing = [k for k in expected if k not in actual][:5]
+    extra = [k for k in actual if k not in expected][:5]
+    wrong = [(k, actual[k], expected[k]) for k in expected if k in actual and actual[k] != expected[k]][:2]
+    return f"missing {missing} extra {extra} wrong {wrong}"

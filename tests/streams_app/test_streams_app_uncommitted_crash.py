@@ -27,7 +27,7 @@ from streams.ports import RealMapper
 from streams.processor import Processor, Tables
 from streams.settings import StreamSettings
 from streams_app_gen import FIXTURES3, Rec, fold, generate, redeliver, run_in_process
-from streams_app_harness import PARTITIONS, StreamWorker, produce, setup_topics, upsert_reader, wait_for, wait_until
+from streams_app_harness import diff_states, PARTITIONS, StreamWorker, produce, setup_topics, upsert_reader, wait_for, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -120,7 +120,7 @@ def test_uncommitted_work_is_re_emitted_after_a_sigkill(
         return fold(_since(reader, before_restart)) == expected
 
     ok = wait_until(reader, replayed_alone, timeout=150)
-    assert ok, _diff(fold(_since(reader, before_restart)), expected)
+    assert ok, diff_states(fold(_since(reader, before_restart)), expected)
     assert fold(reader.records()) == expected
     reader.close()
     # the restarted worker saw the first one's table entries: later copies were still dropped as duplicates
@@ -130,10 +130,3 @@ def test_uncommitted_work_is_re_emitted_after_a_sigkill(
 def _since(reader: Any, offsets: dict[int, int]) -> list[dict[str, Any]]:
     """The records each partition received after `offsets` (the reader reads every partition from 0, in order)."""
     return [r for p in sorted(reader.by_partition) for r in reader.by_partition[p][offsets.get(p, 0):]]
-
-
-def _diff(actual: dict[Any, Any], expected: dict[Any, Any]) -> str:
-    missing = [k for k in expected if k not in actual][:5]
-    extra = [k for k in actual if k not in expected][:5]
-    wrong = [(k, actual[k], expected[k]) for k in expected if k in actual and actual[k] != expected[k]][:2]
-    return f"missing {len([k for k in expected if k not in actual])}: {missing} extra {extra} wrong {wrong}"
