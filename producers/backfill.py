@@ -22,7 +22,7 @@ from typing import Any
 
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
-from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
+from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
 log = logging.getLogger("producers.backfill")
 EVENTS_WINDOW_S = 30 * 86400
@@ -90,13 +90,12 @@ def main(argv: list[str]) -> int:
     """Entry point of `paysync backfill`."""
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
-    from producers.cursors import CursorStore
     from producers.envelope import envelope
     from producers.pollers.balance_poller import BalanceTransactionsPoller
     from producers.pollers.settings import PollerSettings
-    from producers.publisher import KafkaPublisher, producer_config
     from producers.balance_records import balance_record
-    from producers.stripe_api import StripeApi, StripeApiError
+    from producers.pollers.wiring import open_stripe_io
+    from producers.stripe_api import StripeApiError
 
     types = [t.strip() for t in args.types.split(",") if t.strip()]
     unknown = set(types) - set(ALL_TYPES)
@@ -108,13 +107,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("paysync backfill: set PAYSYNC_STRIPE_API_KEY or PAYSYNC_STRIPE_API_KEY_FILE\n")
         return 2
     since = parse_date(args.since)
-    kafka_conf = settings.confluent_config()
-    if args.create_topics:
-        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
-    publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
-    api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                    rate_per_s=settings.stripe_rate_limit_per_s)
-    cursors = CursorStore(kafka_conf, publisher, settings.topic_prefix)
+    io = open_stripe_io(settings, args.create_topics)
+    publisher, api, cursors = io.publisher, io.api, io.cursors
     codec = AvroCodec()
     account = args.account
     bt = BalanceTransactionsPoller(api, publisher, cursors, topic_prefix=settings.topic_prefix, account=account,

@@ -16,7 +16,6 @@ import time
 from typing import Any, Protocol
 
 from paysync.logs import setup_logging
-from paysync.topics import create_topics
 
 log = logging.getLogger("producers.pollers")
 
@@ -82,24 +81,17 @@ def main(argv: list[str]) -> int:
     setup_logging(args.log_level)
     from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 
-    from producers.cursors import CursorStore
     from producers.pollers.balance_poller import BalanceTransactionsPoller
     from producers.pollers.events_poller import EventsPoller
     from producers.pollers.settings import PollerSettings
-    from producers.publisher import KafkaPublisher, producer_config
-    from producers.stripe_api import StripeApi
+    from producers.pollers.wiring import open_stripe_io
 
     settings = PollerSettings()
     if not settings.stripe_api_key.get_secret_value():
         log.error("no Stripe API key: set PAYSYNC_STRIPE_API_KEY or PAYSYNC_STRIPE_API_KEY_FILE")
         return 2
-    kafka_conf = settings.confluent_config()
-    if args.create_topics:
-        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
-    publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
-    api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                    rate_per_s=settings.stripe_rate_limit_per_s)
-    cursors = CursorStore(kafka_conf, publisher, settings.topic_prefix)
+    io = open_stripe_io(settings, args.create_topics)
+    publisher, api, cursors = io.publisher, io.api, io.cursors
     common: dict[str, Any] = {"topic_prefix": settings.topic_prefix, "overlap_s": settings.poll_overlap_s,
                               "initial_lookback_s": settings.poll_initial_lookback_s,
                               "publish_timeout_s": settings.poll_publish_timeout_s}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +48,6 @@ def expected(stream: list[Rec]) -> dict[tuple[str, str], dict[str, Any]]:
     payouts = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
     assert len(payouts) == 4 and all(p["fields"]["Reconciliation_Status__c"] == "Reconciled" for p in payouts)
     return state
-
-
-@pytest.fixture
-def workers() -> Iterator[list[StreamWorker]]:
-    started: list[StreamWorker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 def _end_offsets(bootstrap: str, topic: str, group: str | None = None) -> dict[int, int]:

@@ -1,0 +1,33 @@
+"""What every Stripe-listing entry point (`paysync poll`, `paysync backfill`) opens: Kafka, Stripe, cursors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from paysync.topics import create_topics
+from producers.cursors import CursorStore
+from producers.pollers.settings import PollerSettings
+from producers.publisher import KafkaPublisher, producer_config
+from producers.stripe_api import StripeApi
+
+
+@dataclass
+class StripeIO:
+    """The clients a poller or the backfill works with."""
+
+    kafka_conf: dict[str, Any]
+    publisher: KafkaPublisher
+    api: StripeApi
+    cursors: CursorStore
+
+
+def open_stripe_io(settings: PollerSettings, create: bool) -> StripeIO:
+    """Create the topics if asked, then the publisher, the rate-limited Stripe client and the cursor store."""
+    kafka_conf = settings.confluent_config()
+    if create:
+        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+    publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
+    api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                    rate_per_s=settings.stripe_rate_limit_per_s)
+    return StripeIO(kafka_conf, publisher, api, CursorStore(kafka_conf, publisher, settings.topic_prefix))
