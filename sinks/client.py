@@ -1,4 +1,4 @@
-"""A small Salesforce client for the sink: Collections upsert/create, Bulk 2.0 upsert, /limits.
+"""A small Salesforce client for the sink: Composite, Collections upsert/create, Bulk 2.0 upsert, /limits.
 
 It reuses one session across batches and logs in again when Salesforce answers
 `INVALID_SESSION_ID` (on every path, Bulk included). Every call goes through `request()`, which
@@ -203,6 +203,20 @@ class SalesforceClient:
         """sObject Collections upsert (≤ 200 records); one result per record, in order."""
         resp = self.request("collections_upsert", "PATCH", f"composite/sobjects/{sobject}/{external_id_field}", json=body)
         return list(resp.json())
+
+    def composite(self, subrequests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`POST /composite` (allOrNone false, in order): one API call; one result per subrequest, in order."""
+        resp = self.request("composite", "POST", "composite", json={"allOrNone": False, "compositeRequest": subrequests})
+        body = resp.json()
+        results = body.get("compositeResponse") if isinstance(body, dict) else None
+        if not isinstance(results, list) or len(results) != len(subrequests):
+            raise CallError(Decision(Outcome.RETRY, "RESULT_MISMATCH"), resp.status_code,
+                            f"composite answered {len(results or [])} results for {len(subrequests)} subrequests")
+        return results
+
+    @property
+    def api_version(self) -> str:
+        return self._s.salesforce_api_version
 
     def create_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """sObject Collections create (insert only); one result per record, in order."""

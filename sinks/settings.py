@@ -47,6 +47,7 @@ class SinkSettings(SalesforceSettings):
     sink_batch_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="flush at this many value bytes")
     sink_batch_max_age_s: float = Field(default=1.0, gt=0, description="flush when the oldest pending record is this old")
     sink_bulk_threshold: int = Field(default=2_000, ge=1, description="records of one object at which Bulk 2.0 is used")
+    sink_composite: bool = Field(default=True, description="pack several objects' upserts into one Composite call")
     sink_collection_size: int = Field(default=200, ge=1, le=200, description="records per Collections call")
     sink_concurrency: int = Field(default=4, ge=1, le=16, description="concurrent Salesforce calls per object tier")
     sink_retry_base_s: float = Field(default=0.2, gt=0)

@@ -1,12 +1,15 @@
 """Writing one batch to Salesforce: parents first, the right path per object, every record decided.
 
 `BatchWriter.write(records)` returns a `WriteReport`: each record landed, was dead-lettered (code,
-message), or must be retried later (transient failure, budget pause, missing parent). Within a batch
-objects are written in `OBJECT_ORDER`; a child whose parent in the same batch did not land is not sent
-and waits for the parent's retry. Transient failures are retried a few times inside the batch with
-backoff and jitter; a 400 on a whole Collections call is bisected so one poison record cannot sink
-the others. A child whose parent stays missing (N tries and T seconds) gets a stub parent (insert
-only), then one more try; only if that fails is it dead-lettered.
+message), or must be retried later (transient failure, budget pause, missing parent). Objects are
+written in `OBJECT_ORDER`: large groups through Bulk 2.0, the others packed into Composite calls
+(several objects per API call, subrequests in order; `sink_composite=false` sends one Collections call
+per object chunk instead). A child whose parent in the same batch did not land waits for the parent's
+retry without it counting as a try. Transient failures are retried a few times inside the batch with
+backoff and jitter (with the children that missed those parents); a 400 on a whole Collections request
+is bisected so one poison record cannot sink the others. A child whose parent stays missing (N tries
+and T seconds) gets a stub parent (insert only), then one more try; only if that fails is it
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from paysync.outcomes import Outcome, backoff_delay
 from sinks.client import CallError, SalesforceClient
-from sinks.errors import MISSING_PARENT_RE, Decision, classify_record, parse_bulk_error
+from sinks.composite import Group, Sub, plan, waves
+from sinks.errors import MISSING_PARENT_RE, Decision, classify_call, classify_record, parse_bulk_error
 from sinks.metrics import SinkMetrics
 from sinks.payload import bulk_csv, collection_body, stub_record
 from sinks.records import PendingRecord, object_rank
@@ -58,29 +62,30 @@ class BatchWriter:
     def write(self, records: Sequence[PendingRecord]) -> WriteReport:
         """Write `records` (unique keys) parents first; every record ends in exactly one report list."""
         report = WriteReport()
-        groups: dict[tuple[str, str], list[PendingRecord]] = defaultdict(list)
+        by_group: dict[tuple[str, str], list[PendingRecord]] = defaultdict(list)
         for r in records:
-            groups[(r.sobject, r.external_id_field)].append(r)
-        unresolved: set[str] = set()  # keys in this batch that did not land and may still (retry/pause)
+            by_group[(r.sobject, r.external_id_field)].append(r)
+        groups = [Group(sobject, ext_field, by_group[(sobject, ext_field)])
+                  for sobject, ext_field in sorted(by_group, key=lambda g: (object_rank(g[0]), g))]
+        results = self._write_groups(groups)
         by_key = {r.key: r for r in records}
-        for (sobject, ext_field) in sorted(groups, key=lambda g: (object_rank(g[0]), g)):
-            group = groups[(sobject, ext_field)]
-            if report.paused:
-                self._later(report, group, attempt=False)
-                unresolved.update(r.key for r in group)
-                continue
-            blocked = [r for r in group if any(p.key in unresolved for p in r.parents.values())]
-            ready = [r for r in group if not any(p.key in unresolved for p in r.parents.values())]
-            self._later(report, blocked, attempt=False)
-            for r in blocked:  # wait for the parent's retry, not a tight loop
-                r.not_before = max(by_key[p.key].not_before for p in r.parents.values() if p.key in unresolved)
-            unresolved.update(r.key for r in blocked)
-            results = self._write_group(sobject, ext_field, ready)
+        failed_parents = {r.key for r in records if results[id(r)][0] is not None
+                          and results[id(r)][0].outcome is not Outcome.DEAD_LETTER}
+        for group in groups:
             needs_stub: list[PendingRecord] = []
-            for r in ready:
+            for r in group.records:
                 decision, message, path = results[id(r)]
                 if decision is None:
                     self._landed(report, r, path)
+                    continue
+                waiting_for = [by_key[p.key] for p in r.parents.values() if p.key in failed_parents]
+                if decision.outcome is Outcome.PAUSE:
+                    report.paused = True
+                    self._later(report, [r], attempt=False)
+                elif decision.missing_parent and waiting_for:
+                    # its parent in this batch did not land: wait for the parent's retry, not counted as a try
+                    self._later(report, [r], attempt=False)
+                    r.not_before = max(p.not_before for p in waiting_for)
                 elif decision.missing_parent:
                     if self._wait_is_over(r):
                         needs_stub.append(r)
@@ -90,16 +95,12 @@ class BatchWriter:
                         self._later(report, [r], attempt=True)
                         # the parent is usually a few messages away: retry with the next regular batch
                         r.not_before = max(r.not_before, time.monotonic() + self.s.sink_batch_max_age_s)
-                        unresolved.add(r.key)
                 elif decision.outcome is Outcome.DEAD_LETTER:
                     self._dead(report, r, decision.code, message, path)
                 else:
-                    if decision.outcome is Outcome.PAUSE:
-                        report.paused = True
-                    self._later(report, [r], attempt=decision.outcome is not Outcome.PAUSE)
-                    unresolved.add(r.key)
+                    self._later(report, [r], attempt=True)
             if needs_stub:
-                unresolved.update(self._stub_and_retry(report, sobject, ext_field, needs_stub))
+                self._stub_and_retry(report, group, needs_stub)
         return report
 
     def write_sync_errors(self, rows: list[dict[str, Any]]) -> int:
@@ -145,31 +146,127 @@ class BatchWriter:
 
     # paths -----------------------------------------------------------------------------------
 
-    def _write_group(self, sobject: str, ext_field: str, records: list[PendingRecord]) -> dict[int, Result]:
-        """Write one object's records, retrying transient failures in place; one Result per record."""
+    def _write_groups(self, groups: list[Group]) -> dict[int, Result]:
+        """Write `groups` (write order), retrying transient failures in place; one Result per record.
+
+        A record is retried in place when its failure is transient, or when it missed a parent that is
+        itself being retried (the parent goes first again). A pause stops everything at once.
+        """
         final: dict[int, Result] = {}
-        todo = records
+        todo = groups
         attempt = 0
         while todo:
-            if len(todo) >= self.s.sink_bulk_threshold:
-                results = self._bulk(sobject, ext_field, todo)
-            else:
-                results = self._collections(sobject, ext_field, todo)
-            again: list[PendingRecord] = []
-            paused = any(d is not None and d.outcome is Outcome.PAUSE for d, _, _ in results.values())
-            for r in todo:
-                decision, message, path = results[id(r)]
-                transient = decision is not None and decision.outcome in (Outcome.RETRY, Outcome.REAUTH)
-                if transient and not decision.missing_parent and not paused and attempt < self.in_batch_retries:
-                    self.metrics.retries.labels(code=decision.code).inc()
-                    again.append(r)
-                else:
-                    final[id(r)] = (decision, message, path)
+            results = self._send(todo)
+            if any(d is not None and d.outcome is Outcome.PAUSE for d, _, _ in results.values()):
+                final.update(results)
+                break
+            retrying: set[str] = set()
+            again: list[Group] = []
+            for g in todo:
+                kept: list[PendingRecord] = []
+                for r in g.records:
+                    decision, _, _ = results[id(r)]
+                    transient = decision is not None and decision.outcome in (Outcome.RETRY, Outcome.REAUTH)
+                    parent_again = decision is not None and decision.missing_parent and any(
+                        p.key in retrying for p in r.parents.values())
+                    if attempt < self.in_batch_retries and ((transient and not decision.missing_parent) or parent_again):
+                        self.metrics.retries.labels(code=decision.code).inc()
+                        kept.append(r)
+                        retrying.add(r.key)
+                    else:
+                        final[id(r)] = results[id(r)]
+                if kept:
+                    again.append(Group(g.sobject, g.ext_field, kept))
             todo = again
             if todo:
                 time.sleep(backoff_delay(attempt, base=self.s.sink_retry_base_s, cap=2.0))
                 attempt += 1
         return final
+
+    def _send(self, groups: list[Group]) -> dict[int, Result]:
+        """One attempt at every record: Bulk for large groups, Composite (or Collections) for the rest, in order.
+
+        After a call answers with a pause, the records not yet sent get the same pause without a call.
+        """
+        out: dict[int, Result] = {}
+        small: list[Group] = []
+
+        def paused() -> Result | None:
+            return next((res for res in out.values() if res[0] is not None and res[0].outcome is Outcome.PAUSE), None)
+
+        def flush_small() -> None:
+            if not small:
+                return
+            if self.s.sink_composite:
+                out.update(self._composite(list(small), paused))
+            else:
+                for g in small:
+                    pause = paused()
+                    out.update({id(r): pause for r in g.records} if pause else
+                               self._collections(g.sobject, g.ext_field, g.records))
+            small.clear()
+
+        for g in groups:
+            if len(g.records) >= self.s.sink_bulk_threshold:
+                flush_small()
+                pause = paused()
+                out.update({id(r): pause for r in g.records} if pause else self._bulk(g.sobject, g.ext_field, g.records))
+            else:
+                small.append(g)
+        flush_small()
+        return out
+
+    def _composite(self, groups: list[Group], paused: Any) -> dict[int, Result]:
+        out: dict[int, Result] = {}
+        for wave in waves(plan(groups, self.s.sink_collection_size)):
+            pause = paused()
+            if pause is not None:
+                for call in wave:
+                    out.update({id(r): pause for sub in call for r in sub.records})
+                continue
+            if len(wave) == 1:
+                out.update(self._composite_call(wave[0]))
+            else:
+                for part in self.pool.map(self._composite_call, wave):
+                    out.update(part)
+        return out
+
+    def _composite_call(self, subs: list[Sub]) -> dict[int, Result]:
+        path = "composite"
+        try:
+            answers = self.client.composite([sub.request(self.client.api_version) for sub in subs])
+        except CallError as exc:
+            if exc.decision.outcome is Outcome.DEAD_LETTER:  # the call as a whole was refused: fall back per object
+                log.warning("composite call refused; using Collections", extra={"code": exc.decision.code})
+                out: dict[int, Result] = {}
+                for sub in subs:
+                    out.update(self._collection_chunk(sub.sobject, sub.ext_field, sub.records))
+                return out
+            return {id(r): (exc.decision, exc.message, path) for sub in subs for r in sub.records}
+        out = {}
+        for sub, answer in zip(subs, answers):
+            status = int(answer.get("httpStatusCode") or 0)
+            body = answer.get("body")
+            if sub.single:
+                out.update(self._single_result(sub.records[0], status, body, path))
+            elif status < 300 and isinstance(body, list):
+                out.update(self._record_results(sub.records, body, path))
+            else:
+                code, message = _error_body(body)
+                decision = classify_call(status, code, message)
+                if decision.outcome is Outcome.DEAD_LETTER and len(sub.records) > 1:
+                    out.update(self._collection_chunk(sub.sobject, sub.ext_field, sub.records))  # find the culprit
+                else:
+                    out.update({id(r): (decision, message, path) for r in sub.records})
+        return out
+
+    def _single_result(self, r: PendingRecord, status: int, body: Any, path: str) -> dict[int, Result]:
+        if status < 300 and isinstance(body, dict) and body.get("success", True):
+            return {id(r): (None, "", path)}
+        code, message = _error_body(body)
+        if status in (400, 404):
+            return {id(r): (classify_record(code or "", message), message, path)}
+        return {id(r): (classify_call(status, code, message), message, path)}
 
     def _collections(self, sobject: str, ext_field: str, records: list[PendingRecord]) -> dict[int, Result]:
         size = self.s.sink_collection_size
@@ -192,15 +289,20 @@ class BatchWriter:
                 return {**self._collection_chunk(sobject, ext_field, chunk[:half]),
                         **self._collection_chunk(sobject, ext_field, chunk[half:])}
             return {id(r): (exc.decision, exc.message, path) for r in chunk}
+        return self._record_results(chunk, results, path)
+
+    @staticmethod
+    def _record_results(chunk: list[PendingRecord], results: list[Any], path: str) -> dict[int, Result]:
+        """Per-record Collections results (in request order) → one Result per record."""
         if len(results) != len(chunk):
             d = Decision(Outcome.RETRY, "RESULT_MISMATCH")
             return {id(r): (d, f"{len(results)} results for {len(chunk)} records", path) for r in chunk}
         out: dict[int, Result] = {}
         for r, res in zip(chunk, results):
-            if res.get("success"):
+            if isinstance(res, dict) and res.get("success"):
                 out[id(r)] = (None, "", path)
             else:
-                err = (res.get("errors") or [{}])[0]
+                err = ((res.get("errors") if isinstance(res, dict) else None) or [{}])[0]
                 message = str(err.get("message") or "")
                 out[id(r)] = (classify_record(str(err.get("statusCode") or err.get("errorCode") or ""), message), message, path)
         return out
@@ -238,8 +340,8 @@ class BatchWriter:
 
     # stub parents ----------------------------------------------------------------------------
 
-    def _stub_and_retry(self, report: WriteReport, sobject: str, ext_field: str, children: list[PendingRecord]) -> set[str]:
-        """Insert stub parents for `children`, write them again; returns keys still unresolved."""
+    def _stub_and_retry(self, report: WriteReport, group: Group, children: list[PendingRecord]) -> None:
+        """Insert stub parents for `children` (of `group`'s object), write them again; each ends in `report`."""
         stubs: dict[str, dict[str, Any]] = {}
         unstubbable: list[PendingRecord] = []
         for child in children:
@@ -258,15 +360,14 @@ class BatchWriter:
             self._dead(report, child, "MISSING_PARENT", "parent addressed by Id does not exist; cannot stub", "collections")
         children = [c for c in children if c not in unstubbable]
         if not children:
-            return set()
+            return
         failed_stub = self._insert_stubs(list(stubs.values()))
         if failed_stub is not None:  # transient: try the whole thing again later
             for c in children:
                 c.stub_tried = False
             self._later(report, children, attempt=True)
-            return {c.key for c in children}
-        results = self._write_group(sobject, ext_field, children)
-        unresolved: set[str] = set()
+            return
+        results = self._write_groups([Group(group.sobject, group.ext_field, children)])
         for r in children:
             decision, message, path = results[id(r)]
             if decision is None:
@@ -275,9 +376,7 @@ class BatchWriter:
                 self._dead(report, r, decision.code, message or "parent missing after a stub was inserted", path)
             else:
                 report.paused = report.paused or decision.outcome is Outcome.PAUSE
-                self._later(report, [r], attempt=True)
-                unresolved.add(r.key)
-        return unresolved
+                self._later(report, [r], attempt=decision.outcome is not Outcome.PAUSE)
 
     def _insert_stubs(self, stubs: list[dict[str, Any]]) -> str | None:
         """Create stub parents (insert only; DUPLICATE_VALUE = it exists now). None, or the transient code."""
@@ -303,6 +402,19 @@ class BatchWriter:
                     if classify_record(code, str(err.get("message") or "")).outcome is Outcome.RETRY:
                         return code
         return None
+
+
+def _error_body(body: Any) -> tuple[str | None, str]:
+    """(errorCode, message) of a subrequest's error body (`[{"errorCode", "message"}]`, whatever its shape)."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # a single-record SaveResult
+            body = errors[0]
+        code = body.get("errorCode") or body.get("statusCode")
+        return (str(code) if code else None), str(body.get("message") or "")
+    return None, str(body or "")[:500]
 
 
 def _ext(row: dict[str, Any]) -> str:

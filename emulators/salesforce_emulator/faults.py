@@ -1,6 +1,6 @@
 """Fault knobs and API limits: 503s, `UNABLE_TO_LOCK_ROW`, latency, session TTL, the daily API request budget.
 
-Every API call is counted by kind (auth, rest, collections, bulk, query, limits); all but auth spend the daily
+Every API call is counted by kind (auth, rest, composite, collections, bulk, query, limits); all but auth spend the daily
 budget, as on Salesforce. Knobs change at run time through `POST /_emulator/faults`.
 """
 
@@ -11,7 +11,7 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-KINDS = ("auth", "rest", "collections", "bulk", "query", "limits")
+KINDS = ("auth", "rest", "composite", "collections", "bulk", "query", "limits")
 
 
 @dataclass

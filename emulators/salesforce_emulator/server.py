@@ -1,4 +1,4 @@
-"""The HTTPS server: routes requests to auth, REST, Collections, query, Bulk 2.0 and the admin endpoints, and
+"""The HTTPS server: routes requests to auth, REST, Composite, Collections, query, Bulk 2.0 and the admin endpoints, and
 applies the cross-cutting rules — session check, API call counting (`Sforce-Limit-Info`), the daily limit
 (403 `REQUEST_LIMIT_EXCEEDED`), injected 503s and latency.
 
@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from emulators.salesforce_emulator import rest
 from emulators.salesforce_emulator.bulk import Bulk
+from emulators.salesforce_emulator.composite import composite
 from emulators.salesforce_emulator.certs import TlsFiles
 from emulators.salesforce_emulator.org import Org
 from emulators.salesforce_emulator.wire import Request, Response, error, json_response
@@ -42,7 +43,7 @@ class Router:
         if head == "limits":
             return "limits"
         if head == "composite":
-            return "collections"
+            return "composite" if len(parts) == 1 else "collections"
         return "rest"
 
     def dispatch(self, req: Request) -> Response:
@@ -85,6 +86,8 @@ class Router:
             return rest.sobjects(self.org, req, version, tail)
         if head in ("query", "queryAll"):
             return rest.query(self.org, req, version, tail)
+        if head == "composite" and not tail:
+            return composite(req, self._route)
         if head == "composite" and tail[:1] == ["sobjects"]:
             return rest.collections(self.org, req, version, tail[1:])
         if head == "jobs" and tail[:1] == ["ingest"]:

@@ -153,7 +153,7 @@ def test_every_record_lands_exactly_once_under_faults(emulator: Any, sink_env: d
     emulator.faults(error_503_rate=0, lock_rate=0)
     check_values(client, expected, "f")
     check_values(client, more_expected, "g")
-    assert emulator.stats()["calls"]["bulk"] > 0 and emulator.stats()["calls"]["collections"] > 0
+    assert emulator.stats()["calls"]["bulk"] > 0 and emulator.stats()["calls"]["composite"] > 0
     running.close()
     assert running.sink.tracker.to_commit() == {}
 

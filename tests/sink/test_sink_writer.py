@@ -6,6 +6,7 @@ import csv
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -18,7 +19,8 @@ from sinks.settings import SinkSettings
 from sinks.writer import BatchWriter
 
 EXT = {"Account": "Stripe_Customer_Id__c", "Stripe_Payment__c": "Stripe_Charge_Id__c",
-       "Stripe_Refund__c": "Stripe_Refund_Id__c"}
+       "Stripe_Refund__c": "Stripe_Refund_Id__c", "Stripe_Dispute__c": "Stripe_Dispute_Id__c",
+       "Stripe_Invoice__c": "Stripe_Invoice_Id__c"}
 
 
 class FakeSalesforce:
@@ -27,6 +29,7 @@ class FakeSalesforce:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str, int]] = []
+        self.composites: list[list[str]] = []
         self.fail_calls: list[CallError] = []
         self.lock_once: set[str] = set()
         self.budget = Budget()
@@ -61,6 +64,38 @@ class FakeSalesforce:
         if any("Nope__c" in r for r in body["records"]):
             raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400, "No such column 'Nope__c'")
         return [self._apply(sobject, ext_field, r) for r in body["records"]]
+
+    api_version = "59.0"
+
+    def composite(self, subrequests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One round trip; each subrequest recorded in `calls` as if sent alone (kind `single` for one record)."""
+        self.composites.append([sub["referenceId"] for sub in subrequests])
+        if self.fail_calls:
+            raise self.fail_calls.pop(0)
+        out = []
+        for sub in subrequests:
+            parts = sub["url"].split("/")
+            if parts[4] == "composite":  # /services/data/vXX.X/composite/sobjects/{Object}/{ExtField}
+                sobject, ext_field = parts[6], parts[7]
+                self.calls.append(("collections", sobject, len(sub["body"]["records"])))
+                if any("Nope__c" in r for r in sub["body"]["records"]):
+                    out.append({"body": [{"errorCode": "INVALID_FIELD", "message": "No such column 'Nope__c'"}],
+                                "httpStatusCode": 400, "referenceId": sub["referenceId"]})
+                    continue
+                body: Any = [self._apply(sobject, ext_field, r) for r in sub["body"]["records"]]
+                out.append({"body": body, "httpStatusCode": 200, "referenceId": sub["referenceId"]})
+            else:  # /services/data/vXX.X/sobjects/{Object}/{ExtField}/{value}
+                sobject, ext_field, value = parts[5], parts[6], unquote(parts[7])
+                self.calls.append(("single", sobject, 1))
+                res = self._apply(sobject, ext_field, {**sub["body"], ext_field: value})
+                if res["success"]:
+                    out.append({"body": {"id": "x", **res}, "httpStatusCode": 201 if res["created"] else 200,
+                                "referenceId": sub["referenceId"]})
+                else:
+                    e = res["errors"][0]
+                    out.append({"body": [{"errorCode": e["statusCode"], "message": e["message"]}],
+                                "httpStatusCode": 400, "referenceId": sub["referenceId"]})
+        return out
 
     def create_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         self.calls.append(("create", body["records"][0]["attributes"]["type"], len(body["records"])))
@@ -190,4 +225,36 @@ def test_child_of_a_failed_parent_waits_for_the_parents_retry(sf: FakeSalesforce
     report = writer.write([parent_rec, child])
     assert report.retry == [parent_rec, child] and not report.dead
     assert child.parent_waits == 0 and child.attempts == 0 and child.not_before == parent_rec.not_before
-    assert [c[1] for c in sf.calls] == ["Account"]  # the child was not sent
+    assert [c[1] for c in sf.calls] == ["Account", "Stripe_Payment__c"] and len(sf.composites) == 1
+
+
+def test_child_that_missed_its_parent_is_retried_in_place_after_it(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    sf.lock_once.add("cus_1")
+    parent_rec = rec("Account", "cus_1", {"Name": "a"})
+    child = rec("Stripe_Payment__c", "ch_1", {"Amount__c": "1.00"}, [acct("cus_1")])
+    report = writer.write([parent_rec, child])
+    assert report.landed == [parent_rec, child] and not report.retry and child.parent_waits == 0
+    assert [c[1] for c in sf.calls] == ["Account", "Stripe_Payment__c"] * 2 and len(sf.composites) == 2
+
+
+def test_several_objects_share_one_composite_call(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    writer.s.sink_bulk_threshold = 10_000
+    batch = [rec("Account", f"cus_{i}", {"Name": "x"}) for i in range(3)]
+    batch += [rec("Stripe_Payment__c", f"ch_{i}", {"Amount__c": "1.00"}, [acct(f"cus_{i % 3}")]) for i in range(450)]
+    batch += [rec("Stripe_Invoice__c", f"in_{i}", {}) for i in range(30)]
+    batch += [rec("Stripe_Refund__c", "re_1", {"Amount__c": "1.00"})]
+    batch += [rec("Stripe_Dispute__c", f"dp_{i}", {}) for i in range(2)]
+    report = writer.write(batch)
+    # 7 Collections chunks would take two calls; the two smallest objects go record by record instead
+    assert len(report.landed) == len(batch) and len(sf.composites) == 1
+    assert sf.calls == [("collections", "Account", 3), ("collections", "Stripe_Invoice__c", 30),
+                        ("collections", "Stripe_Payment__c", 200), ("collections", "Stripe_Payment__c", 200),
+                        ("collections", "Stripe_Payment__c", 50), ("single", "Stripe_Refund__c", 1),
+                        ("single", "Stripe_Dispute__c", 1), ("single", "Stripe_Dispute__c", 1)]
+
+
+def test_composite_can_be_turned_off(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    writer.s.sink_composite = False
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"}), rec("Stripe_Refund__c", "re_1", {})])
+    assert len(report.landed) == 2 and not sf.composites
+    assert sf.calls == [("collections", "Account", 1), ("collections", "Stripe_Refund__c", 1)]

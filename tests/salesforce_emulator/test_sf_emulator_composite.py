@@ -1,0 +1,94 @@
+"""`POST /composite` on the emulator, driven by simple-salesforce 1.12.x unmodified: several objects in one API
+call, subrequests in order, per-subrequest errors, references, and Salesforce's subrequest limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
+
+V = "/services/data/v59.0"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
+    handle = start_emulator(tmp_path_factory.mktemp("sfcomp") / "org.sqlite3", seed=3)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture()
+def sf(emulator: EmulatorHandle) -> Salesforce:
+    c = emulator.credentials
+    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
+                      consumer_secret=c["client_secret"], session=client_session(emulator), version="59.0")
+
+
+def collection(ref: str, sobject: str, ext: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"method": "PATCH", "url": f"{V}/composite/sobjects/{sobject}/{ext}", "referenceId": ref,
+            "body": {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **r} for r in records]}}
+
+
+def composite(sf: Salesforce, subs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sf.restful("composite", method="POST", json={"allOrNone": False, "compositeRequest": subs})["compositeResponse"]
+
+
+def test_parents_and_children_of_several_objects_in_one_call(emulator: EmulatorHandle, sf: Salesforce) -> None:
+    used = emulator.stats()["api_used"]
+    answers = composite(sf, [
+        collection("accounts", "Account", "Stripe_Customer_Id__c",
+                   [{"Stripe_Customer_Id__c": "cus_c1", "Name": "Ada"}, {"Stripe_Customer_Id__c": "cus_c2", "Name": "Bo"}]),
+        {"method": "PATCH", "url": f"{V}/sobjects/Stripe_Payout__c/Stripe_Payout_Id__c/po_c1", "referenceId": "payout",
+         "body": {"Status__c": "Paid", "Amount__c": "10.005", "Currency__c": "KWD"}},
+        collection("payments", "Stripe_Payment__c", "Stripe_Charge_Id__c", [
+            {"Stripe_Charge_Id__c": "ch_c1", "Account__r": {"Stripe_Customer_Id__c": "cus_c1"},
+             "Payout__r": {"Stripe_Payout_Id__c": "po_c1"}},
+            {"Stripe_Charge_Id__c": "ch_c2", "Status__c": "Almost"},
+        ]),
+        {"method": "PATCH", "url": f"{V}/sobjects/Stripe_Payment__c/Stripe_Charge_Id__c/ch_c3", "referenceId": "bad",
+         "body": {"Account__r": {"Stripe_Customer_Id__c": "cus_nowhere"}}},
+    ])
+    assert emulator.stats()["api_used"] == used + 1  # four subrequests, one API call
+    assert [a["referenceId"] for a in answers] == ["accounts", "payout", "payments", "bad"]
+    assert [a["httpStatusCode"] for a in answers] == [200, 201, 200, 400]
+    assert [r["created"] for r in answers[0]["body"]] == [True, True]
+    assert answers[1]["body"]["success"] is True and answers[1]["body"]["created"] is True
+    assert answers[2]["body"][0]["success"] is True
+    assert answers[2]["body"][1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert answers[3]["body"][0]["errorCode"] == "INVALID_FIELD"
+    assert "cus_nowhere" in answers[3]["body"][0]["message"]
+    rows = sf.query("SELECT Stripe_Charge_Id__c, Account__r.Name, Payout__r.Amount__c FROM Stripe_Payment__c "
+                    "WHERE Stripe_Charge_Id__c LIKE 'ch_c%'")["records"]
+    assert [(r["Stripe_Charge_Id__c"], r["Account__r"]["Name"]) for r in rows] == [("ch_c1", "Ada")]
+    assert str(rows[0]["Payout__r"]["Amount__c"]) == "10.005"
+
+
+def test_references_to_earlier_results_and_halted_dependents(sf: Salesforce) -> None:
+    answers = composite(sf, [
+        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "acc", "body": {"Name": "Ref Ltd"}},
+        {"method": "GET", "url": f"{V}/sobjects/Account/@{{acc.id}}", "referenceId": "read"},
+        {"method": "POST", "url": f"{V}/sobjects/Account", "referenceId": "broken", "body": {"Nope__c": 1}},
+        {"method": "GET", "url": f"{V}/sobjects/Account/@{{broken.id}}", "referenceId": "dependent"},
+    ])
+    assert answers[0]["httpStatusCode"] == 201
+    assert answers[1]["httpStatusCode"] == 200 and answers[1]["body"]["Name"] == "Ref Ltd"
+    assert answers[2]["httpStatusCode"] == 400
+    assert answers[3]["httpStatusCode"] == 400 and answers[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+
+
+@pytest.mark.parametrize("subs, message", [
+    ([collection(f"c{i}", "Account", "Stripe_Customer_Id__c", []) for i in range(6)], "at most 5"),
+    ([{"method": "GET", "url": f"{V}/sobjects/Account", "referenceId": f"g{i}"} for i in range(26)], "at most 25"),
+    ([{"method": "GET", "url": f"{V}/limits", "referenceId": "x"}], "not supported"),
+    ([{"method": "GET", "url": "/limits", "referenceId": "x"}], "/services/data/"),
+    ([{"method": "GET", "url": f"{V}/sobjects", "referenceId": "same"}] * 2, "Duplicate referenceId"),
+])
+def test_salesforce_limits_on_subrequests(sf: Salesforce, subs: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        composite(sf, subs)
+    assert message in str(err.value.content)
