@@ -14,6 +14,10 @@ Agents:
 - `events`:   `stripe.events` → upserts / dead letters / payout headers.
 - `balance`:  `stripe.balance_transactions` → upserts / dead letters / payout members.
 - `payouts`:  `<app id>-payout-join` (internal, keyed by payout id) → payout reconciliations.
+
+A stall watchdog (`streams.watchdog`) ends the process with status 75 when an assigned partition of these
+topics has had records waiting and no progress for `stream_stall_timeout_s`: Faust can stop a partition after
+a rebalance, and a clean stop can hang in that state. The next owner replays what was not committed.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import orjson
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import EventT
+from faust.types import TP, EventT
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from paysync.codec import AvroCodec, CodecError
@@ -40,10 +44,13 @@ from streams.outputs import Origin, Output, OutputEncoder, Target, dead_letter_o
 from streams.ports import Mapper, RealMapper
 from streams.processor import Processor, Retention, Step, Tables
 from streams.settings import StreamSettings
+from streams.watchdog import StallWatch, Waiting
 
 log = logging.getLogger("paysync.streams")
 
 TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")
+EXIT_STALLED = 75  # EX_TEMPFAIL: restarted by the supervisor; the group moves the partitions meanwhile
+OFFSETS_TIMEOUT_S = 10.0  # Faust's consumer thread takes such calls between fetches (a 1 s long poll)
 
 
 def _now_ms() -> int:
@@ -98,8 +105,42 @@ def _fail_stop(delivery: "asyncio.Future[Any]") -> None:
         return
     log.critical("an output was not delivered; stopping before the next commit",
                  extra={"error": f"{type(error).__name__}: {error}"})
+    _exit_now(70)
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Flush the logs and end the process at once: no Faust shutdown, no offset commit."""
     logging.shutdown()
-    os._exit(70)
+    os._exit(status)
+
+
+async def _partition_offsets(app: faust.App, tps: set[TP]) -> tuple[Mapping[TP, int | None], dict[TP, int | None]]:
+    """Broker highwaters of `tps` and their start offsets: the higher of log start and this group's committed
+    offset (as Faust read it at the assignment and moved it since). Empty maps when the broker does not answer."""
+    consumer = app.consumer
+    try:
+        highwaters, earliest = await asyncio.wait_for(
+            asyncio.gather(consumer.highwaters(*tps), consumer.earliest_offsets(*tps)), OFFSETS_TIMEOUT_S,
+        )
+    except Exception as exc:  # noqa: BLE001 - no answer is no evidence of a stall
+        log.warning("stall watch: no offsets from the broker", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return {}, {}
+    committed = consumer._committed_offset  # no public accessor; None (not stored) when nothing was committed
+    starts = {tp: max((o for o in (earliest.get(tp), committed.get(tp)) if o is not None), default=None)
+              for tp in tps}
+    return highwaters, starts
+
+
+def _report_stalls(waiting: list[Waiting], timeout_s: float) -> None:
+    """Exit (status 75) when any partition is stalled; Faust cannot be relied on to stop cleanly then."""
+    stalled = [w for w in waiting if w.stalled]
+    if not stalled:
+        return
+    log.critical("input partitions have records waiting and made no progress; exiting so that another worker "
+                 "takes them over", extra={"timeout_s": timeout_s, "stalled": [
+                     {"topic": w.tp[0], "partition": w.tp[1], "processed": w.processed, "start": w.start,
+                      "highwater": w.highwater, "seconds": round(w.seconds, 1)} for w in stalled]})
+    _exit_now(EXIT_STALLED)
 
 
 class LeanPrometheusMonitor(PrometheusMonitor):
@@ -107,14 +148,15 @@ class LeanPrometheusMonitor(PrometheusMonitor):
 
     def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
         super().__init__(metrics=metrics, **kwargs)
-        self._children: dict[tuple[int, tuple[Any, ...]], Any] = {}
+        # not `_children`: that is mode.Service's list of child services, stopped with the monitor
+        self._label_children: dict[tuple[int, tuple[Any, ...]], Any] = {}
         self._stream_labels: dict[int, str] = {}
 
     def _child(self, metric: Any, *labels: Any) -> Any:
         key = (id(metric), labels)
-        found = self._children.get(key)
+        found = self._label_children.get(key)
         if found is None:
-            found = self._children[key] = metric.labels(*labels)
+            found = self._label_children[key] = metric.labels(*labels)
         return found
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
@@ -209,6 +251,7 @@ class StreamApp:
     app: faust.App
     processor: Processor
     settings: StreamSettings
+    watch: StallWatch
 
 
 def _partition_items(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:
@@ -319,11 +362,35 @@ def build_app(
             metrics.table_size.labels(name).set(sum(v for (n, _), v in sweeps.sizes.items() if n == name))
 
     inputs = {events_topic.get_topic_name(): "events", bts_topic.get_topic_name(): "balance_transactions"}
+    agent_inputs = {**inputs, payout_topic.get_topic_name(): "payouts"}
+    watch = StallWatch(settings.stream_stall_timeout_s)
+    processed = watch.processed
 
     @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         for topic_name, label in inputs.items():
             metrics.assigned_partitions.labels(label).set(sum(1 for tp in assigned if tp.topic == topic_name))
+        watch.assign((tp for tp in assigned if tp.topic in agent_inputs), time.monotonic())
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        watch.assign(watch.watched - revoked, time.monotonic())
+
+    if settings.stream_stall_timeout_s > 0:
+        interval = max(1.0, min(5.0, settings.stream_stall_timeout_s / 6))
+
+        @app.timer(interval=interval, name="stall_watch")
+        async def stall_watch() -> None:
+            """Every `interval`: stalled partitions end the process; table recovery does not count as a stall."""
+            if app.in_recovery or not watch.watched:
+                watch.hold(time.monotonic())
+                return
+            highwaters, starts = await _partition_offsets(app, set(watch.watched))
+            waiting = watch.check(time.monotonic(), highwaters, starts)
+            for topic_name, label in agent_inputs.items():
+                metrics.waiting_seconds.labels(label).set(
+                    max((w.seconds for w in waiting if w.tp[0] == topic_name), default=0.0))
+            _report_stalls(waiting, settings.stream_stall_timeout_s)
 
     def origin(event: EventT) -> Origin:
         return Origin(event.message.topic, event.message.partition, event.message.offset)
@@ -339,6 +406,7 @@ def build_app(
             step = processor.on_event(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
             sweep(event, "dedupe")
+            processed[event.message.tp] = event.message.offset
             events_seconds.observe(time.perf_counter() - started)
 
     @app.agent(bts_topic, concurrency=1, name="balance")
@@ -347,6 +415,7 @@ def build_app(
             started = time.perf_counter()
             step = processor.on_balance_transaction(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
+            processed[event.message.tp] = event.message.offset
             bts_seconds.observe(time.perf_counter() - started)
 
     @app.agent(payout_topic, concurrency=1, name="payouts")
@@ -356,6 +425,7 @@ def build_app(
             step = processor.on_payout_bytes(event.message.key, event.message.value, _now_ms(), origin(event))
             await deliver(step, event)
             sweep(event, "payouts")
+            processed[event.message.tp] = event.message.offset
             payouts_seconds.observe(time.perf_counter() - started)
 
-    return StreamApp(app=app, processor=processor, settings=settings)
+    return StreamApp(app=app, processor=processor, settings=settings, watch=watch)

@@ -51,6 +51,11 @@ class StreamMetrics:
             "paysync_stream_assigned_partitions", "Input partitions assigned to this worker", ["input"],
             registry=registry,
         )
+        self.waiting_seconds = Gauge(
+            "paysync_stream_waiting_seconds",
+            "Longest time an input partition has had records waiting with no progress (exit at the stall timeout)",
+            ["input"], registry=registry,
+        )
         self.processing_seconds = Histogram(
             "paysync_stream_processing_seconds", "Time to handle one input record", ["input"], registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),

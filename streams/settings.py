@@ -47,6 +47,10 @@ class StreamSettings(KafkaSettings):
     stream_session_timeout_s: float = Field(
         default=20.0, gt=0, description="consumer session timeout: how soon a dead worker's partitions move"
     )
+    stream_stall_timeout_s: float = Field(
+        default=120.0, ge=0,
+        description="exit (status 75) when an input partition has records waiting and no progress this long; 0 = off",
+    )
     stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
     stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")
     stream_log_level: str = Field(default="INFO")

@@ -22,21 +22,29 @@ from streams_app_gen import Rec, encode
 REPO = Path(__file__).resolve().parents[2]
 PAYSYNC = REPO / ".venv" / "bin" / "paysync"
 PARTITIONS = 4
+STALL_TIMEOUT_S = 30  # well below the tests' waits: a worker whose partition stalls exits and the group moves on
 
 
 class StreamWorker:
-    """One `paysync stream` process; stopped by `stop()` (SIGTERM, then SIGKILL) or `kill()`."""
+    """One `paysync stream` process; stopped by `stop()` (SIGTERM, then SIGKILL) or `kill()`.
+
+    `launcher` is the command that runs `paysync stream` (its flags are appended); `extra_env` overrides the
+    environment, including the defaults below.
+    """
 
     def __init__(self, bootstrap: str, prefix: str, app_id: str, data_dir: Path, log_path: Path,
-                 commit_interval: float = 0.3, extra_env: dict[str, str] | None = None) -> None:
+                 commit_interval: float = 0.3, extra_env: dict[str, str] | None = None,
+                 launcher: list[str] | None = None) -> None:
         self.metrics_port = free_port()
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PAYSYNC_TOPIC_PREFIX=prefix,
-                   PAYSYNC_TOPIC_PARTITIONS=str(PARTITIONS), PAYSYNC_STREAM_SESSION_TIMEOUT_S="6",
-                   **(extra_env or {}))
+        self.log_path = log_path
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PAYSYNC_TOPIC_PREFIX": prefix,
+               "PAYSYNC_TOPIC_PARTITIONS": str(PARTITIONS), "PAYSYNC_STREAM_SESSION_TIMEOUT_S": "6",
+               "PAYSYNC_STREAM_STALL_TIMEOUT_S": str(STALL_TIMEOUT_S), **(extra_env or {})}
+        if launcher is None:
+            launcher = [str(PAYSYNC), "stream"] if PAYSYNC.exists() else [sys.executable, "-m", "ops.cli", "stream"]
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
-            [str(PAYSYNC) if PAYSYNC.exists() else sys.executable, *([] if PAYSYNC.exists() else ["-m", "ops.cli"]),
-             "stream", "--app-id", app_id, "--data-dir", str(data_dir), "--metrics-port", str(self.metrics_port),
+            [*launcher, "--app-id", app_id, "--data-dir", str(data_dir), "--metrics-port", str(self.metrics_port),
              "--commit-interval", str(commit_interval)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
@@ -160,3 +168,13 @@ def diff_states(actual: dict[Any, Any], expected: dict[Any, Any]) -> str:
     extra = [k for k in actual if k not in expected][:5]
     wrong = [(k, actual[k], expected[k]) for k in expected if k in actual and actual[k] != expected[k]][:2]
     return f"missing {missing} extra {extra} wrong {wrong}"
+
+
+def worker_report(workers: list[StreamWorker], lines: int = 30) -> str:
+    """Each worker's exit status (None: running) and the last `lines` non-DEBUG lines of its log, for failures."""
+    parts: list[str] = []
+    for w in workers:
+        text = w.log_path.read_text(errors="replace") if w.log_path.exists() else ""
+        tail = [line[:400] for line in text.splitlines() if '"level": "debug"' not in line][-lines:]
+        parts.append(f"\n--- {w.log_path.name}: exit status {w.proc.poll()}\n" + "\n".join(tail))
+    return "".join(parts)
