@@ -170,7 +170,7 @@ class Phase:
 def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
     options = PipelineOptions(workdir=workdir / "paysync", seed=args.seed, poll_interval_s=args.poll_interval,
                               simulator_knobs={"delivery_concurrency": args.delivery_concurrency},
-                              emulator_knobs={"daily_limit": 50_000_000})
+                              emulator_knobs={"daily_limit": 50_000_000}, stream_workers=args.stream_workers)
     p = LocalPipeline(options)
     try:
         p.start(on_step=lambda s: say(f"  paysync: {s}"))
@@ -399,13 +399,14 @@ def run_replay(args: argparse.Namespace, workdir: Path, bootstrap: str, slowest:
            "PAYSYNC_SALESFORCE_CLIENT_SECRET": creds["client_secret"],
            "PAYSYNC_SALESFORCE_CA_BUNDLE": str(sf.ca_cert_path)}
     sup = Supervisor(workdir / "replay" / "logs", base_env=env)
-    ports = {"stream": free_port(), "sink": free_port()}
+    ports = {**{f"stream{i}": free_port() for i in range(args.stream_workers)}, "sink": free_port()}
     lag = Lag(bootstrap)
     result: dict[str, Any] = {"events": n}
     try:
         started = time.monotonic()
-        sup.add("stream", ["stream", "--data-dir", str(workdir / "replay" / "stream"),
-                           "--metrics-port", str(ports["stream"])])
+        for i in range(args.stream_workers):
+            sup.add(f"stream{i}", ["stream", "--data-dir", str(workdir / "replay" / f"stream{i}"),
+                                   "--metrics-port", str(ports[f"stream{i}"])])
         sup.add("sink", ["sink", "--metrics-port", str(ports["sink"])])
         in_topics = [STRIPE_EVENTS.full_name(prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(prefix)]
         out_topic = [SALESFORCE_UPSERTS.full_name(prefix)]
@@ -420,7 +421,7 @@ def run_replay(args: argparse.Namespace, workdir: Path, bootstrap: str, slowest:
                 time.sleep(0.5)
                 continue
             if profile is None and s_lag < n * 0.9 and now - started > 5:
-                stage = "stream" if slowest == "streams" else "sink"
+                stage = "stream0" if slowest == "streams" else "sink"
                 holder: dict[str, Any] = {}
                 pid = sup.components[stage].process.pid  # type: ignore[union-attr]
                 def profile_it(pid: int = pid, stage: str = stage, holder: dict[str, Any] = holder) -> None:
@@ -550,7 +551,7 @@ def write_markdown(path: Path, results: dict[str, Any], args: argparse.Namespace
         "", "## Details", "",
         f"- paysync: {pd['events']} webhooks acknowledged in {pd['seconds']:.1f} s; the simulator offered them at "
         f"{pd['offered_events_per_s']:,.0f}/s (delivery concurrency {args.delivery_concurrency}, rate "
-        f"{args.rate or 'unthrottled'}). Finished: {pd['finished']}. Component restarts: {pd['restarts'] or 'none'}.",
+        f"{args.rate or 'unthrottled'}, stream workers {args.stream_workers}). Finished: {pd['finished']}. Component restarts: {pd['restarts'] or 'none'}.",
         f"- paysync latency: `paysync_end_to_end_seconds` from the sink ({pd['latency_observations']} observations, "
         f"buckets 0.25/0.5/1/2/5/10 s, quantiles interpolated linearly inside a bucket); share of records at or "
         f"under 2 s: {fmt(pd['latency_share_le_2s'] and pd['latency_share_le_2s'] * 100, 1)} %.",
@@ -561,7 +562,8 @@ def write_markdown(path: Path, results: dict[str, Any], args: argparse.Namespace
         f"- naive: {d['naive']['events']} events in {d['naive']['seconds']:.1f} s, failures {d['naive']['failures']}; "
         f"Salesforce calls {d['naive']['salesforce_calls']}; CPU seconds {d['naive']['cpu_s']}; latency is "
         "per request, receive → last upsert answered (exact, not bucketed).",
-        f"- replay: {rp['events']} events from offset 0 (fresh app id) through a fresh stream worker + sink: "
+        f"- replay: {rp['events']} events from offset 0 (fresh app id) through {args.stream_workers} fresh stream "
+        f"worker(s) + a sink: "
         f"{fmt(rp['seconds'], 1)} s (streams caught up after {fmt(rp['streams_seconds'], 1)} s), "
         f"{fmt(rp['events_per_s'], 0)} events/s, {rp.get('records')} records written with "
         f"{fmt(rp.get('salesforce_calls_per_1k'))} Salesforce calls per 1,000 records, start-up (until the first "
@@ -604,12 +606,14 @@ def main() -> int:
     ap.add_argument("--delivery-concurrency", type=int, default=16, help="the simulator's webhook senders")
     ap.add_argument("--poll-interval", type=float, default=5.0)
     ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--stream-workers", type=int, default=1, help="stream worker processes (pipeline and replay)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quiet", type=float, default=3.0, help="seconds of zero lag that mean 'all in Salesforce'")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--replay-timeout", type=float, default=900.0, help="stop the replay after this; extrapolate")
     ap.add_argument("--profile-seconds", type=float, default=20.0)
     ap.add_argument("--skip", choices=("naive", "replay"), action="append", default=[])
+    ap.add_argument("--keep-workdir", action="store_true", help="keep the work folder (component logs, profiles)")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
     ap.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
     args = ap.parse_args()
@@ -663,7 +667,10 @@ def main() -> int:
             say(f"  -> replay {replay['events']} events: {fmt(replay['seconds'], 1)} s; "
                 f"1M: {fmt(replay['replay_1m_s'], 0)} s")
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep_workdir:
+            say(f"kept {workdir} (logs, profiles)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     naive_rate = nv.figures["events_per_s"]
     results = {
         "machine": machine(), "date": date, "paysync": ps.figures, "naive": nv.figures,

@@ -52,7 +52,13 @@ class Batcher:
         self._bytes += record.size
 
     def _ready_at(self, record: PendingRecord) -> float:
-        return max(record.first_seen + self.max_age_s, record.not_before)
+        """When `record` forces a flush by age: `max_age_s` after it arrived or after its retry time came.
+
+        A retry is written by any flush once its time has come; it forces one of its own only after waiting a
+        whole `max_age_s` more, so records retried at scattered (jittered) times ride the regular batches
+        instead of each costing a small batch of its own.
+        """
+        return max(record.first_seen, record.not_before) + self.max_age_s
 
     def due(self, now: float | None = None) -> bool:
         """True when a flush should happen now: enough records or bytes, or one old enough."""

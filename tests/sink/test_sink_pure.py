@@ -56,6 +56,23 @@ def test_batcher_bounds_by_count_bytes_and_age() -> None:
     assert small.bytes == 1030 and small.due(now=0)
 
 
+def test_retries_ride_regular_batches_instead_of_forcing_small_ones() -> None:
+    b = Batcher(max_records=100, max_bytes=10**6, max_age_s=1.0)
+    retries = []
+    for i, delay in enumerate((0.2, 0.35, 0.5, 0.8)):  # jittered retry times, as backoff gives them
+        r = upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", f"re_{i}", {})
+        b.requeue(r)
+        r.not_before = r.first_seen + delay
+        retries.append(r)
+    t0 = retries[0].first_seen
+    assert not any(b.due(now=t0 + dt) for dt in (0.25, 0.4, 0.6, 0.9, 1.15))  # their times came: no flush yet
+    assert len(b.take_ready(now=t0 + 0.9)) == 4  # …but any flush takes them
+    for r in retries:
+        b.requeue(r)
+        r.not_before = t0 + 0.5
+    assert not b.due(now=t0 + 1.4) and b.due(now=t0 + 1.5)  # alone, a retry flushes a whole max age later
+
+
 def test_requeued_record_waits_and_absorbs_newer_data() -> None:
     b = Batcher(100, 10**6, 0.1)
     r = upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", "re_1", {"Status__c": "Pending"}, offset=5)
