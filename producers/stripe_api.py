@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import stripe
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
@@ -89,6 +90,17 @@ class Page:
     has_more: bool
 
 
+def _exact_number(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))  # the number as listed, never through a float
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def compact_json(obj: Any) -> str:
+    """`obj` as compact JSON; Decimals are written as the exact numbers they hold."""
+    return orjson.dumps(obj, default=_exact_number).decode("utf-8")
+
+
 _COUNTERS: dict[int, Counter] = {}
 
 
@@ -145,10 +157,8 @@ class StripeApi:
                 raise StripeApiError(endpoint, status, exc.request_id, outcome, exc.user_message or str(exc)) from None
             self.calls.labels(endpoint, "200").inc()
             exact = json.loads(response.body, parse_float=Decimal)  # exchange rates stay exact
-            plain = json.loads(response.body)
-            return Page(objects=exact.get("data") or [],
-                        raw=[json.dumps(o, separators=(",", ":")) for o in plain.get("data") or []],
-                        has_more=bool(exact.get("has_more")))
+            objects = exact.get("data") or []
+            return Page(objects=objects, raw=[compact_json(o) for o in objects], has_more=bool(exact.get("has_more")))
         raise AssertionError("unreachable")
 
     def list_all(self, path: str, params: dict[str, Any], account: str | None = None,

@@ -18,6 +18,7 @@ from paysync.topics import STRIPE_BALANCE_TRANSACTIONS
 from producers.balance_records import Source, balance_record
 from producers.cursors import CursorStore
 from producers.publisher import KafkaPublisher
+from producers.pollers.window import ListWindow
 from producers.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class BalanceTransactionsPoller:
 
     def __init__(self, api: StripeApi, publisher: KafkaPublisher, cursors: CursorStore, *, topic_prefix: str = "",
                  account: str | None = None, overlap_s: int = 300, initial_lookback_s: int = 3600,
+                 recent_overlap_s: int | None = None, deep_every_s: float = 0.0,
                  payout_lookback_days: int = 14, publish_timeout_s: float = 30.0,
                  codec: AvroCodec | None = None, source: Source = "poll") -> None:
         self.api, self.publisher, self.cursors = api, publisher, cursors
@@ -38,6 +40,7 @@ class BalanceTransactionsPoller:
         self.account = account
         self.name = f"balance_transactions:{account}" if account else "balance_transactions"
         self.overlap_s, self.initial_lookback_s = overlap_s, initial_lookback_s
+        self.window = ListWindow(overlap_s, initial_lookback_s, recent_overlap_s, deep_every_s)
         self.payout_lookback_s = payout_lookback_days * 86400
         self.publish_timeout_s = publish_timeout_s
         self.codec = codec or AvroCodec()
@@ -69,10 +72,10 @@ class BalanceTransactionsPoller:
     def poll_once(self, now: float | None = None) -> int:
         state = self._load()
         now = time.time() if now is None else now
-        since = state["created"] - self.overlap_s if state.get("created") else int(now) - self.initial_lookback_s
+        since = self.window.since(state.get("created"), now)
         seen: dict[str, int] = state["seen"]
         fresh: list[tuple[dict[str, Any], str]] = []
-        for page, _ in self.api.list_all("/v1/balance_transactions", {"created": {"gte": max(0, since)}, **_EXPAND},
+        for page, _ in self.api.list_all("/v1/balance_transactions", {"created": {"gte": since}, **_EXPAND},
                                          self.account):
             fresh.extend((t, raw) for t, raw in zip(page.objects, page.raw) if t.get("id") not in seen)
         fresh.sort(key=lambda item: int(item[0].get("created") or 0))

@@ -19,7 +19,9 @@ class PollerSettings(KafkaSettings):
     stripe_accounts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Connect accounts to poll besides the platform (comma separated)")
     poll_interval_s: float = Field(default=30.0, gt=0, description="time between polls")
-    poll_overlap_s: int = Field(default=300, ge=0, description="re-list this far behind the cursor (late visibility)")
+    poll_overlap_s: int = Field(default=300, ge=0, description="a deep poll re-lists this far behind the cursor (late visibility)")
+    poll_recent_overlap_s: int = Field(default=10, ge=0, description="ordinary polls re-list this far behind the cursor")
+    poll_deep_every_s: float = Field(default=300.0, ge=0, description="how often a poll is deep; 0 = every poll")
     poll_initial_lookback_s: int = Field(default=3600, ge=0, description="first start: list this far back")
     payout_lookback_days: int = Field(default=14, ge=1, le=90, description="payouts watched until paid/failed")
     poller_metrics_host: str = Field(default="127.0.0.1")
