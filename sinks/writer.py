@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,7 +216,8 @@ class BatchWriter:
         flush_small()
         return out
 
-    def _composite(self, groups: list[Group], paused: Any) -> dict[int, Result]:
+    def _composite(self, groups: list[Group], paused: Callable[[], Result | None]) -> dict[int, Result]:
+        """Composite calls for `groups`, wave by wave; once `paused()` answers, the rest get its pause unsent."""
         out: dict[int, Result] = {}
         for wave in waves(plan(groups, self.s.sink_collection_size)):
             pause = paused()
@@ -232,18 +233,18 @@ class BatchWriter:
         return out
 
     def _composite_call(self, subs: list[Sub]) -> dict[int, Result]:
+        """One Composite call; each subrequest's answer read like the plain call's (a refused call: per object)."""
         path = "composite"
+        out: dict[int, Result] = {}
         try:
             answers = self.client.composite([sub.request(self.client.api_version) for sub in subs])
         except CallError as exc:
             if exc.decision.outcome is Outcome.DEAD_LETTER:  # the call as a whole was refused: fall back per object
                 log.warning("composite call refused; using Collections", extra={"code": exc.decision.code})
-                out: dict[int, Result] = {}
                 for sub in subs:
                     out.update(self._collection_chunk(sub.sobject, sub.ext_field, sub.records))
                 return out
             return {id(r): (exc.decision, exc.message, path) for sub in subs for r in sub.records}
-        out = {}
         for sub, answer in zip(subs, answers):
             status = int(answer.get("httpStatusCode") or 0)
             body = answer.get("body")

@@ -258,3 +258,12 @@ def test_composite_can_be_turned_off(sf: FakeSalesforce, writer: BatchWriter) ->
     report = writer.write([rec("Account", "cus_1", {"Name": "a"}), rec("Stripe_Refund__c", "re_1", {})])
     assert len(report.landed) == 2 and not sf.composites
     assert sf.calls == [("collections", "Account", 1), ("collections", "Stripe_Refund__c", 1)]
+
+
+def test_a_refused_composite_call_falls_back_to_one_collections_call_per_object(sf: FakeSalesforce,
+                                                                                 writer: BatchWriter) -> None:
+    sf.fail_calls.append(CallError(Decision(Outcome.DEAD_LETTER, "INVALID_INPUT"), 400, "composite refused"))
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"}),
+                           rec("Stripe_Payment__c", "ch_1", {}, [acct("cus_1")])])
+    assert len(report.landed) == 2 and not report.dead and len(sf.composites) == 1
+    assert sf.calls[-2:] == [("collections", "Account", 1), ("collections", "Stripe_Payment__c", 1)]
