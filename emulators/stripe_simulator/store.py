@@ -22,6 +22,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, type TEXT, created INTEGER,
   account TEXT, body TEXT, delivery INTEGER DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_acct_created ON events(account, created);
+CREATE INDEX IF NOT EXISTS events_acct_seq ON events(account, seq);
 CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, type TEXT, account TEXT, created INTEGER, seq INTEGER,
   body TEXT);
 CREATE INDEX IF NOT EXISTS objects_type ON objects(account, type, seq);
@@ -113,8 +114,11 @@ class Store:
                 parts.append("type LIKE ?" if "*" in t else "type = ?")
                 args.append(t.replace("*", "%"))
             where.append("(" + " OR ".join(parts) + ")")
+        only_lower = all(op in (">", ">=") for op in created)
         for op, value in created.items():
-            where.append(f"created {op} ?")
+            # a lower bound only: walk (account, seq) newest first and stop at the page size, instead of
+            # sorting every event since the bound on each page (`+` keeps SQLite off the created index)
+            where.append(f"{'+' if only_lower else ''}created {op} ?")
             args.append(value)
         if delivery_success is True:
             where.append(f"delivery = {DELIVERY_OK}")
