@@ -16,8 +16,11 @@ Agents:
 - `payouts`:  `<app id>-payout-join` (internal, keyed by payout id) → payout reconciliations.
 
 A stall watchdog (`streams.watchdog`) ends the process with status 75 when an assigned partition of these
-topics has had records waiting and no progress for `stream_stall_timeout_s`: Faust can stop a partition after
-a rebalance, and a clean stop can hang in that state. The next owner replays what was not committed.
+topics has had records waiting and its committed offset has not moved for `stream_stall_timeout_s`: Faust can
+stop fetching a partition after a rebalance, or its producer can stop delivering (outputs never acknowledged,
+so nothing is committed), and a clean stop can hang in either state. The next owner replays what was not
+committed. Produce requests time out after `stream_producer_request_timeout_s` (Faust's default is 20 minutes),
+which stops the process through `_fail_stop` as well.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def faust_app(settings: StreamSettings) -> faust.App:
         "topic_disable_leader": True,
         "table_standby_replicas": 0,
         "producer_acks": -1,
+        "producer_request_timeout": settings.stream_producer_request_timeout_s,
         "producer_linger": settings.stream_producer_linger_ms / 1000.0,
         "producer_max_batch_size": settings.stream_producer_batch_bytes,
         "producer_compression_type": settings.stream_producer_compression or None,
@@ -364,7 +368,6 @@ def build_app(
     inputs = {events_topic.get_topic_name(): "events", bts_topic.get_topic_name(): "balance_transactions"}
     agent_inputs = {**inputs, payout_topic.get_topic_name(): "payouts"}
     watch = StallWatch(settings.stream_stall_timeout_s)
-    processed = watch.processed
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -385,6 +388,13 @@ def build_app(
             if app.in_recovery or not watch.watched:
                 watch.hold(time.monotonic())
                 return
+            # progress is what Faust committed: it moves only once a record's outputs are acknowledged, so a
+            # producer that stopped delivering stalls a partition as surely as a fetcher that stopped fetching
+            committed = app.consumer._committed_offset  # no public accessor
+            for tp in watch.watched:
+                offset = committed.get(tp)
+                if offset is not None:
+                    watch.processed[tp] = offset - 1
             highwaters, starts = await _partition_offsets(app, set(watch.watched))
             waiting = watch.check(time.monotonic(), highwaters, starts)
             for topic_name, label in agent_inputs.items():
@@ -406,7 +416,6 @@ def build_app(
             step = processor.on_event(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
             sweep(event, "dedupe")
-            processed[event.message.tp] = event.message.offset
             events_seconds.observe(time.perf_counter() - started)
 
     @app.agent(bts_topic, concurrency=1, name="balance")
@@ -415,7 +424,6 @@ def build_app(
             started = time.perf_counter()
             step = processor.on_balance_transaction(event.message.key, event.message.value, origin(event), _now_ms())
             await deliver(step, event)
-            processed[event.message.tp] = event.message.offset
             bts_seconds.observe(time.perf_counter() - started)
 
     @app.agent(payout_topic, concurrency=1, name="payouts")
@@ -425,7 +433,6 @@ def build_app(
             step = processor.on_payout_bytes(event.message.key, event.message.value, _now_ms(), origin(event))
             await deliver(step, event)
             sweep(event, "payouts")
-            processed[event.message.tp] = event.message.offset
             payouts_seconds.observe(time.perf_counter() - started)
 
     return StreamApp(app=app, processor=processor, settings=settings, watch=watch)

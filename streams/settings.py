@@ -31,6 +31,11 @@ class StreamSettings(KafkaSettings):
         description="producer batching delay: outputs are not awaited per record, so this costs latency only at low "
                     "load (far below the sink's batch age) and saves the worker and broker many small requests",
     )
+    stream_producer_request_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="an output the broker has not acknowledged in this time fails and stops the worker "
+                    "before its next commit (it is restarted and replays); Faust's own default is 20 minutes",
+    )
     stream_producer_batch_bytes: int = Field(default=262_144, ge=1024, description="producer batch size per partition")
     stream_producer_compression: str = Field(
         default="lz4", description="producer compression: lz4, zstd, snappy, gzip or '' for none"
@@ -51,7 +56,8 @@ class StreamSettings(KafkaSettings):
     )
     stream_stall_timeout_s: float = Field(
         default=120.0, ge=0,
-        description="exit (status 75) when an input partition has records waiting and no progress this long; 0 = off",
+        description="exit (status 75) when an input partition has records waiting and its committed offset has not "
+                    "moved this long; 0 = off",
     )
     stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
     stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")

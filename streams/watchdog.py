@@ -1,10 +1,11 @@
 """Stall watch: notices assigned input partitions that have records waiting and make no progress.
 
 Faust can stop fetching or processing a partition after a rebalance and only log "slow processing" about it
-(faust-streaming #175, #523, #629). `StallWatch` is the bookkeeping for a watchdog, without Faust or I/O: the
-agents write the offset of each record they handled into `processed`; a timer passes it each partition's
-highwater and start offset (both from the broker, either may be unknown) and the time, and acts on the
-partitions it reports as stalled.
+(faust-streaming #175, #523, #629), and its producer can stop delivering after a broker restart, which
+stops commits. `StallWatch` is the bookkeeping for a watchdog, without Faust or I/O: the worker writes each
+partition's progress marker into `processed` (the last committed offset: a record counts once its outputs
+are acknowledged); a timer passes it each partition's highwater and start offset (both from the broker,
+either may be unknown) and the time, and acts on the partitions it reports as stalled.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class StallWatch:
         if timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0, not {timeout_s}")
         self.timeout_s = timeout_s
-        self.processed: dict[Partition, int] = {}  # written by the agents: one dict write per record
+        self.processed: dict[Partition, int] = {}  # progress markers, written by the worker before each check
         self._since: dict[Partition, float] = {}  # the watched partitions and the start of their clocks
         self._seen: dict[Partition, int | None] = {}  # processed offsets at the last check
 
