@@ -108,8 +108,9 @@ def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6
     return created
 
 
-def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0) -> bool:
-    """Create topic `name` (delete policy) if it does not exist; returns whether it was created."""
+def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0,
+                 compact: bool = False) -> bool:
+    """Create topic `name` (delete policy, or compacted) if it does not exist; returns whether it was created."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -117,10 +118,34 @@ def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: f
     if name in admin.list_topics(timeout=timeout).topics:
         return False
     try:
-        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)],
+        config = {"cleanup.policy": "compact"} if compact else {}
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)],
                             operation_timeout=timeout)[name].result(timeout)
     except KafkaException as exc:
         if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
             raise
         return False
     return True
+
+
+def wait_for_topics(conf: dict[str, object], names: list[str], timeout: float = 30.0) -> list[str]:
+    """Wait until every topic in `names` is in the cluster's metadata with a leader for each partition.
+
+    Returns the names still missing or leaderless when `timeout` runs out (empty: all ready). A topic that
+    was just created can be missing from a fresh client's first metadata for a moment, and a consumer group
+    member that joins then is assigned none of its partitions.
+    """
+    import time
+
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(dict(conf))
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        missing = [n for n in names if n not in topics or topics[n].error is not None or not topics[n].partitions
+                   or any(p.leader < 0 for p in topics[n].partitions.values())]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(0.2)
+

@@ -46,12 +46,11 @@ from streams.metrics import StreamMetrics
 from streams.outputs import Origin, Output, OutputEncoder, Target, dead_letter_output
 from streams.ports import Mapper, RealMapper
 from streams.processor import Processor, Retention, Step, Tables
-from streams.settings import StreamSettings
+from streams.settings import TABLE_NAMES, StreamSettings
 from streams.watchdog import StallWatch, Waiting
 
 log = logging.getLogger("paysync.streams")
 
-TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")
 EXIT_STALLED = 75  # EX_TEMPFAIL: restarted by the supervisor; the group moves the partitions meanwhile
 OFFSETS_TIMEOUT_S = 10.0  # Faust's consumer thread takes such calls between fetches (a 1 s long poll)
 
@@ -78,6 +77,9 @@ def faust_app(settings: StreamSettings) -> faust.App:
         "table_standby_replicas": 0,
         "producer_acks": -1,
         "producer_request_timeout": settings.stream_producer_request_timeout_s,
+        # a subscribed topic that appears after a rebalance (Faust's assignor skipped it) is noticed at the next
+        # metadata refresh, which then rebalances: every 30 s rather than aiokafka's 5 minutes
+        "consumer_metadata_max_age_ms": 30_000,
         "producer_linger": settings.stream_producer_linger_ms / 1000.0,
         "producer_max_batch_size": settings.stream_producer_batch_bytes,
         "producer_compression_type": settings.stream_producer_compression or None,

@@ -1,7 +1,8 @@
 """`paysync stream`: run one Faust stream worker (several workers share the partitions).
 
-Flags override the `PAYSYNC_STREAM_*` settings. Data topics are created if missing (idempotent);
-Faust creates its changelog and repartition topics itself.
+Flags override the `PAYSYNC_STREAM_*` settings. Data topics are created if missing (idempotent), and so are
+the internal payout-join topic and the tables' changelogs (compacted); the worker starts only once all of them
+are in the cluster's metadata (else exit 2), because Faust's assignor skips a topic it cannot see yet.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
-from paysync.topics import create_topics, ensure_topic
+from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topic, wait_for_topics
 from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.streams")
@@ -57,9 +58,20 @@ def main(argv: list[str]) -> int:
         created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
         if created:
             log.info("created topics", extra={"topics": created})
-    # The internal topic must exist before the first rebalance: Faust's assignor ignores a topic it cannot
-    # see yet, and the payouts agent would then get no partition until some later rebalance.
-    ensure_topic(settings.confluent_config(), settings.payout_join_topic, settings.topic_partitions)
+    # The input topics must be visible before the first rebalance: Faust's assignor ignores a topic it cannot
+    # see yet, and its agent would then get no partition until some later rebalance.
+    # So must the tables' changelogs, which Faust would create itself only just before that rebalance.
+    conf = settings.confluent_config()
+    ensure_topic(conf, settings.payout_join_topic, settings.topic_partitions)
+    for name in settings.changelog_topics:
+        ensure_topic(conf, name, settings.topic_partitions, compact=True)
+    inputs = [STRIPE_EVENTS.full_name(settings.topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix),
+              settings.payout_join_topic, *settings.changelog_topics]
+    missing = wait_for_topics(conf, inputs)
+    if missing:
+        log.error("topics are not in the cluster's metadata; create them (paysync topics create) and start again",
+                  extra={"topics": missing})
+        return 2
     if settings.stream_event_loop == "uvloop":
         from mode.loop import use as use_event_loop
 

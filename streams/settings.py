@@ -11,6 +11,9 @@ from paysync.paths import state_dir
 from paysync.settings import KafkaSettings
 
 
+TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")  # the worker's RocksDB tables
+
+
 class StreamSettings(KafkaSettings):
     """Everything `paysync stream` needs; CLI flags override these values."""
 
@@ -73,6 +76,11 @@ class StreamSettings(KafkaSettings):
     def app_id(self) -> str:
         """The effective Faust app id: `topic_prefix + stream_app_id` (several pipelines per cluster)."""
         return f"{self.topic_prefix}{self.stream_app_id}"
+
+    @property
+    def changelog_topics(self) -> list[str]:
+        """The tables' changelog topics, named as Faust names them (`<app id>-<table>-changelog`)."""
+        return [f"{self.app_id}-{name}-changelog" for name in TABLE_NAMES]
 
     @property
     def payout_join_topic(self) -> str:

@@ -70,3 +70,15 @@ def test_ensure_topic_creates_once(kafka_bootstrap: str, topic_prefix: str) -> N
     assert ensure_topic(conf, name, 3) is True
     assert ensure_topic(conf, name, 3) is False
     assert len(AdminClient(conf).list_topics(timeout=10).topics[name].partitions) == 3
+
+
+def test_wait_for_topics_names_what_is_not_ready(kafka_bootstrap: str, topic_prefix: str) -> None:
+    from paysync.topics import ensure_topic, wait_for_topics
+
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    ready = f"{topic_prefix}ready"
+    ensure_topic(conf, ready, 2)
+    assert wait_for_topics(conf, [ready], timeout=10) == []
+    started = time.monotonic()
+    assert wait_for_topics(conf, [ready, f"{topic_prefix}never-created"], timeout=1.5) == [f"{topic_prefix}never-created"]
+    assert time.monotonic() - started >= 1.5
