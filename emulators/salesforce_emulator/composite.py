@@ -71,10 +71,10 @@ def _halted(ref: str) -> dict[str, Any]:
             "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref}
 
 
-def composite(req: Request, route: Route) -> Response:
+def composite(req: Request, version: str, route: Route) -> Response:
     """Run a composite request through `route(sub_request, version, parts)` (the router, uncounted)."""
     if req.method == "GET":
-        return json_response(200, {"sobjects": "/services/data/composite/sobjects"})
+        return json_response(200, {"sobjects": f"/services/data/v{version}/composite/sobjects"})
     if req.method != "POST":
         return error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,POST")
     try:
@@ -108,7 +108,7 @@ def composite(req: Request, route: Route) -> Response:
             return error(400, "INVALID_INPUT", f"{ref}: url must start with /services/data/vXX.X/")
         parts = [p for p in m.group(2).split("/") if p]
         if parts[:1] not in (["sobjects"], ["query"], ["queryAll"]) and parts[:2] != ["composite", "sobjects"]:
-            return error(400, "INVALID_INPUT", f"{ref}: {parts[0]} is not supported in a composite request")
+            return error(400, "INVALID_INPUT", f"{ref}: {split.path} is not supported in a composite request")
         heavy += _heavy(parts)
         headers = {str(k).lower(): str(v) for k, v in (sub.get("httpHeaders") or {}).items()}
         parsed.append((ref, method, url, headers, sub))
@@ -132,7 +132,10 @@ def composite(req: Request, route: Route) -> Response:
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         sub_req = Request(method, split.path, query, headers, raw.encode("utf-8"))
         resp = route(sub_req, m.group(1), [p for p in m.group(2).split("/") if p])
-        result: Any = json.loads(resp.body, parse_float=Decimal) if resp.body else None
+        try:
+            result: Any = json.loads(resp.body, parse_float=Decimal) if resp.body else None
+        except ValueError:
+            result = resp.body.decode("utf-8", "replace")
         done[ref] = (resp.status, result)
         sub_headers = {k: v for k, v in resp.headers.items() if k.lower() == "location"}
         out.append({"body": result, "httpHeaders": sub_headers, "httpStatusCode": resp.status, "referenceId": ref})

@@ -87,7 +87,7 @@ class Router:
         if head in ("query", "queryAll"):
             return rest.query(self.org, req, version, tail)
         if head == "composite" and not tail:
-            return composite(req, self._route)
+            return composite(req, version, self._route)
         if head == "composite" and tail[:1] == ["sobjects"]:
             return rest.collections(self.org, req, version, tail[1:])
         if head == "jobs" and tail[:1] == ["ingest"]:

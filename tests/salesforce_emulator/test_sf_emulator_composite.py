@@ -85,6 +85,7 @@ def test_references_to_earlier_results_and_halted_dependents(sf: Salesforce) -> 
     ([collection(f"c{i}", "Account", "Stripe_Customer_Id__c", []) for i in range(6)], "at most 5"),
     ([{"method": "GET", "url": f"{V}/sobjects/Account", "referenceId": f"g{i}"} for i in range(26)], "at most 25"),
     ([{"method": "GET", "url": f"{V}/limits", "referenceId": "x"}], "not supported"),
+    ([{"method": "GET", "url": f"{V}//", "referenceId": "x"}], "not supported"),
     ([{"method": "GET", "url": "/limits", "referenceId": "x"}], "/services/data/"),
     ([{"method": "GET", "url": f"{V}/sobjects", "referenceId": "same"}] * 2, "Duplicate referenceId"),
 ])
