@@ -42,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emulators.salesforce_emulator import start_emulator
 from emulators.stripe_simulator.handle import start_simulator
-from ops.pipeline import WEBHOOK_SECRETS, LocalPipeline, PipelineOptions
+from ops.pipeline import WEBHOOK_SECRETS, LocalPipeline, PipelineOptions, Quiet
 from ops.supervisor import Supervisor
 from paysync.broker import free_port
 from paysync.codec import AvroCodec
@@ -205,7 +205,7 @@ def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
         pids["poll"] = p.supervisor.components["poll"].process.pid
         cpu0["poll"] = proc_cpu(pids["poll"])
         deadline = time.monotonic() + args.timeout
-        accepted, last_accept, quiet_since = 0.0, time.monotonic(), None
+        accepted, last_accept, quiet = 0.0, time.monotonic(), Quiet(args.quiet)
         lag_area = Counter[str]()
         max_lag = Counter[str]()
         end = None
@@ -224,13 +224,9 @@ def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
             for k, v in lags.items():
                 lag_area[k] += v
                 max_lag[k] = max(max_lag[k], v)
-            if st.get("done") and not any(lags.values()):
-                quiet_since = quiet_since or now
-                if now - quiet_since >= args.quiet:
-                    end = quiet_since
-                    break
-            else:
-                quiet_since = None
+            if quiet.update(bool(st.get("done")) and not any(lags.values()), now):
+                end = quiet.since
+                break
             if int(now) % 5 == 0:
                 say(f"  paysync: webhooks {accepted:>7.0f}/{args.events} · lag streams {lags['streams']:>6} "
                     f"sink {lags['sink']:>6}")
@@ -410,7 +406,8 @@ def run_replay(args: argparse.Namespace, workdir: Path, bootstrap: str, slowest:
         sup.add("sink", ["sink", "--metrics-port", str(ports["sink"])])
         in_topics = [STRIPE_EVENTS.full_name(prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(prefix)]
         out_topic = [SALESFORCE_UPSERTS.full_name(prefix)]
-        streams_done_at, end, quiet_since, profile, first_progress = None, None, None, None, None
+        streams_done_at, end, profile, first_progress = None, None, None, None
+        quiet = Quiet(args.quiet)
         deadline = started + args.replay_timeout
         last_print = 0.0
         while time.monotonic() < deadline:
@@ -437,13 +434,9 @@ def run_replay(args: argparse.Namespace, workdir: Path, bootstrap: str, slowest:
                 first_progress = now
             if s_lag == 0 and streams_done_at is None:
                 streams_done_at = now
-            if s_lag == 0 and k_lag == 0:
-                quiet_since = quiet_since or now
-                if now - quiet_since >= args.quiet:
-                    end = quiet_since
-                    break
-            else:
-                quiet_since = None
+            if quiet.update(s_lag == 0 and k_lag == 0, now):
+                end = quiet.since
+                break
             if now - last_print >= 10:
                 say(f"  replay: {now - started:5.0f} s · lag streams {s_lag:>8} sink {k_lag:>7}")
                 last_print = now

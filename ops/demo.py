@@ -17,7 +17,7 @@ from typing import Any
 
 from paysync.paths import state_dir
 
-from ops.pipeline import LocalPipeline, PipelineOptions
+from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
 
 
 def _print(line: str) -> None:
@@ -40,7 +40,7 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
     """Wait until the simulator is done and both stages have no lag for `quiet_for` seconds."""
     assert p.stripe is not None
     deadline = time.monotonic() + timeout
-    quiet_since: float | None = None
+    quiet = Quiet(quiet_for)
     last_print = 0.0
     while time.monotonic() < deadline:
         st = p.stripe.status()
@@ -48,12 +48,8 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
         if time.monotonic() - last_print >= every:
             _print(progress_line(p, t0))
             last_print = time.monotonic()
-        if st.get("done") and lags["streams"] == 0 and lags["sink"] == 0:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_for:
-                return True
-        else:
-            quiet_since = None
+        if quiet.update(bool(st.get("done")) and lags["streams"] == 0 and lags["sink"] == 0):
+            return True
         time.sleep(0.5)
     return False
 

@@ -37,6 +37,25 @@ _COORDINATOR_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATO
 WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
 
 
+class Quiet:
+    """Whether a condition has held, without a break, for `seconds`: the settle test of the demo, the chaos
+    runner and the benchmark. `since` is when the current unbroken run began (None: it does not hold now)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.since: float | None = None
+
+    def update(self, holds: bool, now: float | None = None) -> bool:
+        """Record whether the condition holds at `now`; True once it has held for `seconds`."""
+        if not holds:
+            self.since = None
+            return False
+        now = time.monotonic() if now is None else now
+        if self.since is None:
+            self.since = now
+        return now - self.since >= self.seconds
+
+
 @dataclass
 class PipelineOptions:
     """What to start and how."""

@@ -17,7 +17,7 @@ from ops.chaos import invariants
 from ops.chaos.poison import PoisonInjector
 from ops.chaos.scenarios import Action, Plan
 from ops.chaos.tee import WebhookTee
-from ops.pipeline import LocalPipeline, PipelineOptions
+from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
 
 log = logging.getLogger("paysync.chaos")
 
@@ -130,7 +130,7 @@ def _settled(p: LocalPipeline, tee: WebhookTee | None) -> bool:
 
 def _wait_quiet(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadline: float,
                 say: Callable[[str], None] = lambda s: None) -> bool:
-    quiet_since: float | None = None
+    quiet = Quiet(quiet_s)
     last_say = time.monotonic()
     while time.monotonic() < deadline:
         if time.monotonic() - last_say >= 10:
@@ -139,12 +139,8 @@ def _wait_quiet(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadli
             st = p.stripe.status()
             say(f"  » settling: simulator done={st.get('done')} pending deliveries="
                 f"{st.get('deliveries', {}).get('pending')} lags={p.lags()}")
-        if _settled(p, tee):
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                return True
-        else:
-            quiet_since = None
+        if quiet.update(_settled(p, tee)):
+            return True
         time.sleep(0.5)
     return False
 
