@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from paysync.outcomes import Outcome, backoff_delay
@@ -188,48 +189,44 @@ class BatchWriter:
 
         After a call answers with a pause, the records not yet sent get the same pause without a call.
         """
-        out: dict[int, Result] = {}
+        steps: list[tuple[list[PendingRecord], Callable[[], dict[int, Result]]]] = []
         small: list[Group] = []
 
-        def paused() -> Result | None:
-            return next((res for res in out.values() if res[0] is not None and res[0].outcome is Outcome.PAUSE), None)
-
-        def flush_small() -> None:
-            if not small:
-                return
+        def plan_small() -> None:
             if self.s.sink_composite:
-                out.update(self._composite(list(small), paused))
+                for wave in waves(plan(small, self.s.sink_collection_size)):
+                    steps.append(([r for call in wave for sub in call for r in sub.records],
+                                  partial(self._composite_wave, wave)))
             else:
-                for g in small:
-                    pause = paused()
-                    out.update({id(r): pause for r in g.records} if pause else
-                               self._collections(g.sobject, g.ext_field, g.records))
+                steps.extend((g.records, partial(self._collections, g.sobject, g.ext_field, g.records)) for g in small)
             small.clear()
 
         for g in groups:
             if len(g.records) >= self.s.sink_bulk_threshold:
-                flush_small()
-                pause = paused()
-                out.update({id(r): pause for r in g.records} if pause else self._bulk(g.sobject, g.ext_field, g.records))
+                plan_small()
+                steps.append((g.records, partial(self._bulk, g.sobject, g.ext_field, g.records)))
             else:
                 small.append(g)
-        flush_small()
+        plan_small()
+        out: dict[int, Result] = {}
+        pause: Result | None = None
+        for records, step in steps:
+            if pause is not None:
+                out.update({id(r): pause for r in records})
+                continue
+            results = step()
+            out.update(results)
+            pause = next((res for res in results.values() if res[0] is not None and res[0].outcome is Outcome.PAUSE),
+                         None)
         return out
 
-    def _composite(self, groups: list[Group], paused: Callable[[], Result | None]) -> dict[int, Result]:
-        """Composite calls for `groups`, wave by wave; once `paused()` answers, the rest get its pause unsent."""
+    def _composite_wave(self, wave: list[list[Sub]]) -> dict[int, Result]:
+        """The Composite calls of one wave, concurrently when there are several (see `sinks.composite.waves`)."""
+        if len(wave) == 1:
+            return self._composite_call(wave[0])
         out: dict[int, Result] = {}
-        for wave in waves(plan(groups, self.s.sink_collection_size)):
-            pause = paused()
-            if pause is not None:
-                for call in wave:
-                    out.update({id(r): pause for sub in call for r in sub.records})
-                continue
-            if len(wave) == 1:
-                out.update(self._composite_call(wave[0]))
-            else:
-                for part in self.pool.map(self._composite_call, wave):
-                    out.update(part)
+        for part in self.pool.map(self._composite_call, wave):
+            out.update(part)
         return out
 
     def _composite_call(self, subs: list[Sub]) -> dict[int, Result]:

@@ -187,6 +187,16 @@ def test_budget_refusal_pauses_and_holds_children(sf: FakeSalesforce, writer: Ba
     assert all(r.attempts == 0 for r in report.retry)
 
 
+def test_a_pause_stops_the_composite_calls_not_yet_sent(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    writer.s.sink_bulk_threshold = 10_000
+    sf.fail_calls.append(CallError(Decision(Outcome.PAUSE, "REQUEST_LIMIT_EXCEEDED"), 403, "TotalRequests"))
+    batch = [rec("Account", f"cus_{i}", {"Name": "a"}) for i in range(1000)]
+    batch += [rec("Stripe_Payment__c", f"ch_{i}", {}) for i in range(1000)]  # a second call, after the accounts
+    report = writer.write(batch)
+    assert report.paused and len(report.retry) == 2000 and not report.landed
+    assert len(sf.composites) == 1 and all(r.attempts == 0 for r in report.retry)
+
+
 def test_child_waits_for_missing_parent_then_gets_a_stub(sf: FakeSalesforce, writer: BatchWriter) -> None:
     child = rec("Stripe_Payment__c", "ch_1", {"Amount__c": "5.00"}, [acct("cus_9")])
     report = writer.write([child])
