@@ -120,9 +120,8 @@ def _exit_now(status: int) -> NoReturn:
     os._exit(status)
 
 
-async def _partition_offsets(app: faust.App, tps: set[TP]) -> tuple[Mapping[TP, int | None], dict[TP, int | None]]:
-    """Broker highwaters of `tps` and their start offsets: the higher of log start and this group's committed
-    offset (as Faust read it at the assignment and moved it since). Empty maps when the broker does not answer."""
+async def _partition_offsets(app: faust.App, tps: set[TP]) -> tuple[Mapping[TP, int | None], Mapping[TP, int | None]]:
+    """Broker highwaters and log start offsets of `tps`; empty maps when the broker does not answer."""
     consumer = app.consumer
     try:
         highwaters, earliest = await asyncio.wait_for(
@@ -131,10 +130,7 @@ async def _partition_offsets(app: faust.App, tps: set[TP]) -> tuple[Mapping[TP, 
     except Exception as exc:  # noqa: BLE001 - no answer is no evidence of a stall
         log.warning("stall watch: no offsets from the broker", extra={"error": f"{type(exc).__name__}: {exc}"})
         return {}, {}
-    committed = consumer._committed_offset  # no public accessor; None (not stored) when nothing was committed
-    starts = {tp: max((o for o in (earliest.get(tp), committed.get(tp)) if o is not None), default=None)
-              for tp in tps}
-    return highwaters, starts
+    return highwaters, earliest
 
 
 def _report_stalls(waiting: list[Waiting], timeout_s: float) -> None:

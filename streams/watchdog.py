@@ -3,7 +3,7 @@
 Faust can stop fetching or processing a partition after a rebalance and only log "slow processing" about it
 (faust-streaming #175, #523, #629), and its producer can stop delivering after a broker restart, which
 stops commits. `StallWatch` is the bookkeeping for a watchdog, without Faust or I/O: the worker writes each
-partition's progress marker into `processed` (the last committed offset: a record counts once its outputs
+partition's progress marker into `processed` (the committed offset - 1: a record counts once its outputs
 are acknowledged); a timer passes it each partition's highwater and start offset (both from the broker,
 either may be unknown) and the time, and acts on the partitions it reports as stalled.
 """
@@ -21,8 +21,8 @@ class Waiting:
     """A watched partition with records waiting: `highwater` is above the next offset it would handle."""
 
     tp: Partition
-    processed: int | None  # last offset handled since the assignment; None: none yet
-    start: int | None  # where consumption began: committed offset or log start; None: unknown
+    processed: int | None  # the progress marker: last committed offset - 1; None: nothing committed yet
+    start: int | None  # the partition's log start offset; None: unknown
     highwater: int
     seconds: float  # how long it has been waiting without progress
     stalled: bool  # `seconds` reached the timeout (never when the watch is disabled)
