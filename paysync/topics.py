@@ -7,6 +7,7 @@ same partition). Faust's own changelog and repartition topics are created by Fau
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 3600 * 1000
@@ -78,23 +79,16 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
-def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6, timeout: float = 30.0) -> list[str]:
-    """Create every declared topic that does not exist yet; returns the names created (idempotent)."""
+def _create_missing(conf: dict[str, object], specs: list[tuple[str, int, dict[str, str]]],
+                    timeout: float) -> list[str]:
+    """Create each `(name, partitions, config)` whose topic does not exist yet; returns the names created."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(dict(conf))
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [
-        NewTopic(
-            t.full_name(prefix),
-            num_partitions=t.partitions or partitions,
-            replication_factor=-1,
-            config=t.broker_config(),
-        )
-        for t in ALL_TOPICS
-        if t.full_name(prefix) not in existing
-    ]
+    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)
+              for name, partitions, config in specs if name not in existing]
     if not wanted:
         return []
     created: list[str] = []
@@ -108,24 +102,22 @@ def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6
     return created
 
 
-def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0,
-                 compact: bool = False) -> bool:
-    """Create topic `name` (delete policy, or compacted) if it does not exist; returns whether it was created."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6, timeout: float = 30.0) -> list[str]:
+    """Create every declared topic that does not exist yet; returns the names created (idempotent)."""
+    return _create_missing(
+        conf, [(t.full_name(prefix), t.partitions or partitions, t.broker_config()) for t in ALL_TOPICS], timeout)
 
-    admin = AdminClient(dict(conf))
-    if name in admin.list_topics(timeout=timeout).topics:
-        return False
-    try:
-        config = {"cleanup.policy": "compact"} if compact else {}
-        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)],
-                            operation_timeout=timeout)[name].result(timeout)
-    except KafkaException as exc:
-        if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-            raise
-        return False
-    return True
+
+def ensure_topics(conf: dict[str, object], names: Sequence[str], partitions: int, timeout: float = 30.0,
+                  compact: bool = False) -> list[str]:
+    """Create the topics in `names` that do not exist (delete policy, or compacted); returns those created."""
+    config = {"cleanup.policy": "compact"} if compact else {}
+    return _create_missing(conf, [(n, partitions, config) for n in names], timeout)
+
+
+def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0) -> bool:
+    """Create topic `name` (delete policy) if it does not exist; returns whether it was created."""
+    return bool(ensure_topics(conf, [name], partitions, timeout))
 
 
 def wait_for_topics(conf: dict[str, object], names: list[str], timeout: float = 30.0) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
-from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topic, wait_for_topics
+from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topics, wait_for_topics
 from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.streams")
@@ -62,9 +62,8 @@ def main(argv: list[str]) -> int:
     # see yet, and its agent would then get no partition until some later rebalance.
     # So must the tables' changelogs, which Faust would create itself only just before that rebalance.
     conf = settings.confluent_config()
-    ensure_topic(conf, settings.payout_join_topic, settings.topic_partitions)
-    for name in settings.changelog_topics:
-        ensure_topic(conf, name, settings.topic_partitions, compact=True)
+    ensure_topics(conf, [settings.payout_join_topic], settings.topic_partitions)
+    ensure_topics(conf, settings.changelog_topics, settings.topic_partitions, compact=True)
     inputs = [STRIPE_EVENTS.full_name(settings.topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix),
               settings.payout_join_topic, *settings.changelog_topics]
     missing = wait_for_topics(conf, inputs)

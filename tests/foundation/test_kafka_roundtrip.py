@@ -72,6 +72,21 @@ def test_ensure_topic_creates_once(kafka_bootstrap: str, topic_prefix: str) -> N
     assert len(AdminClient(conf).list_topics(timeout=10).topics[name].partitions) == 3
 
 
+def test_ensure_topics_creates_the_missing_ones_compacted_on_request(kafka_bootstrap: str, topic_prefix: str) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    from paysync.topics import ensure_topics
+
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    names = [f"{topic_prefix}table-a-changelog", f"{topic_prefix}table-b-changelog"]
+    assert ensure_topics(conf, names[:1], 2, compact=True) == names[:1]
+    assert ensure_topics(conf, names, 2, compact=True) == names[1:]
+    admin = AdminClient(conf)
+    for name in names:
+        res = ConfigResource(ConfigResource.Type.TOPIC, name)
+        assert admin.describe_configs([res])[res].result(10)["cleanup.policy"].value == "compact"
+
+
 def test_wait_for_topics_names_what_is_not_ready(kafka_bootstrap: str, topic_prefix: str) -> None:
     from paysync.topics import ensure_topic, wait_for_topics
 
