@@ -3,30 +3,15 @@ call, subrequests in order, per-subrequest errors, references, and Salesforce's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
+from emulators.salesforce_emulator import EmulatorHandle
 
 V = "/services/data/v59.0"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    handle = start_emulator(tmp_path_factory.mktemp("sfcomp") / "org.sqlite3", seed=3)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture()
-def sf(emulator: EmulatorHandle) -> Salesforce:
-    c = emulator.credentials
-    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
-                      consumer_secret=c["client_secret"], session=client_session(emulator), version="59.0")
 
 
 def collection(ref: str, sobject: str, ext: str, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,12 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from emulators.salesforce_emulator import EmulatorHandle, start_emulator
+from emulators.salesforce_emulator import EmulatorHandle
 from paysync.paths import state_dir
 
 SCRIPT = Path(__file__).with_name("jsforce_bulk2.js")
@@ -30,13 +29,6 @@ def jsforce_dir() -> Path:
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder), "jsforce@3"],
                        check=True, capture_output=True, timeout=300)
     return folder
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    handle = start_emulator(tmp_path_factory.mktemp("sfemu-js") / "org.sqlite3")
-    yield handle
-    handle.stop()
 
 
 def _run(jsforce_dir: Path, handle: EmulatorHandle, csv_path: Path) -> dict[str, object]:

@@ -4,7 +4,6 @@ paging, Bulk 2.0 (10,000 rows, twice), validation errors per record, limits, fau
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,20 +19,6 @@ from simple_salesforce.exceptions import (
 from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
 
 COLL = "composite/sobjects/Stripe_Payment__c/Stripe_Charge_Id__c"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    handle = start_emulator(tmp_path_factory.mktemp("sfemu") / "org.sqlite3", seed=7)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture()
-def sf(emulator: EmulatorHandle) -> Salesforce:
-    c = emulator.credentials
-    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
-                      consumer_secret=c["client_secret"], session=client_session(emulator))
 
 
 def _rec(charge: str, **fields: object) -> dict[str, object]:
