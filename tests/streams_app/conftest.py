@@ -14,13 +14,6 @@ from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
-
-from paysync.codec import AvroCodec  # noqa: E402
-from streams.metrics import StreamMetrics  # noqa: E402
-from streams.ports import RealMapper  # noqa: E402
-from streams.processor import Processor, Tables  # noqa: E402
-from streams.settings import StreamSettings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +27,9 @@ def stream() -> list[Any]:
 @pytest.fixture(scope="module")
 def expected(stream: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """Final state of delivering the stream once, in order (the processor with in-memory tables)."""
-    from streams_app_gen import fold, run_in_process
+    from streams_app_gen import expected_state
 
-    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
-    state = fold(run_in_process(stream, proc))
-    payouts = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
-    assert len(payouts) == 5
-    assert all(p["fields"]["Reconciliation_Status__c"] == "Reconciled" for p in payouts)
-    return state
+    return expected_state(stream, payouts=5)
 
 
 @pytest.fixture

@@ -207,3 +207,22 @@ def run_in_process(records: list[Rec], processor: Any) -> list[dict[str, Any]]:
         while queue:
             take(processor.on_payout_message(queue.popleft(), now))
     return upserts
+
+
+def expected_state(records: list[Rec], payouts: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """The final Salesforce state of delivering `records` once, in order (the processor with in-memory tables);
+    checks the stream's `payouts` payouts all come out Reconciled."""
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import StreamMetrics
+    from streams.ports import RealMapper
+    from streams.processor import Processor, Tables
+    from streams.settings import StreamSettings
+
+    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
+    state = fold(run_in_process(records, proc))
+    reconciled = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
+    assert len(reconciled) == payouts
+    assert all(p["fields"]["Reconciliation_Status__c"] == "Reconciled" for p in reconciled)
+    return state
+

@@ -17,15 +17,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from prometheus_client import CollectorRegistry
 
-from paysync.codec import AvroCodec
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
-from streams.metrics import StreamMetrics
-from streams.ports import RealMapper
-from streams.processor import Processor, Tables
-from streams.settings import StreamSettings
-from streams_app_gen import FIXTURES3, Rec, fold, generate, redeliver, run_in_process
+from streams_app_gen import FIXTURES3, Rec, expected_state, fold, generate, redeliver
 from streams_app_harness import diff_states, PARTITIONS, StreamWorker, produce, setup_topics, upsert_reader, wait_for, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -43,11 +37,7 @@ def stream() -> list[Rec]:
 
 @pytest.fixture(scope="module")
 def expected(stream: list[Rec]) -> dict[tuple[str, str], dict[str, Any]]:
-    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
-    state = fold(run_in_process(stream, proc))
-    payouts = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
-    assert len(payouts) == 4 and all(p["fields"]["Reconciliation_Status__c"] == "Reconciled" for p in payouts)
-    return state
+    return expected_state(stream, payouts=4)
 
 
 def _end_offsets(bootstrap: str, topic: str, group: str | None = None) -> dict[int, int]:
