@@ -32,7 +32,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from paysync.logs import setup_logging
-from paysync.settings import PaysyncSettings
+from paysync.settings import PaysyncSettings, comma_or_line_list
 from sinks.payload import stub_record
 from streams.mapping import MappingConfig, MappingError, map_object
 from streams.mapping.common import EventMeta
@@ -52,12 +52,7 @@ class NaiveSettings(PaysyncSettings):
     salesforce_ca_bundle: str | None = None
     salesforce_api_version: str = "62.0"
 
-    @field_validator("webhook_secrets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
-        return value
+    _split = field_validator("webhook_secrets", mode="before")(comma_or_line_list)
 
 
 class NaiveReceiver:

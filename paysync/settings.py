@@ -19,6 +19,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 ENV_PREFIX = "PAYSYNC_"
 
 
+def comma_or_line_list(value: Any) -> Any:
+    """A `before` validator for list settings: a string separated by commas or newlines becomes its non-empty,
+    stripped parts (an env var or a `*_FILE` with one secret per line); anything else passes unchanged."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    return value
+
+
 class ConfigError(Exception):
     """Configuration is missing or invalid; the message names the setting, never a secret's value."""
 

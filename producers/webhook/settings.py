@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from paysync.settings import KafkaSettings
+from paysync.settings import KafkaSettings, comma_or_line_list
 
 
 class WebhookSettings(KafkaSettings):
@@ -26,12 +26,7 @@ class WebhookSettings(KafkaSettings):
     webhook_publish_timeout_s: float = Field(default=5.0, gt=0.5, le=120, description="503 after this")
     webhook_linger_ms: int = Field(default=5, ge=0, le=1000)
 
-    @field_validator("webhook_secrets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
-        return value
+    _split = field_validator("webhook_secrets", mode="before")(comma_or_line_list)
 
     def secret_bytes(self) -> list[bytes]:
         """The secrets as HMAC keys (never log them)."""
