@@ -15,6 +15,11 @@ Agents:
 - `balance`:  `stripe.balance_transactions` → upserts / dead letters / payout members.
 - `payouts`:  `<app id>-payout-join` (internal, keyed by payout id) → payout reconciliations.
 
+Every record an agent receives passes the continuity guard first (`streams.continuity`): a record above the
+next offset its partition must handle means Faust skipped some; they are read from the broker and handled first.
+A partition whose records wait past the last one handled, with nothing handled for `stream_tail_check_s`, gets
+the consumer sought back to them (skipped records that no later record reveals).
+
 A stall watchdog (`streams.watchdog`) ends the process with status 75 when an assigned partition of these
 topics has had records waiting and its committed offset has not moved for `stream_stall_timeout_s`: Faust can
 stop fetching a partition after a rebalance, or its producer can stop delivering (outputs never acknowledged,
@@ -29,7 +34,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -42,12 +47,16 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from paysync.codec import AvroCodec, CodecError
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
+from streams.continuity import Continuity, Guard, TailWatch
 from streams.metrics import StreamMetrics
 from streams.outputs import Origin, Output, OutputEncoder, Target, dead_letter_output
 from streams.ports import Mapper, RealMapper
 from streams.processor import Processor, Retention, Step, Tables
+from streams.range_reader import RangeReader, RangeReadError
 from streams.settings import TABLE_NAMES, StreamSettings
 from streams.watchdog import StallWatch, Waiting
+
+Handler = Callable[[bytes | None, bytes | None, Origin], Step]
 
 log = logging.getLogger("paysync.streams")
 
@@ -310,26 +319,66 @@ def build_app(
             return orjson.dumps(out.value)
         return encoder.encode(out)
 
-    async def deliver(step: Step, event: EventT) -> None:
+    async def deliver(step: Step, origin: Origin, key: bytes | None, value: bytes | None) -> None:
         """Hand a step's outputs to the producer (no waiting for acks), then apply its table writes.
 
-        The writes go to the changelog partition of the current event (Faust's rule), i.e. the input partition.
+        The writes go to the changelog partition of the current event (Faust's rule), i.e. the input partition
+        (a record read to fill a hole belongs to the current event's partition too).
         """
         if step.outputs:
             try:
                 encoded = [(out, to_bytes(out)) for out in step.outputs]
             except CodecError as exc:  # a mapping produced a record that does not fit the schema: a bug, dead-letter
-                msg = event.message
-                dead = dead_letter_output(Origin(msg.topic, msg.partition, msg.offset), msg.key, msg.value,
-                                          "internal", exc.code, exc.message)
+                dead = dead_letter_output(origin, key, value, "internal", exc.code, exc.message)
                 metrics.child(metrics.dead_lettered, "output", exc.code).inc()
                 step = Step([dead], [])
                 encoded = [(dead, encoder.encode(dead))]
-            for out, value in encoded:
-                delivery = await producer_send(topic_names[out.target], out.key, value, None, None, None)
+            for out, encoded_value in encoded:
+                delivery = await producer_send(topic_names[out.target], out.key, encoded_value, None, None, None)
                 delivery.add_done_callback(_fail_stop)
         if step.writes:
             processor.apply(step)
+
+    continuity = Continuity()
+
+    def assignment_start(tp: tuple[str, int]) -> int:
+        """Where the consumer began reading `tp` in this assignment: the committed offset, else the log start.
+
+        Nothing committed is taken as offset 0: reading a hole that starts before the log start begins at the
+        log start, so this costs one short read when the log no longer starts at 0.
+        """
+        committed = app.consumer._committed_offset.get(TP(*tp))  # no public accessor; None also stands for offset 0
+        return int(committed) if committed else 0
+
+    guard = Guard(continuity, RangeReader(settings.confluent_config(), group_id=f"{settings.app_id}-range-reader"),
+                  assignment_start)
+
+    async def handle(event: EventT, handler: Handler, input_name: str) -> None:
+        """Hand `event` to `handler` and deliver the step, after any records the consumer skipped before it."""
+        msg = event.message
+        tp = (msg.topic, msg.partition)
+        try:
+            _hole, missing = await guard.missing(tp, msg.offset)
+        except RangeReadError as exc:
+            # the record that revealed the hole is not acknowledged yet, so no commit passes the hole
+            log.critical("continuity: records the consumer skipped cannot be read; exiting so that they are "
+                         "replayed", extra={"topic": msg.topic, "partition": msg.partition, "error": str(exc)})
+            _exit_now(EXIT_STALLED)
+        if missing:
+            log.warning("continuity: the consumer skipped records; read them from the broker", extra={
+                "topic": msg.topic, "partition": msg.partition, "from": missing[0].offset, "to": missing[-1].offset,
+                "records": len(missing)})
+            metrics.child(metrics.refetched, input_name).inc(len(missing))
+            for record in missing:
+                origin = Origin(msg.topic, msg.partition, record.offset)
+                await deliver(handler(record.key, record.value, origin), origin, record.key, record.value)
+                continuity.handled(tp, record.offset)
+            # Faust never saw these offsets, so they would never count as acknowledged and its commit could stop
+            # below them for good; registered as a gap they count once the record after them is acknowledged
+            await app.consumer._add_gap(msg.tp, missing[0].offset, msg.offset - 1)  # no public accessor
+        origin = Origin(msg.topic, msg.partition, msg.offset)
+        await deliver(handler(msg.key, msg.value, origin), origin, msg.key, msg.value)
+        continuity.handled(tp, msg.offset)
 
     def sweep(event: EventT, name: str) -> None:
         """Expire old entries of the current partition's tables, at most once per interval per partition."""
@@ -372,47 +421,69 @@ def build_app(
         for topic_name, label in inputs.items():
             metrics.assigned_partitions.labels(label).set(sum(1 for tp in assigned if tp.topic == topic_name))
         watch.assign((tp for tp in assigned if tp.topic in agent_inputs), time.monotonic())
+        continuity.assign()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         watch.assign(watch.watched - revoked, time.monotonic())
+        continuity.revoke((tp.topic, tp.partition) for tp in revoked)
 
-    if settings.stream_stall_timeout_s > 0:
-        interval = max(1.0, min(5.0, settings.stream_stall_timeout_s / 6))
+    tails = TailWatch(settings.stream_tail_check_s)
+    stall_timeout = settings.stream_stall_timeout_s
+    interval = max(1.0, min(5.0, stall_timeout / 6)) if stall_timeout > 0 else 5.0
 
-        @app.timer(interval=interval, name="stall_watch")
-        async def stall_watch() -> None:
-            """Every `interval`: stalled partitions end the process; table recovery does not count as a stall."""
-            if app.in_recovery or not watch.watched:
-                watch.hold(time.monotonic())
-                return
-            # progress is what Faust committed: it moves only once a record's outputs are acknowledged, so a
-            # producer that stopped delivering stalls a partition as surely as a fetcher that stopped fetching
-            committed = app.consumer._committed_offset  # no public accessor
-            for tp in watch.watched:
-                offset = committed.get(tp)
-                if offset is not None:
-                    watch.processed[tp] = offset - 1
-            highwaters, starts = await _partition_offsets(app, set(watch.watched))
-            waiting = watch.check(time.monotonic(), highwaters, starts)
+    @app.timer(interval=interval, name="partition_watch")
+    async def partition_watch() -> None:
+        """Every `interval`: a skipped tail is fetched again, a stalled partition ends the process.
+
+        Nothing is handled during a table recovery, by design: it does not count.
+        """
+        if app.in_recovery or not watch.watched:
+            watch.hold(time.monotonic())
+            tails.reset()
+            return
+        # progress is what Faust committed: it moves only once a record's outputs are acknowledged, so a
+        # producer that stopped delivering stalls a partition as surely as a fetcher that stopped fetching
+        committed = app.consumer._committed_offset  # no public accessor; None also stands for offset 0
+        for tp in watch.watched:
+            offset = committed.get(tp)
+            if offset is not None:
+                watch.processed[tp] = offset - 1
+        highwaters, starts = await _partition_offsets(app, set(watch.watched))
+        now = time.monotonic()
+        positions = {tp: continuity.next_offset(tp) if continuity.knows(tp) else (committed.get(tp) or starts.get(tp))
+                     for tp in watch.watched}
+        for tp, offset in tails.check(now, positions, highwaters):
+            log.warning("continuity: records past the last one handled have waited with nothing handled; seeking "
+                        "the consumer back to them", extra={"topic": tp[0], "partition": tp[1], "offset": offset,
+                                                             "highwater": highwaters.get(tp)})
+            metrics.child(metrics.rewinds, agent_inputs[tp[0]]).inc()
+            await app.consumer.seek(TP(*tp), offset)
+        if stall_timeout > 0:
+            waiting = watch.check(now, highwaters, starts)
             for topic_name, label in agent_inputs.items():
                 metrics.waiting_seconds.labels(label).set(
                     max((w.seconds for w in waiting if w.tp[0] == topic_name), default=0.0))
-            _report_stalls(waiting, settings.stream_stall_timeout_s)
-
-    def origin(event: EventT) -> Origin:
-        return Origin(event.message.topic, event.message.partition, event.message.offset)
+            _report_stalls(waiting, stall_timeout)
 
     events_seconds = metrics.child(metrics.processing_seconds, "events")
     bts_seconds = metrics.child(metrics.processing_seconds, "balance_transactions")
     payouts_seconds = metrics.child(metrics.processing_seconds, "payouts")
 
+    def on_event(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
+        return processor.on_event(key, value, origin, _now_ms())
+
+    def on_balance_transaction(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
+        return processor.on_balance_transaction(key, value, origin, _now_ms())
+
+    def on_payout(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
+        return processor.on_payout_bytes(key, value, _now_ms(), origin)
+
     @app.agent(events_topic, concurrency=1, name="events")
     async def events_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            step = processor.on_event(event.message.key, event.message.value, origin(event), _now_ms())
-            await deliver(step, event)
+            await handle(event, on_event, "events")
             sweep(event, "dedupe")
             events_seconds.observe(time.perf_counter() - started)
 
@@ -420,16 +491,14 @@ def build_app(
     async def balance_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            step = processor.on_balance_transaction(event.message.key, event.message.value, origin(event), _now_ms())
-            await deliver(step, event)
+            await handle(event, on_balance_transaction, "balance_transactions")
             bts_seconds.observe(time.perf_counter() - started)
 
     @app.agent(payout_topic, concurrency=1, name="payouts")
     async def payouts_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            step = processor.on_payout_bytes(event.message.key, event.message.value, _now_ms(), origin(event))
-            await deliver(step, event)
+            await handle(event, on_payout, "payouts")
             sweep(event, "payouts")
             payouts_seconds.observe(time.perf_counter() - started)
 

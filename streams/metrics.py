@@ -56,6 +56,16 @@ class StreamMetrics:
             "Longest time an input partition has had records waiting with no progress (exit at the stall timeout)",
             ["input"], registry=registry,
         )
+        self.refetched = Counter(
+            "paysync_stream_refetched_total",
+            "Input records the consumer skipped and the worker read from the broker itself (streams.continuity)",
+            ["input"], registry=registry,
+        )
+        self.rewinds = Counter(
+            "paysync_stream_rewinds_total",
+            "Consumer seeks back to records past the last one handled that waited with nothing handled",
+            ["input"], registry=registry,
+        )
         self.processing_seconds = Histogram(
             "paysync_stream_processing_seconds", "Time to handle one input record", ["input"], registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),

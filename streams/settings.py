@@ -62,6 +62,11 @@ class StreamSettings(KafkaSettings):
         description="exit (status 75) when an input partition has records waiting and its committed offset has not "
                     "moved this long; 0 = off",
     )
+    stream_tail_check_s: float = Field(
+        default=15.0, gt=0,
+        description="seek the consumer back when an input partition has had records past the last one handled and "
+                    "nothing handled this long (records the consumer skipped with no later record to reveal them)",
+    )
     stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
     stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")
     stream_log_level: str = Field(default="INFO")
