@@ -358,7 +358,7 @@ def build_app(
         msg = event.message
         tp = (msg.topic, msg.partition)
         try:
-            _hole, missing = await guard.missing(tp, msg.offset)
+            missing = await guard.missing(tp, msg.offset)
         except RangeReadError as exc:
             # the record that revealed the hole is not acknowledged yet, so no commit passes the hole
             log.critical("continuity: records the consumer skipped cannot be read; exiting so that they are "

@@ -135,14 +135,14 @@ class Guard:
         self.source = source
         self.start_of = start_of
 
-    async def missing(self, tp: Partition, offset: int) -> tuple[Hole | None, list[RawRecord]]:
-        """The hole before `offset` and its records, in order (none: nothing was skipped).
+    async def missing(self, tp: Partition, offset: int) -> list[RawRecord]:
+        """The records the consumer skipped before `offset`, in order (empty: nothing was skipped).
 
-        Raises `RangeReadError` when the records cannot be read; the caller must then not acknowledge the record
-        at `offset`. The caller calls `continuity.handled` for each record it hands on, these ones included.
+        Raises `RangeReadError` when they cannot be read; the caller must then not acknowledge the record at
+        `offset`. The caller calls `continuity.handled` for each record it hands on, these ones included.
         """
         start = None if self.continuity.knows(tp) else self.start_of(tp)
         hole = self.continuity.hole(tp, offset, start)
         if hole is None:
-            return None, []
-        return hole, await asyncio.to_thread(self.source.read, tp[0], tp[1], hole.start, hole.stop)
+            return []
+        return await asyncio.to_thread(self.source.read, tp[0], tp[1], hole.start, hole.stop)

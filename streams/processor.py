@@ -157,7 +157,8 @@ class Processor:
         self.tables = tables
         self.retention = retention
         # (topic, partition) -> [lowest, highest] offset handled by this process (a contiguous range:
-        # a partition is read in order, and after a rebalance resumes at a committed offset ≥ lowest).
+        # a partition is read in order, with no hole — `streams.continuity` fills the ones Faust leaves —
+        # and after a rebalance resumes at a committed offset ≥ lowest).
         self._handled: dict[tuple[str, int], list[int]] = {}
         self._events_schema = STRIPE_EVENTS.schema
         self._bts_schema = STRIPE_BALANCE_TRANSACTIONS.schema

@@ -107,7 +107,7 @@ def test_the_guard_hands_back_what_the_consumer_skipped_before_the_record_that_r
         """What a worker hands to its processor when the consumer delivers `offsets`."""
         handed: list[int] = []
         for offset in offsets:
-            _hole, missing = await guard.missing(tp, offset)
+            missing = await guard.missing(tp, offset)
             for record in missing:
                 assert record == _record(record.offset)
                 handed.append(record.offset)
