@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import requests
@@ -27,12 +27,30 @@ from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
 from ops.reconcile.salesforce_side import SalesforceReader
 from ops.supervisor import Supervisor
 from paysync.broker import BrokerConfig, free_port, start, stop
-from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
+from paysync.topics import (ALL_TOPICS, DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS,
+                            STRIPE_EVENTS, create_topics, wait_for_topics)
 
 log = logging.getLogger("paysync.pipeline")
+_T = TypeVar("_T")
 
-_COORDINATOR_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                               KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT})
+# What a broker answers for a while after it (re)starts: coordinators and leaders are being elected or loaded.
+_BROKER_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                          KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT,
+                          KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+                          KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+
+
+def _retried(call: Callable[[], _T], attempts: int = 20, pause_s: float = 0.5) -> _T:
+    """`call()`, retried while the broker answers with a transient error; the last error is raised."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == attempts - 1 or not error.retriable() and error.code() not in _BROKER_BUSY:
+                raise
+            time.sleep(pause_s)
+    raise AssertionError("unreachable")
 
 WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
 
@@ -99,7 +117,12 @@ class LocalPipeline:
             on_step("starting Kafka (KRaft, local)")
             self.broker_cfg = BrokerConfig(port=free_port(), controller_port=free_port(), data_dir=o.workdir / "kafka")
             self.bootstrap, _ = start(self.broker_cfg, fresh=True)
-        create_topics({"bootstrap.servers": self.bootstrap}, self.prefix, o.partitions)
+        conf: dict[str, object] = {"bootstrap.servers": self.bootstrap}
+        create_topics(conf, self.prefix, o.partitions)
+        # a busy broker (e.g. one loading thousands of partitions after a restart) may host new topics late
+        missing = wait_for_topics(conf, [t.full_name(self.prefix) for t in ALL_TOPICS], timeout=120)
+        if missing:
+            raise RuntimeError(f"topics created but not served by the broker after 120 s: {missing}")
         on_step("starting the Salesforce emulator")
         self.sf = start_emulator(o.workdir / "salesforce.db", **o.emulator_knobs)
         for name in ("webhook", "webhook_metrics", "poll_metrics", "sink_metrics"):
@@ -212,12 +235,18 @@ class LocalPipeline:
         return f"{self.prefix}{name}"
 
     def end_offsets(self, topic_name: str) -> dict[int, int]:
-        """High watermarks of every partition of a topic."""
+        """High watermarks of every partition of a topic (retried while a restarted broker elects leaders)."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"{self.prefix}probe"})
+
+        def read() -> dict[int, int]:
+            topic = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
+            if topic.error is not None:
+                raise KafkaException(topic.error)
+            return {p: consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10)[1]
+                    for p in topic.partitions}
+
         try:
-            md = consumer.list_topics(topic_name, timeout=10)
-            parts = md.topics[topic_name].partitions
-            return {p: consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10)[1] for p in parts}
+            return _retried(read)
         finally:
             consumer.close()
 
@@ -241,15 +270,9 @@ class LocalPipeline:
             consumer.close()
 
     @staticmethod
-    def _committed(consumer: Consumer, partitions: list[TopicPartition], attempts: int = 20) -> list[TopicPartition]:
+    def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """`consumer.committed(...)`, retried while the group coordinator is still being elected or loaded."""
-        for attempt in range(attempts):
-            try:
-                return list(consumer.committed(partitions, timeout=10))
-            except KafkaException as exc:
-                if attempt == attempts - 1 or not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_BUSY:
-                    raise
-                time.sleep(0.5)
+        return _retried(lambda: list(consumer.committed(partitions, timeout=10)))
         raise AssertionError("unreachable")
 
     def lags(self) -> dict[str, int]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from ops.chaos import invariants
 from ops.chaos.poison import PoisonInjector
 from ops.chaos.scenarios import Action, Plan
@@ -121,11 +123,20 @@ class _Injector:
             log.info("poison injected", extra={"kind": record.kind, "origin": list(record.origin)})
 
 
+def _lags(p: LocalPipeline) -> dict[str, int] | None:
+    """The consumer lags, or None while the broker cannot answer (e.g. just after its restart)."""
+    try:
+        return p.lags()
+    except KafkaException as exc:
+        log.warning("lag probe failed: not settled yet", extra={"error": str(exc)})
+        return None
+
+
 def _settled(p: LocalPipeline, tee: WebhookTee | None) -> bool:
     assert p.stripe is not None
-    lags = p.lags()
-    return bool(p.stripe.status().get("done")) and lags["streams"] == 0 and lags["sink"] == 0 and (
-        tee is None or tee.pending() == 0)
+    lags = _lags(p)
+    return bool(p.stripe.status().get("done")) and lags is not None and lags["streams"] == 0 and (
+        lags["sink"] == 0) and (tee is None or tee.pending() == 0)
 
 
 def _wait_quiet(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadline: float,
@@ -138,7 +149,7 @@ def _wait_quiet(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadli
             assert p.stripe is not None
             st = p.stripe.status()
             say(f"  » settling: simulator done={st.get('done')} pending deliveries="
-                f"{st.get('deliveries', {}).get('pending')} lags={p.lags()}")
+                f"{st.get('deliveries', {}).get('pending')} lags={_lags(p)}")
         if quiet.update(_settled(p, tee)):
             return True
         time.sleep(0.5)

@@ -68,7 +68,7 @@ class WebhookTee:
         try:
             resp = self._client.post(self.target_url, content=body, headers=headers)
             return resp.status_code, resp.content
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: the tee is stopping and its client closed
             return 502, b'{"error": "receiver unreachable"}'
 
     def _accept(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
