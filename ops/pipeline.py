@@ -33,6 +33,8 @@ from paysync.topics import (ALL_TOPICS, DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE
 log = logging.getLogger("paysync.pipeline")
 _T = TypeVar("_T")
 
+WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
+
 # What a broker answers for a while after it (re)starts: coordinators and leaders are being elected or loaded.
 _BROKER_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
                           KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT,
@@ -51,8 +53,6 @@ def _retried(call: Callable[[], _T], attempts: int = 20, pause_s: float = 0.5) -
                 raise
             time.sleep(pause_s)
     raise AssertionError("unreachable")
-
-WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
 
 
 class Quiet:
@@ -273,7 +273,6 @@ class LocalPipeline:
     def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """`consumer.committed(...)`, retried while the group coordinator is still being elected or loaded."""
         return _retried(lambda: list(consumer.committed(partitions, timeout=10)))
-        raise AssertionError("unreachable")
 
     def lags(self) -> dict[str, int]:
         """Lag of the streams (on both input topics) and of the sink."""
