@@ -115,11 +115,6 @@ def ensure_topics(conf: dict[str, object], names: Sequence[str], partitions: int
     return _create_missing(conf, [(n, partitions, config) for n in names], timeout)
 
 
-def ensure_topic(conf: dict[str, object], name: str, partitions: int, timeout: float = 30.0) -> bool:
-    """Create topic `name` (delete policy) if it does not exist; returns whether it was created."""
-    return bool(ensure_topics(conf, [name], partitions, timeout))
-
-
 def wait_for_topics(conf: dict[str, object], names: list[str], timeout: float = 30.0) -> list[str]:
     """Wait until every topic in `names` is in the cluster's metadata with a leader for each partition.
 

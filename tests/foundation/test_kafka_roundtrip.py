@@ -62,13 +62,13 @@ def test_create_topics_is_idempotent_and_declares_compaction(kafka_bootstrap: st
     assert configs["cleanup.policy"].value == "compact"
 
 
-def test_ensure_topic_creates_once(kafka_bootstrap: str, topic_prefix: str) -> None:
-    from paysync.topics import ensure_topic
+def test_ensure_topics_creates_once(kafka_bootstrap: str, topic_prefix: str) -> None:
+    from paysync.topics import ensure_topics
 
     conf = {"bootstrap.servers": kafka_bootstrap}
     name = f"{topic_prefix}internal-join"
-    assert ensure_topic(conf, name, 3) is True
-    assert ensure_topic(conf, name, 3) is False
+    assert ensure_topics(conf, [name], 3) == [name]
+    assert ensure_topics(conf, [name], 3) == []
     assert len(AdminClient(conf).list_topics(timeout=10).topics[name].partitions) == 3
 
 
@@ -88,11 +88,11 @@ def test_ensure_topics_creates_the_missing_ones_compacted_on_request(kafka_boots
 
 
 def test_wait_for_topics_names_what_is_not_ready(kafka_bootstrap: str, topic_prefix: str) -> None:
-    from paysync.topics import ensure_topic, wait_for_topics
+    from paysync.topics import ensure_topics, wait_for_topics
 
     conf = {"bootstrap.servers": kafka_bootstrap}
     ready = f"{topic_prefix}ready"
-    ensure_topic(conf, ready, 2)
+    ensure_topics(conf, [ready], 2)
     assert wait_for_topics(conf, [ready], timeout=10) == []
     started = time.monotonic()
     assert wait_for_topics(conf, [ready, f"{topic_prefix}never-created"], timeout=1.5) == [f"{topic_prefix}never-created"]
