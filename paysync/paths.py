@@ -7,7 +7,13 @@ from pathlib import Path
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR: Path = REPO_ROOT / "schemas"
-SALESFORCE_METADATA_DIR: Path = REPO_ROOT / "salesforce" / "force-app" / "main" / "default"
+SALESFORCE_PROJECT_DIR: Path = REPO_ROOT / "salesforce"  # the SFDX project (sfdx-project.json)
+# The main package's source folder: every object, field and permission set that deploys to any org.
+SALESFORCE_METADATA_DIR: Path = SALESFORCE_PROJECT_DIR / "force-app" / "main" / "default"
+# The optional Orders package's source folder: deploys only where Orders are enabled (OrderSettings.enableOrders).
+SALESFORCE_ORDERS_METADATA_DIR: Path = SALESFORCE_PROJECT_DIR / "orders" / "main" / "default"
+# Every package directory's source folder, in sfdx-project.json order (main first, Orders second).
+SALESFORCE_PACKAGE_DIRS: tuple[Path, ...] = (SALESFORCE_METADATA_DIR, SALESFORCE_ORDERS_METADATA_DIR)
 
 
 def state_dir() -> Path:

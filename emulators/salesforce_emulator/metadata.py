@@ -1,15 +1,22 @@
-"""Load the data model from the SFDX source (`salesforce/force-app/main/default`): the one source of truth.
+"""Load the data model from the SFDX project (`salesforce/`): the one source of truth.
 
-`load_schema(root)` returns a `Schema`: the custom objects and fields found in the metadata plus the standard
-objects (Account, Contact, Opportunity, Order) with their standard fields, each object with a real-looking key
-prefix (001, 003, 006, 801; a01… for custom objects in name order).
+`load_schema(root, include_orders=True)` returns a `Schema`: the custom objects and fields of every package
+directory listed in `sfdx-project.json` plus the standard objects (Account, Contact, Opportunity, Order) with their
+standard fields, each object with a real-looking key prefix (001, 003, 006, 801; a01… for custom objects in name
+order, the same with or without Orders). `root` is the project folder, or a package's source folder inside it
+(`paysync.paths.SALESFORCE_METADATA_DIR`: the project's other package directories come with it, as
+`sf project deploy start` deploys them all), or a lone source folder outside any project (that folder only).
+`include_orders=False` is an org without Orders ("OrderSettings": "enableOrders ... Indicates whether orders are
+enabled for the org"): the optional `orders` package directory is left out and so is the standard Order object.
 """
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
 
@@ -105,7 +112,7 @@ class Schema:
 
 
 def _system_fields(obj: ObjectDef) -> None:
-    ro = dict(custom=False, createable=False, updateable=False)
+    ro: dict[str, Any] = dict(custom=False, createable=False, updateable=False)
     obj.add(FieldDef("Id", "Record ID", "Id", length=18, external_id=False, unique=True, case_sensitive=True, **ro))
     for name, label in (("CreatedDate", "Created Date"), ("LastModifiedDate", "Last Modified Date"),
                         ("SystemModstamp", "System Modstamp")):
@@ -114,7 +121,7 @@ def _system_fields(obj: ObjectDef) -> None:
 
 
 def _standard_objects() -> dict[str, ObjectDef]:
-    std = dict(custom=False)
+    std: dict[str, Any] = dict(custom=False)
     account = ObjectDef("Account", "Account", "Accounts", "001", False)
     account.add(FieldDef("Name", "Account Name", "Text", length=255, required=True, **std))
     account.add(FieldDef("Phone", "Account Phone", "Phone", length=40, **std))
@@ -157,11 +164,18 @@ def _parse(path: Path) -> ET.Element:
         raise MetadataError(f"{path}: {exc}") from exc
 
 
-def _global_value_sets(root: Path) -> dict[str, tuple[str, ...]]:
+ORDERS_PACKAGE_PATH = "orders"  # the `packageDirectories` path of the optional Orders package
+ORDER = "Order"  # the standard object that exists only where Orders are enabled
+
+
+def _global_value_sets(dirs: list[Path]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
-    for path in sorted((root / "globalValueSets").glob("*.globalValueSet-meta.xml")):
-        el = _parse(path)
-        out[path.name.split(".")[0]] = tuple(_text(v, "fullName") for v in el.findall("m:customValue", NS))
+    for root in dirs:
+        for path in sorted((root / "globalValueSets").glob("*.globalValueSet-meta.xml")):
+            name = path.name.split(".")[0]
+            if name in out:
+                raise MetadataError(f"{path}: global value set {name} is defined twice")
+            out[name] = tuple(_text(v, "fullName") for v in _parse(path).findall("m:customValue", NS))
     return out
 
 
@@ -202,29 +216,93 @@ def parse_field(path: Path, global_sets: dict[str, tuple[str, ...]]) -> FieldDef
     return f
 
 
-def load_schema(root: Path) -> Schema:
-    """Read every object and field under `root` (`force-app/main/default`)."""
-    objects_dir = root / "objects"
-    if not objects_dir.is_dir():
-        raise MetadataError(f"no objects folder in {root}")
-    global_sets = _global_value_sets(root)
-    objects = _standard_objects()
-    custom_names = sorted(p.name for p in objects_dir.iterdir() if p.is_dir() and p.name.endswith("__c"))
-    for i, name in enumerate(custom_names, start=1):
-        el = _parse(objects_dir / name / f"{name}.object-meta.xml")
+def _package_paths(project: Path) -> list[str]:
+    try:
+        entries = json.loads((project / "sfdx-project.json").read_text(encoding="utf-8"))["packageDirectories"]
+        return [str(entry["path"]) for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MetadataError(f"{project / 'sfdx-project.json'}: {exc!r}") from exc
+
+
+def _source_root(package_dir: Path) -> Path:
+    """Where a package directory keeps its metadata: `main/default` by SFDX convention, else the folder itself."""
+    default = package_dir / "main" / "default"
+    return default if default.is_dir() else package_dir
+
+
+def _enclosing_project(root: Path) -> Path | None:
+    """The SFDX project `root` is, or whose package directory holds `root`; None for a lone source folder."""
+    root = root.resolve()
+    if (root / "sfdx-project.json").is_file():
+        return root
+    for parent in root.parents:
+        if (parent / "sfdx-project.json").is_file():
+            packages = [(parent / p).resolve() for p in _package_paths(parent)]
+            return parent if any(root == pkg or pkg in root.parents for pkg in packages) else None
+    return None
+
+
+def source_dirs(root: Path, include_orders: bool = True) -> list[Path]:
+    """The source folders `load_schema(root, include_orders)` reads, main package first."""
+    project = _enclosing_project(root)
+    if project is None:
+        return [root]
+    return [_source_root(project / p) for p in _package_paths(project)
+            if include_orders or p.strip("/") != ORDERS_PACKAGE_PATH]
+
+
+def _custom_objects(dirs: list[Path]) -> dict[str, ObjectDef]:
+    """Every `<Name>__c.object-meta.xml` of `dirs`, with key prefixes a01… in name order."""
+    found: dict[str, Path] = {}
+    for root in dirs:
+        for path in sorted((root / "objects").glob("*__c/*__c.object-meta.xml")):
+            name = path.parent.name
+            if name in found:
+                raise MetadataError(f"{path}: object {name} is also defined in {found[name]}")
+            found[name] = path
+    out: dict[str, ObjectDef] = {}
+    for i, name in enumerate(sorted(found), start=1):
+        el = _parse(found[name])
         obj = ObjectDef(name, _text(el, "label", name), _text(el, "pluralLabel", name), f"a{i:02d}"[:3], True)
         name_field = el.find("m:nameField", NS)
-        name_type = _text(name_field, "type") if name_field is not None else "Text"
+        if name_field is None:
+            name_field = ET.Element("nameField")  # no <nameField>: a Text name labelled "Name"
+        name_type = _text(name_field, "type", "Text")
         obj.auto_number_format = _text(name_field, "displayFormat") if name_type == "AutoNumber" else ""
         _system_fields(obj)
         auto = bool(obj.auto_number_format)
-        obj.add(FieldDef("Name", _text(name_field, "label", "Name") if name_field is not None else "Name", "Text",
+        obj.add(FieldDef("Name", _text(name_field, "label", "Name"), "Text",
                          length=80, custom=False, required=not auto, createable=not auto, updateable=not auto))
-        objects[name] = obj
-    for obj_dir in sorted(p for p in objects_dir.iterdir() if p.is_dir()):
-        obj = objects.get(obj_dir.name)
-        if obj is None:
-            raise MetadataError(f"{obj_dir}: not a known standard object and not custom")
-        for path in sorted((obj_dir / "fields").glob("*.field-meta.xml")):
-            obj.add(parse_field(path, global_sets))
+        out[name] = obj
+    return out
+
+
+def _add_fields(objects: dict[str, ObjectDef], dirs: list[Path], global_sets: dict[str, tuple[str, ...]],
+                include_orders: bool) -> None:
+    for root in dirs:
+        for obj_dir in sorted(p for p in (root / "objects").glob("*") if p.is_dir()):
+            obj = objects.get(obj_dir.name)
+            if obj is None:
+                why = "Orders are disabled" if obj_dir.name == ORDER and not include_orders else (
+                    "not a known standard object and not custom")
+                raise MetadataError(f"{obj_dir}: {why}")
+            for path in sorted((obj_dir / "fields").glob("*.field-meta.xml")):
+                f = parse_field(path, global_sets)
+                if f.name in obj.fields:
+                    raise MetadataError(f"{path}: {obj.name}.{f.name} is defined twice")
+                if f.reference_to and f.reference_to not in objects:
+                    raise MetadataError(f"{path}: looks up {f.reference_to}, which this org does not have")
+                obj.add(f)
+
+
+def load_schema(root: Path, include_orders: bool = True) -> Schema:
+    """Read every object and field of the project at (or around) `root`; see the module docstring."""
+    dirs = source_dirs(root, include_orders)
+    if not any((d / "objects").is_dir() for d in dirs):
+        raise MetadataError(f"no objects folder in {root}")
+    objects = _standard_objects()
+    if not include_orders:
+        del objects[ORDER]
+    objects.update(_custom_objects(dirs))
+    _add_fields(objects, dirs, _global_value_sets(dirs), include_orders)
     return Schema(objects)

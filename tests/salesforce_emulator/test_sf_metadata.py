@@ -1,18 +1,26 @@
 """Deploy-check of the SFDX project: every file parses, the model matches docs/data-model.md's rules, external
-ids are unique and case-sensitive, and the permission set covers exactly the model (no delete, no modify-all)."""
+ids are unique and case-sensitive, the permission sets cover exactly the model (no delete, no modify-all), and the
+emulator's loader reads every package directory (the optional Orders package left out on request)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from emulators.salesforce_emulator.metadata import NS, load_schema
-from paysync.paths import REPO_ROOT, SALESFORCE_METADATA_DIR
+from emulators.salesforce_emulator.metadata import NS, MetadataError, load_schema, source_dirs
+from paysync.paths import (
+    REPO_ROOT, SALESFORCE_METADATA_DIR, SALESFORCE_ORDERS_METADATA_DIR, SALESFORCE_PACKAGE_DIRS,
+    SALESFORCE_PROJECT_DIR,
+)
 
 ROOT = SALESFORCE_METADATA_DIR
+ORDERS = SALESFORCE_ORDERS_METADATA_DIR
+# Standard fields paysync writes that take field-level security (required ones such as Account.Name cannot).
+STANDARD_WRITTEN = {"Account.Phone", "Contact.FirstName", "Contact.Email", "Contact.Phone"}
 CUSTOM = {"Stripe_Payment__c": "Stripe_Charge_Id__c", "Stripe_Refund__c": "Stripe_Refund_Id__c",
           "Stripe_Dispute__c": "Stripe_Dispute_Id__c", "Stripe_Invoice__c": "Stripe_Invoice_Id__c",
           "Stripe_Payout__c": "Stripe_Payout_Id__c",
@@ -27,14 +35,30 @@ def _text(el: ET.Element, tag: str) -> str | None:
     return found.text if found is not None else None
 
 
-def test_sfdx_project_points_at_force_app() -> None:
+def _fields(root: Path) -> set[str]:
+    return {f"{p.parent.parent.name}.{p.name.split('.')[0]}" for p in root.glob("objects/*/fields/*.field-meta.xml")}
+
+
+def _granted(permission_set: Path) -> dict[str | None, tuple[str | None, str | None]]:
+    root = ET.parse(permission_set).getroot()
+    return {_text(fp, "field"): (_text(fp, "readable"), _text(fp, "editable"))
+            for fp in root.findall("m:fieldPermissions", NS)}
+
+
+def test_sfdx_project_lists_the_main_and_the_orders_package() -> None:
     project = json.loads((REPO_ROOT / "salesforce" / "sfdx-project.json").read_text())
-    assert [d["path"] for d in project["packageDirectories"]] == ["force-app"]
+    assert [d["path"] for d in project["packageDirectories"]] == ["force-app", "orders"]
+    assert [d.get("default", False) for d in project["packageDirectories"]] == [True, False]
     assert project["sourceApiVersion"] == "59.0"
+    assert SALESFORCE_PACKAGE_DIRS == tuple(SALESFORCE_PROJECT_DIR / d["path"] / "main" / "default"
+                                            for d in project["packageDirectories"])
+    assert source_dirs(SALESFORCE_PROJECT_DIR) == list(SALESFORCE_PACKAGE_DIRS)
+    assert source_dirs(ROOT) == list(SALESFORCE_PACKAGE_DIRS)  # the main folder brings the project with it
+    assert source_dirs(ROOT, include_orders=False) == [ROOT]
 
 
 def test_every_metadata_file_parses_with_the_metadata_namespace() -> None:
-    files = list(ROOT.rglob("*-meta.xml"))
+    files = [p for d in SALESFORCE_PACKAGE_DIRS for p in d.rglob("*-meta.xml")]
     assert len(files) > 100
     for path in files:
         root = ET.parse(path).getroot()
@@ -59,7 +83,8 @@ def test_custom_objects_follow_the_model_rules() -> None:
         assert COMMON <= set(schema.objects[name].fields)
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("objects/*/fields/*.field-meta.xml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(p for d in SALESFORCE_PACKAGE_DIRS for p in d.glob("objects/*/fields/*.field-meta.xml")),
+                         ids=lambda p: f"{p.parent.parent.name}.{p.stem}")
 def test_field_rules(path: Path) -> None:
     root = ET.parse(path).getroot()
     ftype = _text(root, "type")
@@ -87,19 +112,67 @@ def test_child_relationship_names_are_unique_per_parent() -> None:
                 seen[key] = f"{obj.name}.{f.name}"
 
 
-def test_permission_set_covers_exactly_the_model() -> None:
-    root = ET.parse(ROOT / "permissionsets" / "Paysync_Integration.permissionset-meta.xml").getroot()
-    model_fields = {f"{p.parent.parent.name}.{p.name.split('.')[0]}"
-                    for p in ROOT.glob("objects/*/fields/*.field-meta.xml")}
-    granted = {}
-    for fp in root.findall("m:fieldPermissions", NS):
-        granted[_text(fp, "field")] = (_text(fp, "readable"), _text(fp, "editable"))
-    assert set(granted) == model_fields
-    assert set(granted.values()) == {("true", "true")}
-    objects = {_text(op, "object"): op for op in root.findall("m:objectPermissions", NS)}
-    assert set(objects) == set(CUSTOM) | {"Account", "Contact", "Opportunity", "Order"}
-    for name, op in objects.items():
-        assert _text(op, "allowDelete") == "false" and _text(op, "modifyAllRecords") == "false", name
-        assert _text(op, "viewAllRecords") == "false" and _text(op, "allowRead") == "true", name
-        assert _text(op, "allowEdit") == "true", name
-        assert _text(op, "allowCreate") == ("false" if name in ("Opportunity", "Order") else "true"), name
+def test_permission_sets_cover_exactly_the_model() -> None:
+    main = _granted(ROOT / "permissionsets" / "Paysync_Integration.permissionset-meta.xml")
+    orders = _granted(ORDERS / "permissionsets" / "Paysync_Integration_Orders.permissionset-meta.xml")
+    assert set(main) == _fields(ROOT) | STANDARD_WRITTEN
+    assert set(orders) == _fields(ORDERS)  # each package grants exactly its own fields
+    assert set(main.values()) | set(orders.values()) == {("true", "true")}
+    expected = {"Paysync_Integration": set(CUSTOM) | {"Account", "Contact", "Opportunity"},
+                "Paysync_Integration_Orders": {"Order"}}
+    for package_dir, name in ((ROOT, "Paysync_Integration"), (ORDERS, "Paysync_Integration_Orders")):
+        root = ET.parse(package_dir / "permissionsets" / f"{name}.permissionset-meta.xml").getroot()
+        objects = {_text(op, "object"): op for op in root.findall("m:objectPermissions", NS)}
+        assert set(objects) == expected[name]
+        for obj, op in objects.items():
+            assert _text(op, "allowDelete") == "false" and _text(op, "modifyAllRecords") == "false", obj
+            assert _text(op, "viewAllRecords") == "false" and _text(op, "allowRead") == "true", obj
+            assert _text(op, "allowEdit") == "true", obj
+            assert _text(op, "allowCreate") == ("false" if obj in ("Opportunity", "Order") else "true"), obj
+
+
+def test_the_loader_reads_every_package_directory_and_can_leave_orders_out() -> None:
+    full, without = load_schema(SALESFORCE_PROJECT_DIR), load_schema(SALESFORCE_PROJECT_DIR, include_orders=False)
+    assert {n: o.key_prefix for n, o in load_schema(ROOT).objects.items()} == {
+        n: o.key_prefix for n, o in full.objects.items()}
+    assert "Stripe_Payment_Status__c" in full.objects["Order"].fields
+    assert full.objects["Stripe_Payment__c"].fields["Order__c"].reference_to == "Order"
+    assert "Order__c" in full.objects["Stripe_Invoice__c"].fields
+    assert "Order" not in without.objects
+    assert {n: o.key_prefix for n, o in without.objects.items()} == {
+        n: o.key_prefix for n, o in full.objects.items() if n != "Order"}
+    for obj in without.objects.values():
+        assert all(f.reference_to != "Order" for f in obj.fields.values()), obj.name
+        assert set(full.objects[obj.name].fields) - set(obj.fields) <= {"Order__c"}, obj.name
+
+
+def test_a_lone_source_folder_is_read_alone(tmp_path: Path) -> None:
+    copy = tmp_path / "metadata"
+    shutil.copytree(ROOT, copy)
+    schema = load_schema(copy)
+    assert "Order__c" not in schema.objects["Stripe_Payment__c"].fields
+    assert "Order" in schema.objects  # the standard object exists unless Orders are disabled
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    project = tmp_path / "salesforce"
+    shutil.copytree(SALESFORCE_PROJECT_DIR, project)
+    return project
+
+
+def test_a_field_defined_in_two_package_directories_is_refused(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    twin = project / "orders" / "main" / "default" / "objects" / "Stripe_Payout__c" / "fields"
+    twin.mkdir(parents=True)
+    shutil.copy(ROOT / "objects" / "Stripe_Payout__c" / "fields" / "Status__c.field-meta.xml", twin)
+    with pytest.raises(MetadataError, match="Stripe_Payout__c.Status__c is defined twice"):
+        load_schema(project)
+
+
+def test_an_order_lookup_in_the_main_package_is_refused_without_orders(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    lookup = "objects/Stripe_Payment__c/fields/Order__c.field-meta.xml"
+    shutil.move(project / "orders" / "main" / "default" / lookup, project / "force-app" / "main" / "default" / lookup)
+    assert "Order__c" in load_schema(project).objects["Stripe_Payment__c"].fields
+    with pytest.raises(MetadataError, match="looks up Order"):
+        load_schema(project, include_orders=False)
