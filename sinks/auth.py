@@ -1,8 +1,9 @@
 """Logging in to Salesforce: OAuth client credentials, username/password or JWT bearer.
 
 `Authenticator.login()` POSTs `<login_url>/services/oauth2/token` and returns a `Token`
-(access token + instance URL). The login URL is injectable (`PAYSYNC_SALESFORCE_LOGIN_URL`), so the
-emulator or a sandbox (`https://test.salesforce.com`) works the same way. Secrets never reach logs.
+(access token + instance URL). The login URL is injectable (`PAYSYNC_SALESFORCE_LOGIN_URL`): the org's My
+Domain URL (client credentials needs it), or the emulator's. The JWT `aud` claim is its own setting
+(`PAYSYNC_SALESFORCE_JWT_AUDIENCE`), not the token host. Secrets never reach logs.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Authenticator:
             claims = {
                 "iss": s.salesforce_client_id,
                 "sub": s.salesforce_username,
-                "aud": s.salesforce_login_url.rstrip("/"),
+                "aud": s.salesforce_jwt_audience.rstrip("/"),
                 "exp": int(time.time()) + 180,
             }
             assertion = jwt.encode(claims, _secret(s.salesforce_private_key), algorithm="RS256")
@@ -77,7 +78,7 @@ class Authenticator:
         s = self._s
         if s.salesforce_auth_flow == "session":
             return Token(_secret(s.salesforce_access_token), s.salesforce_instance_url or "", time.time())
-        url = s.salesforce_login_url.rstrip("/") + "/services/oauth2/token"
+        url = s.token_url() + "/services/oauth2/token"
         try:
             # verify passed explicitly: REQUESTS_CA_BUNDLE in the environment would override the session's
             resp = self._http.post(url, data=self._form(), timeout=s.salesforce_timeout_s,

@@ -53,10 +53,11 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"paysync sink: invalid configuration: {exc}\n")
         return 2
     setup_logging(settings.log_level)
-    missing = settings.missing_credentials()
-    if missing:
-        sys.stderr.write(f"paysync sink: auth flow {settings.salesforce_auth_flow} needs {', '.join(missing)}\n")
+    errors = settings.config_errors()
+    if errors:
+        sys.stderr.write("".join(f"paysync sink: invalid configuration: {e}\n" for e in errors))
         return 2
+    from sinks.auth import AuthError
     from sinks.sink import Sink  # imported late: `paysync sink --help` stays fast
 
     metrics = SinkMetrics()
@@ -71,5 +72,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("sink starting", extra={"topic_prefix": settings.topic_prefix, "group": settings.sink_group_id})
-    Sink(settings, metrics).run(stop)
+    try:
+        Sink(settings, metrics).run(stop)
+    except AuthError as exc:  # refused at start-up: a configuration error, not a reason to pause for ever
+        sys.stderr.write(f"paysync sink: Salesforce refused the login at {settings.token_url()}: {exc} "
+                         "(check PAYSYNC_SALESFORCE_LOGIN_URL, the auth flow and the connected app)\n")
+        return 2
     return 0

@@ -1,9 +1,10 @@
-"""A small Salesforce client for the sink: Composite, Collections upsert/create, Bulk 2.0 upsert, /limits.
+"""A small Salesforce client for the sink: Composite, Collections upsert/update/create, Bulk 2.0 upsert.
 
 It reuses one session across batches and logs in again when Salesforce answers
 `INVALID_SESSION_ID` (on every path, Bulk included). Every call goes through `request()`, which
-counts it, reads `Sforce-Limit-Info` into the budget and turns a failure into `CallError` carrying the
-error table's `Decision`. The instance URL comes from the login (the emulator's in tests).
+counts it, reads `Sforce-Limit-Info` into the budget (so the sink never needs `/limits`, which requires the
+"View Setup and Configuration" permission) and turns a failure into `CallError` carrying the error table's
+`Decision`. The instance URL comes from the login (the emulator's in tests).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 from paysync.outcomes import Outcome, backoff_delay
 from sinks.auth import AuthError, Authenticator
-from sinks.errors import Decision, classify_call
+from sinks.errors import Decision, classify_call, error_fields
 from sinks.metrics import SinkMetrics
 from sinks.payload import parse_csv
 from sinks.settings import SalesforceSettings, SinkSettings
@@ -42,14 +43,13 @@ class CallError(Exception):
 
 @dataclass
 class Budget:
-    """The daily API request budget as last seen (`used` of `max`; 0/0 = unknown)."""
+    """The daily API request budget as last seen in `Sforce-Limit-Info` (`used` of `max`; 0/0 = unknown)."""
 
     used: int = 0
     max: int = 0
-    seen_at: float = 0.0
 
     def update(self, used: int, max_: int) -> None:
-        self.used, self.max, self.seen_at = used, max_, time.monotonic()
+        self.used, self.max = used, max_
 
     def share_used(self) -> float:
         return self.used / self.max if self.max else 0.0
@@ -57,29 +57,25 @@ class Budget:
 
 @dataclass
 class BulkResult:
-    """The outcome of one Bulk 2.0 ingest job."""
+    """The outcome of one finished Bulk 2.0 ingest job (rows of the results CSVs it had to read)."""
 
     job_id: str
     state: str
     error_message: str = ""
+    total: int = 0
+    processed: int = 0
     successful: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
-    unprocessed: list[dict[str, str]] = field(default_factory=list)
+    all_others_succeeded: bool = False  # every processed record not in `failed` succeeded (no successfulResults read)
 
 
 def _error_of(resp: requests.Response) -> tuple[str | None, str]:
-    """(errorCode, message) of a Salesforce error response, whatever its shape."""
+    """(errorCode, message) of a Salesforce error response."""
     try:
         body: Any = resp.json()
     except ValueError:
         return None, resp.text[:500]
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        body = body[0]
-    if isinstance(body, dict):
-        code = body.get("errorCode") or body.get("statusCode") or body.get("error")
-        message = body.get("message") or body.get("error_description") or ""
-        return (str(code) if code else None), str(message)
-    return None, str(body)[:500]
+    return error_fields(body)
 
 
 class SalesforceClient:
@@ -110,7 +106,17 @@ class SalesforceClient:
 
     # session -----------------------------------------------------------------------------------
 
-    def _login_locked(self) -> None:
+    def open_session(self) -> None:
+        """Log in now (at start-up): raises `AuthError` when Salesforce refuses the login for good (a
+        configuration error: wrong host, flow or credentials); a login Salesforce could not answer is left
+        for the first call."""
+        with self._lock:
+            try:
+                self._login_locked(fatal=True)
+            except CallError as exc:
+                log.warning("salesforce login deferred", extra={"code": exc.decision.code, "error": exc.message})
+
+    def _login_locked(self, fatal: bool = False) -> None:
         last: AuthError | None = None
         for attempt in range(4):
             try:
@@ -119,6 +125,9 @@ class SalesforceClient:
             except AuthError as exc:
                 last = exc
                 if not exc.retriable:
+                    if fatal:
+                        raise
+                    log.error("salesforce login refused; pausing", extra={"error": str(exc)})
                     raise CallError(Decision(Outcome.PAUSE, "AUTH_FAILED"), None, str(exc)) from None
                 time.sleep(backoff_delay(attempt, base=0.5, cap=5.0))
         else:
@@ -205,8 +214,18 @@ class SalesforceClient:
         return list(resp.json())
 
     def composite(self, subrequests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """`POST /composite` (allOrNone false, in order): one API call; one result per subrequest, in order."""
-        resp = self.request("composite", "POST", "composite", json={"allOrNone": False, "compositeRequest": subrequests})
+        """`POST /composite` (allOrNone false, in order): one API call; one result per subrequest, in order.
+
+        "Composite Request Body": "When subrequests are collated, the processing speed is faster, but the order of
+        execution is not guaranteed (unless there is an explicit dependency between the subrequests). If collation
+        is disabled, then the subrequests are executed in the order in which they are received. [...] In API
+        version 49.0 and later, the default value is true." Parents must be written before their children, so
+        collation is turned off: that costs no call, while `@{ref}` dependencies between unrelated Collections
+        subrequests cannot express "after" without referencing a field, and would fail the child when the parent
+        subrequest fails (allOrNone false runs "the remaining subrequests that don't depend on the failed one").
+        """
+        resp = self.request("composite", "POST", "composite", json={
+            "allOrNone": False, "collateSubrequests": False, "compositeRequest": subrequests})
         body = resp.json()
         results = body.get("compositeResponse") if isinstance(body, dict) else None
         if not isinstance(results, list) or len(results) != len(subrequests):
@@ -217,6 +236,15 @@ class SalesforceClient:
     @property
     def api_version(self) -> str:
         return self._s.salesforce_api_version
+
+    def update_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """sObject Collections update by record id (`PATCH /composite/sobjects`, `id` in each record).
+
+        "Upsert Records Using sObject Collections": "Only external ids are supported. Don't use record ids."
+        "Update Records Using sObject Collections": "Each object must contain an id field with a valid ID value."
+        """
+        resp = self.request("collections_update", "PATCH", "composite/sobjects", json=body)
+        return list(resp.json())
 
     def create_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """sObject Collections create (insert only); one result per record, in order."""
@@ -233,15 +261,15 @@ class SalesforceClient:
             records.extend(resp.get("records") or [])
         return records
 
-    def read_limits(self) -> Budget:
-        """GET /limits: refresh the budget from DailyApiRequests."""
-        resp = self.request("limits", "GET", "limits/")
-        daily = resp.json().get("DailyApiRequests") or {}
-        max_ = int(daily.get("Max") or 0)
-        remaining = int(daily.get("Remaining") or 0)
-        self.budget.update(max_ - remaining, max_)
-        self._metrics.api_budget.labels(kind="used").set(self.budget.used)
-        self._metrics.api_budget.labels(kind="max").set(self.budget.max)
+    def probe_budget(self) -> Budget:
+        """The cheapest call that shows the budget: `GET /services/data/vXX.X/` ("Resources by Version"), one API
+        call, no permission beyond API Enabled.
+
+        "Limit Info Header": "This response header is returned in each request to REST API (except for calls to the
+        Versions URI, /, which do not count towards your org's limit)." The Versions URI would be free but carries
+        no header, so the probe is the version's resource list: it costs one call, counted in `api_calls{kind=probe}`.
+        """
+        self.request("probe", "GET", "")
         return self.budget
 
     def _bulk_step(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -256,43 +284,46 @@ class SalesforceClient:
                 time.sleep(backoff_delay(attempt, base=0.1, cap=2.0))
         raise AssertionError("unreachable")
 
-    def bulk_upsert(self, sobject: str, external_id_field: str, csv_text: str, poll_max_s: float, timeout_s: float) -> BulkResult:
-        """A whole Bulk 2.0 upsert job: create, upload, close, poll, read results."""
+    def bulk_submit(self, sobject: str, external_id_field: str, csv_text: str) -> str:
+        """Create a Bulk 2.0 upsert job, upload `csv_text`, close it (three calls); the job id. Salesforce then
+        processes it in the background ("Bulk API 2.0 Limits and Allocations": seconds to minutes)."""
         job = self._bulk_step("POST", "jobs/ingest", json={
             "object": sobject, "operation": "upsert", "externalIdFieldName": external_id_field,
             "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF",
         }).json()
-        job_id = job["id"]
-        base = f"jobs/ingest/{job_id}"
+        base = f"jobs/ingest/{job['id']}"
         try:
             self._bulk_step("PUT", f"{base}/batches", data=csv_text, content_type="text/csv; charset=UTF-8")
             self._bulk_step("PATCH", base, json={"state": "UploadComplete"})
-            deadline = time.monotonic() + timeout_s
-            delay = 0.05
-            while True:
-                info = self._bulk_step("GET", base).json()
-                state = info.get("state", "")
-                if state in ("JobComplete", "Failed", "Aborted"):
-                    break
-                if time.monotonic() > deadline:
-                    raise CallError(Decision(Outcome.RETRY, "BULK_TIMEOUT"), None, f"job {job_id} still {state}")
-                time.sleep(delay)
-                delay = min(poll_max_s, delay * 2)
-            result = BulkResult(job_id=job_id, state=state, error_message=str(info.get("errorMessage") or ""))
-            if state == "JobComplete":
-                total = csv_text.count("\n") - 1  # one record per line (values with newlines only add lines)
-                failed = int(info.get("numberRecordsFailed") or 0)
-                processed = int(info.get("numberRecordsProcessed") or 0)
-                if processed > failed:
-                    result.successful = parse_csv(self._bulk_step("GET", f"{base}/successfulResults").text)
-                if failed:
-                    result.failed = parse_csv(self._bulk_step("GET", f"{base}/failedResults").text)
-                if processed < total:
-                    result.unprocessed = parse_csv(self._bulk_step("GET", f"{base}/unprocessedrecords").text)
         except CallError:
             self._abort(base)
             raise
+        return str(job["id"])
+
+    def bulk_status(self, job_id: str) -> dict[str, Any]:
+        """One poll of a job's JobInfo (one call)."""
+        return dict(self._bulk_step("GET", f"jobs/ingest/{job_id}").json())
+
+    def bulk_results(self, job_id: str, info: dict[str, Any], total: int) -> BulkResult:
+        """The results of a finished job, reading no more CSVs than needed: none when every record succeeded,
+        `failedResults` when some failed, `successfulResults` too only when some were not processed."""
+        state = str(info.get("state", ""))
+        result = BulkResult(job_id, state, str(info.get("errorMessage") or ""), total,
+                            int(info.get("numberRecordsProcessed") or 0))
+        if state != "JobComplete":
+            return result
+        failed = int(info.get("numberRecordsFailed") or 0)
+        base = f"jobs/ingest/{job_id}"
+        if failed:
+            result.failed = parse_csv(self._bulk_step("GET", f"{base}/failedResults").text)
+        if result.processed >= total:
+            result.all_others_succeeded = True
+        elif result.processed > failed:
+            result.successful = parse_csv(self._bulk_step("GET", f"{base}/successfulResults").text)
         return result
+
+    def bulk_abort(self, job_id: str) -> None:
+        self._abort(f"jobs/ingest/{job_id}")
 
     def _abort(self, base: str) -> None:
         try:

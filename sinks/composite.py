@@ -8,7 +8,11 @@ object groups travel as single-record subrequests when that saves a call, so a t
 
 Subrequests keep the groups' order (parents first), so a child in the same call as its parent is written
 after it. `waves(calls)` says which calls may run at the same time: only calls that each hold a single
-object rank, the same one; every other call waits for the ones before it.
+object rank, the same one; every other call waits for the ones before it. Every call is sent with
+`collateSubrequests: false` (`SalesforceClient.composite`), so Salesforce keeps that order too.
+
+Records addressed by their Salesforce `Id` (Opportunity/Order payment status) go as a PATCH by id or a Collections
+update (`PATCH /composite/sobjects` with `id` in each record), never as an upsert by `Id`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sinks.payload import collection_body, collection_record
+from sinks.payload import ID_FIELD, collection_body, collection_record, update_body, update_record
 from sinks.records import PendingRecord, object_rank
 
 MAX_SUBREQUESTS = 25
@@ -47,6 +51,8 @@ class Sub:
     def request(self, version: str) -> dict[str, Any]:
         """The subrequest as Salesforce wants it (`url` absolute from `/services/data`)."""
         base = f"/services/data/v{version}"
+        if self.ext_field == ID_FIELD:
+            return self._update_request(base)
         if self.single:
             r = self.records[0]
             body = collection_record(r)
@@ -56,6 +62,19 @@ class Sub:
             return {"method": "PATCH", "url": url, "referenceId": self.ref, "body": body}
         return {"method": "PATCH", "url": f"{base}/composite/sobjects/{self.sobject}/{self.ext_field}",
                 "referenceId": self.ref, "body": collection_body(self.records)}
+
+    def _update_request(self, base: str) -> dict[str, Any]:
+        """Records addressed by Salesforce id are updated, never upserted: a PATCH by id, or a Collections update
+        ("Upsert Records Using sObject Collections": "Only external ids are supported. Don't use record ids.")."""
+        if self.single:
+            r = self.records[0]
+            body = update_record(r)
+            body.pop("attributes", None)
+            body.pop("id", None)
+            url = f"{base}/sobjects/{self.sobject}/{quote(r.external_id, safe='')}"
+            return {"method": "PATCH", "url": url, "referenceId": self.ref, "body": body}
+        return {"method": "PATCH", "url": f"{base}/composite/sobjects", "referenceId": self.ref,
+                "body": update_body(self.records)}
 
 
 def _chunks(n: int, size: int) -> int:

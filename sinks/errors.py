@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from paysync.outcomes import Outcome
 
@@ -24,6 +25,7 @@ class Decision:
     outcome: Outcome
     code: str
     missing_parent: bool = False
+    retry_limit: int | None = None  # RETRY at most this many writes of the record, then DEAD_LETTER
 
 
 # "Foreign key external ID: cus_1 not found for field Stripe_Customer_Id__c in entity Account"
@@ -32,13 +34,28 @@ MISSING_PARENT_RE = re.compile(
     re.IGNORECASE,
 )
 
+# How many writes of one record a race-like code gets before the record is dead-lettered.
+RACE_RETRIES = 3
+
+# Codes that refuse a lookup by raw Salesforce id (`Opportunity__c` / `Order__c` from Stripe metadata): the
+# record is written again without the refused link (`sinks.links`). INVALID_FIELD counts only when it names a
+# link field (an org without Orders has no `Order__c`); INSUFFICIENT_ACCESS_* when sharing hides the target.
+LINK_REFUSALS = frozenset({
+    "INVALID_CROSS_REFERENCE_KEY", "FIELD_INTEGRITY_EXCEPTION", "MALFORMED_ID", "INVALID_ID_FIELD", "INVALID_FIELD",
+    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY", "INSUFFICIENT_ACCESS_OR_READONLY", "ENTITY_IS_DELETED",
+})
+
 # (errorCode/statusCode, message pattern or None, outcome), first match wins.
 _TABLE: tuple[tuple[str, re.Pattern[str] | None, Outcome], ...] = (
     ("INVALID_SESSION_ID", None, Outcome.REAUTH),
     ("REQUEST_LIMIT_EXCEEDED", re.compile(r"ConcurrentPerOrgLongTxn|concurrent", re.I), Outcome.RETRY),
     ("REQUEST_LIMIT_EXCEEDED", None, Outcome.PAUSE),  # TotalRequests: the daily budget
     ("API_CURRENTLY_DISABLED", None, Outcome.PAUSE),
+    # A child insert or update locks its parent too, so UNABLE_TO_LOCK_ROW hits children as well; a trigger or
+    # flow that met the lock reports it wrapped ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY: …UNABLE_TO_LOCK_ROW…").
     ("UNABLE_TO_LOCK_ROW", None, Outcome.RETRY),
+    ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", re.compile(r"UNABLE_TO_LOCK_ROW|unable to obtain exclusive access",
+                                                        re.I), Outcome.RETRY),
     ("SERVER_UNAVAILABLE", None, Outcome.RETRY),
     ("SERVICE_UNAVAILABLE", None, Outcome.RETRY),
     ("TIMEOUT", None, Outcome.RETRY),
@@ -52,7 +69,9 @@ _TABLE: tuple[tuple[str, re.Pattern[str] | None, Outcome], ...] = (
     ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", None, Outcome.DEAD_LETTER),
     ("REQUIRED_FIELD_MISSING", None, Outcome.DEAD_LETTER),
     ("FIELD_CUSTOM_VALIDATION_EXCEPTION", None, Outcome.DEAD_LETTER),
-    ("DUPLICATE_VALUE", None, Outcome.DEAD_LETTER),
+    # Two writers inserting the same new external id at once: the loser gets DUPLICATE_VALUE (no global lock on
+    # upsert); written again it finds the winner's record and updates it. Retried RACE_RETRIES times, then dead.
+    ("DUPLICATE_VALUE", None, Outcome.RETRY),
     ("DUPLICATE_EXTERNAL_ID", None, Outcome.DEAD_LETTER),
     ("INVALID_TYPE", None, Outcome.DEAD_LETTER),
     ("INVALID_CROSS_REFERENCE_KEY", None, Outcome.DEAD_LETTER),
@@ -71,13 +90,32 @@ def _lookup(code: str, message: str) -> Outcome | None:
     return None
 
 
+def _decision(outcome: Outcome, code: str) -> Decision:
+    return Decision(outcome, code, retry_limit=RACE_RETRIES if code == "DUPLICATE_VALUE" else None)
+
+
 def classify_record(status_code: str, message: str) -> Decision:
     """The decision for one failed record (Collections `statusCode` or Bulk `sf__Error` code)."""
     code = (status_code or "UNKNOWN").upper()
     if MISSING_PARENT_RE.search(message or ""):
         return Decision(Outcome.RETRY, "MISSING_PARENT", missing_parent=True)
     outcome = _lookup(code, message or "")
-    return Decision(outcome or Outcome.DEAD_LETTER, code)
+    return _decision(outcome or Outcome.DEAD_LETTER, code)
+
+
+def error_fields(body: Any) -> tuple[str | None, str]:
+    """(errorCode, message) of a Salesforce error body, whatever its shape: `[{"errorCode","message"}]`, a
+    SaveResult `{"errors": [{"statusCode","message"}]}`, or an OAuth `{"error","error_description"}`."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            body = errors[0]
+        code = body.get("errorCode") or body.get("statusCode") or body.get("error")
+        message = body.get("message") or body.get("error_description") or ""
+        return (str(code) if code else None), str(message)
+    return None, str(body or "")[:500]
 
 
 def classify_call(status: int | None, error_code: str | None, message: str = "") -> Decision:
@@ -89,7 +127,7 @@ def classify_call(status: int | None, error_code: str | None, message: str = "")
         return Decision(Outcome.RETRY, "MISSING_PARENT", missing_parent=True)
     outcome = _lookup(code, message or "")
     if outcome is not None:
-        return Decision(outcome, code)
+        return _decision(outcome, code)
     if status == 401:
         return Decision(Outcome.REAUTH, code)
     if status == 403:

@@ -32,6 +32,22 @@ def collection_record(record: PendingRecord) -> dict[str, Any]:
     return out
 
 
+ID_FIELD = "Id"
+
+
+def update_record(record: PendingRecord) -> dict[str, Any]:
+    """One record of a Collections update body (addressed by its Salesforce id, as in Salesforce's example)."""
+    out = collection_record(record)
+    out.pop(ID_FIELD, None)
+    out["id"] = record.external_id
+    return out
+
+
+def update_body(records: Sequence[PendingRecord]) -> dict[str, Any]:
+    """A Collections update body (`PATCH /composite/sobjects`), allOrNone false."""
+    return {"allOrNone": False, "records": [update_record(r) for r in records]}
+
+
 def collection_body(records: Sequence[PendingRecord]) -> dict[str, Any]:
     """A Collections upsert/create body, allOrNone false (one bad record does not sink the others)."""
     return {"allOrNone": False, "records": [collection_record(r) for r in records]}

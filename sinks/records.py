@@ -82,6 +82,7 @@ class PendingRecord:
     not_before: float = 0.0  # monotonic time before which it is not retried
     first_seen: float = field(default_factory=time.monotonic)
     stub_tried: bool = False
+    bulk_refused: bool = False  # a Bulk job with it did not complete: Composite from now on
 
     @property
     def key(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
@@ -10,11 +11,22 @@ from paysync.settings import KafkaSettings
 
 AuthFlow = Literal["client_credentials", "password", "jwt", "session"]
 
+GENERIC_LOGIN_URL = "https://login.salesforce.com"
+# "OAuth 2.0 Client Credentials Flow for Server-to-Server Integration": "For this flow, requests to
+# https://login.salesforce.com and https://test.salesforce.com aren't supported. Use your My Domain URL instead."
+# (Salesforce Help, "Migrate from OAuth Username-Password to Client Credentials Flow", says the same.)
+_GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+
 
 class SalesforceSettings(KafkaSettings):
     """How to reach and log in to Salesforce."""
 
-    salesforce_login_url: str = Field(default="https://login.salesforce.com", description="OAuth token endpoint host")
+    salesforce_login_url: str | None = Field(
+        default=None, description="OAuth token endpoint host: the org's My Domain URL (required for client_credentials; "
+                                  "password/jwt default to https://login.salesforce.com)")
+    # "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": the aud claim is https://login.salesforce.com,
+    # https://test.salesforce.com (sandbox) or the Experience Cloud site URL, whatever host the token is posted to.
+    salesforce_jwt_audience: str = Field(default=GENERIC_LOGIN_URL, description="JWT bearer `aud` claim")
     salesforce_auth_flow: AuthFlow = Field(default="client_credentials", description="how to obtain a session")
     salesforce_client_id: str | None = Field(default=None, description="connected app consumer key")
     salesforce_client_secret: SecretStr | None = None
@@ -35,7 +47,24 @@ class SalesforceSettings(KafkaSettings):
             "jwt": ("salesforce_client_id", "salesforce_username", "salesforce_private_key"),
             "session": ("salesforce_instance_url", "salesforce_access_token"),
         }
+        if self.salesforce_auth_flow == "client_credentials":
+            needed["client_credentials"] += ("salesforce_login_url",)
         return [f"PAYSYNC_{n.upper()}" for n in needed[self.salesforce_auth_flow] if getattr(self, n) in (None, "")]
+
+    def token_url(self) -> str:
+        """The token endpoint host (no trailing slash)."""
+        return (self.salesforce_login_url or GENERIC_LOGIN_URL).rstrip("/")
+
+    def config_errors(self) -> list[str]:
+        """Start-up problems of the Salesforce settings, one clear line each (empty: fine)."""
+        missing = self.missing_credentials()
+        errors = [f"auth flow {self.salesforce_auth_flow} needs {', '.join(missing)}"] if missing else []
+        host = (urlsplit(self.salesforce_login_url or "").hostname or "").lower()
+        if self.salesforce_auth_flow == "client_credentials" and host in _GENERIC_LOGIN_HOSTS:
+            errors.append(f"PAYSYNC_SALESFORCE_LOGIN_URL={self.salesforce_login_url} cannot work with client_credentials: "
+                          "Salesforce refuses that flow on login/test.salesforce.com; set it to the org's My Domain URL "
+                          "(https://<domain>.my.salesforce.com)")
+        return errors
 
 
 class SinkSettings(SalesforceSettings):
@@ -56,10 +85,15 @@ class SinkSettings(SalesforceSettings):
     sink_parent_wait_attempts: int = Field(default=3, ge=1, description="tries of a child whose parent is missing")
     sink_parent_wait_s: float = Field(default=10.0, ge=0, description="…and at least this long, before a stub parent")
     sink_budget_share: float = Field(default=0.95, gt=0, le=1, description="pause when this share of the daily API limit is used")
-    sink_limits_check_s: float = Field(default=60.0, gt=0, description="how often /limits is read (and while paused)")
-    sink_pause_check_s: float = Field(default=5.0, gt=0, description="how often the budget is re-read while paused")
-    sink_bulk_poll_max_s: float = Field(default=2.0, gt=0, description="longest gap between Bulk job status polls")
-    sink_bulk_timeout_s: float = Field(default=600.0, gt=0)
+    sink_pause_check_s: float = Field(default=5.0, gt=0, description="how often a paused sink probes the budget")
+    sink_bulk_max_jobs: int = Field(default=4, ge=1, description="Bulk 2.0 jobs in flight at once")
+    sink_bulk_backlog: int = Field(default=20_000, ge=0, description="records waiting (lag + pending) above which "
+                                   "Bulk is used even when it costs more calls than Composite")
+    sink_bulk_budget_share: float = Field(default=0.8, gt=0, le=1, description="above this share of the daily budget "
+                                          "used, a group takes whichever path costs fewer calls")
+    sink_bulk_first_poll_s: float = Field(default=1.0, gt=0, description="first Bulk job status poll after submit")
+    sink_bulk_poll_max_s: float = Field(default=5.0, gt=0, description="longest gap between Bulk job status polls")
+    sink_bulk_timeout_s: float = Field(default=600.0, gt=0, description="abort a job still running after this long")
     sink_write_sync_errors: bool = Field(default=True, description="also upsert a Stripe_Sync_Error__c per dead letter")
     sink_metrics_port: int | None = Field(default=None, description="serve /metrics on 127.0.0.1:<port>")
     sink_metrics_host: str = Field(default="127.0.0.1")

@@ -4,8 +4,10 @@ A confluent-kafka consumer group (several sinks share the partitions). Offsets a
 synchronously, per partition, only up to the oldest message whose record has not landed or been
 dead-lettered (with the dead letter delivered), so a crash replays at most the uncommitted messages,
 and upserts by external id make that replay harmless. When the daily API budget runs out (or a
-configured share of it is used) the assigned partitions are paused — `poll` keeps the membership
-alive — and resumed once `/limits` shows the budget back.
+configured share of it is used, as `Sforce-Limit-Info` on every answer shows) the assigned partitions are
+paused — `poll` keeps the membership alive — and resumed once a cheap probe call's header shows the budget back
+(no `/limits`, which needs "View Setup and Configuration"). Bulk 2.0 jobs run in the background while the loop
+keeps consuming and polling; their records are committed once the job's results are in.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sinks.metrics import SinkMetrics
 from sinks.offsets import OffsetTracker
 from sinks.records import Origin, PendingRecord
 from sinks.settings import SinkSettings
-from sinks.writer import BatchWriter
+from sinks.writer import BatchWriter, WriteReport
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,10 @@ class Sink:
         self._full_paused = False
         self._applied_pause = False
         self._last_pause_check = 0.0
-        self._last_limits = 0.0
         self._last_lag = 0.0
+        self._lag = 0
         self._decode_dead: list[tuple[tuple[str, int], int]] = []
         self._delivery_errors = 0
-        self.flushes = 0
 
     # Kafka plumbing ------------------------------------------------------------------------------
 
@@ -70,7 +71,7 @@ class Sink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
-            "max.poll.interval.ms": int(max(300.0, self.s.sink_bulk_timeout_s * 2) * 1000),
+            "max.poll.interval.ms": 300_000,  # Bulk jobs never block the loop (`sinks.bulkjobs`)
             "session.timeout.ms": self.s.sink_session_timeout_ms,
             # small per-partition fetches interleave the partitions, so parents (keyed elsewhere) arrive
             # close to their children instead of after a whole partition's backlog
@@ -102,8 +103,9 @@ class Sink:
     # messages ------------------------------------------------------------------------------------
 
     def _handle(self, msg: Message) -> None:
-        tp = (msg.topic(), msg.partition())
-        offset = msg.offset()
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        assert topic is not None and partition is not None and offset is not None  # a consumed message has them
+        tp = (topic, partition)
         self.tracker.received(tp, offset)
         value = msg.value()
         try:
@@ -136,45 +138,66 @@ class Sink:
         ready = self.batcher.take_ready()
         if ready:
             started = time.monotonic()
-            report = self.writer.write(ready)
-            self.flushes += 1
+            report = self.writer.write(ready, backlog=self._lag + len(self.batcher))
             self.metrics.batch_size.observe(len(ready))
-            now_ms = time.time() * 1000
-            for r in report.landed:
-                for o in r.origins:
-                    self.tracker.done((o.topic, o.partition), o.offset)
-                last = r.origins[-1].ingested_at_ms
-                if last:
-                    self.metrics.end_to_end.observe(max(0.0, (now_ms - last) / 1000))
-            sync_rows: list[dict[str, Any]] = []
-            for r, code, message in report.dead:
-                self.metrics.dead_letters.labels(code=code).inc()
-                log.warning("record dead-lettered", extra={"key": r.key, "code": code, "event_id": r.event_id})
-                for o in r.origins:
-                    self._send_dead_letter(dead_letter(
-                        topic=o.topic, partition=o.partition, offset=o.offset, stage=STAGE, error_kind="salesforce",
-                        error_code=code, message=message, key=o.key, value=o.value, event_id=o.event_id,
-                        object_id=r.external_id, attempts=r.attempts + 1, first_failure_ms=r.first_failure_ms,
-                    ), o.key)
-                    sync_rows.append(_sync_error_row(o, r, code, message))
-            for r in report.retry:
-                self.batcher.requeue(r)
-            self._deliver_dead_letters()
-            for r, _, _ in report.dead:
-                for o in r.origins:
-                    self.tracker.done((o.topic, o.partition), o.offset)
-            if sync_rows and self.s.sink_write_sync_errors:
-                self.writer.write_sync_errors(sync_rows)
+            self._apply(report)
             self.metrics.batch_seconds.observe(time.monotonic() - started)
             log.info("batch written", extra={
                 "records": len(ready), "landed": len(report.landed), "dead": len(report.dead),
-                "retry": len(report.retry), "seconds": round(time.monotonic() - started, 3),
+                "retry": len(report.retry), "bulk_jobs": len(report.submitted),
+                "seconds": round(time.monotonic() - started, 3),
             })
-            if report.paused or self._budget_spent():
-                self._pause_for_budget()
         else:
             self._deliver_dead_letters()
         self._commit()
+
+    def _finish_bulk(self) -> None:
+        """Poll the running Bulk jobs that are due; apply and commit what the finished ones decided."""
+        report = self.writer.finish_bulk()
+        if report is not None:
+            self._apply(report)
+            self._commit()
+
+    def _apply(self, report: WriteReport) -> None:
+        """Mark landed records done, dead-letter (and deliver) the dead ones and refused links, requeue the rest."""
+        now_ms = time.time() * 1000
+        for r in report.landed:
+            for o in r.origins:
+                self.tracker.done((o.topic, o.partition), o.offset)
+            last = r.origins[-1].ingested_at_ms
+            if last:
+                self.metrics.end_to_end.observe(max(0.0, (now_ms - last) / 1000))
+        sync_rows: list[dict[str, Any]] = []
+        for r, code, message in report.dead:
+            log.warning("record dead-lettered", extra={"key": r.key, "code": code, "event_id": r.event_id})
+            sync_rows += self._dead_letter_origins(r, code, message)
+        for r, code, message in report.refused_links:
+            log.warning("link refused; record written without it", extra={"key": r.key, "code": code,
+                                                                            "event_id": r.event_id})
+            sync_rows += self._dead_letter_origins(r, code, message)
+        for r in report.retry:
+            self.batcher.requeue(r)
+        self._deliver_dead_letters()
+        for r, _, _ in report.dead:
+            for o in r.origins:
+                self.tracker.done((o.topic, o.partition), o.offset)
+        if sync_rows and self.s.sink_write_sync_errors:
+            self.writer.write_sync_errors(sync_rows)
+        if report.paused or self._budget_spent():
+            self._pause_for_budget()
+
+    def _dead_letter_origins(self, r: PendingRecord, code: str, message: str) -> list[dict[str, Any]]:
+        """A dead letter for every message `r` holds; their `Stripe_Sync_Error__c` rows."""
+        self.metrics.dead_letters.labels(code=code).inc()
+        rows = []
+        for o in r.origins:
+            self._send_dead_letter(dead_letter(
+                topic=o.topic, partition=o.partition, offset=o.offset, stage=STAGE, error_kind="salesforce",
+                error_code=code, message=message, key=o.key, value=o.value, event_id=o.event_id,
+                object_id=r.external_id, attempts=r.attempts + 1, first_failure_ms=r.first_failure_ms,
+            ), o.key)
+            rows.append(_sync_error_row(o, r, code, message))
+        return rows
 
     def _deliver_dead_letters(self) -> None:
         assert self.producer is not None
@@ -214,28 +237,22 @@ class Sink:
         self.metrics.paused.set(1)
 
     def _check_budget(self, now: float) -> None:
-        if self._budget_paused and now - self._last_pause_check >= self.s.sink_pause_check_s:
-            self._last_pause_check = now
-            try:
-                budget = self.client.read_limits()
-            except CallError as exc:
-                log.info("still paused", extra={"code": exc.decision.code})
-                return
-            if budget.max == 0 or budget.share_used() < self.s.sink_budget_share:
-                log.info("API budget back: resuming", extra={"used": budget.used, "max": budget.max})
-                self._budget_paused = False
-                self.metrics.paused.set(0)
-                for r in self.batcher.take_ready():
-                    r.not_before = 0.0
-                    self.batcher.requeue(r)
-        elif not self._budget_paused and now - self._last_limits >= self.s.sink_limits_check_s:
-            self._last_limits = now
-            try:
-                self.client.read_limits()
-            except CallError as exc:
-                log.info("limits not read", extra={"code": exc.decision.code})
-            if self._budget_spent():
-                self._pause_for_budget()
+        """While paused, probe the budget every `sink_pause_check_s` (one cheap call); resume when it is back."""
+        if not self._budget_paused or now - self._last_pause_check < self.s.sink_pause_check_s:
+            return
+        self._last_pause_check = now
+        try:
+            budget = self.client.probe_budget()
+        except CallError as exc:
+            log.info("still paused", extra={"code": exc.decision.code})
+            return
+        if budget.max == 0 or budget.share_used() < self.s.sink_budget_share:
+            log.info("API budget back: resuming", extra={"used": budget.used, "max": budget.max})
+            self._budget_paused = False
+            self.metrics.paused.set(0)
+            for r in self.batcher.take_ready():
+                r.not_before = 0.0
+                self.batcher.requeue(r)
 
     def _apply_pause(self) -> None:
         assert self.consumer is not None
@@ -252,24 +269,44 @@ class Sink:
             return
         self._last_lag = now
         try:
+            total = 0
             for tp in self.consumer.position(self.consumer.assignment()):
                 _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
                 if tp.offset >= 0 and high >= 0:
                     self.metrics.lag.labels(partition=str(tp.partition)).set(max(0, high - tp.offset))
+                    total += max(0, high - tp.offset)
+            self._lag = total
         except KafkaException:
             pass
+
+    def _drain_bulk(self, limit_s: float = 30.0) -> None:
+        """At stop: wait (bounded) for the running Bulk jobs, so their records are committed or replayed."""
+        deadline = time.monotonic() + min(limit_s, self.s.sink_bulk_timeout_s)
+        while self.writer.jobs.jobs and time.monotonic() < deadline:
+            due = self.writer.jobs.next_poll_at() or 0.0
+            time.sleep(max(0.0, min(0.5, due - time.monotonic())))
+            self._finish_bulk()
+        if self.writer.jobs.jobs:
+            log.warning("stopping with Bulk jobs still running; their messages are replayed on restart",
+                        extra={"jobs": [j.job_id for j in self.writer.jobs.jobs]})
 
     # loop ----------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set; the last flush and commit happen before returning."""
+        """Consume until `stop` is set; the last flush and commit happen before returning.
+
+        Logs in first: a login Salesforce refuses raises `AuthError` before anything is consumed."""
+        self.client.open_session()
         self._make_clients()
         assert self.consumer is not None
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 self._check_budget(now)
-                self._full_paused = len(self.batcher) >= 2 * self.s.sink_batch_max_records
+                if self.writer.jobs.jobs:
+                    self._finish_bulk()
+                held = len(self.batcher) + self.writer.jobs.record_count()
+                self._full_paused = held >= 2 * self.s.sink_batch_max_records
                 self._apply_pause()
                 wait = self.batcher.next_due_in()
                 timeout = 0.2 if wait is None else max(0.0, min(0.2, wait))
@@ -288,8 +325,8 @@ class Sink:
                 self._update_lag(now)
             if not self._budget_paused:
                 self.flush()
-            else:
-                self._commit()
+            self._drain_bulk()
+            self._commit()
         finally:
             self.consumer.close()
             if self.producer is not None:

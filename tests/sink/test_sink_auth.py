@@ -32,7 +32,7 @@ def settings_for(emulator: Any, flow: str, **extra: Any) -> SinkSettings:
 @pytest.mark.parametrize("flow", ["client_credentials", "password", "jwt"])
 def test_each_flow_logs_in_and_the_session_is_reused(emulator: Any, flow: str) -> None:
     client = SalesforceClient(settings_for(emulator, flow), SinkMetrics())
-    client.read_limits()
+    client.probe_budget()  # no /limits: the integration user has no View Setup
     client.query("SELECT Id FROM Account")
     assert client.logins == 1 and client.budget.max > 0
 

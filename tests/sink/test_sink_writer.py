@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +33,10 @@ class FakeSalesforce:
         self.composites: list[list[str]] = []
         self.fail_calls: list[CallError] = []
         self.lock_once: set[str] = set()
+        self.duplicate_once: set[str] = set()
         self.budget = Budget()
+        self.jobs: dict[str, tuple[list[dict[str, str]], list[dict[str, str]]]] = {}
+        self.running: set[str] = set()
 
     def _apply(self, sobject: str, ext_field: str, rec: dict[str, Any], insert_only: bool = False) -> dict[str, Any]:
         ext = str(rec[ext_field])
@@ -42,6 +46,10 @@ class FakeSalesforce:
         if ext in self.lock_once:
             self.lock_once.discard(ext)
             return {"success": False, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}]}
+        if ext in self.duplicate_once:  # another writer inserted the same new external id at the same moment
+            self.duplicate_once.discard(ext)
+            return {"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE",
+                                                  "message": f"duplicate value found: {ext_field} duplicates value"}]}
         for name, value in rec.items():
             if isinstance(value, dict) and name.endswith("__r"):
                 ptype = value["attributes"]["type"]
@@ -105,7 +113,22 @@ class FakeSalesforce:
             out.append(self._apply(t, EXT[t], r, insert_only=True))
         return out
 
-    def bulk_upsert(self, sobject: str, ext_field: str, csv_text: str, poll: float, timeout: float) -> BulkResult:
+    def update_collection(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls.append(("update", body["records"][0]["attributes"]["type"], len(body["records"])))
+        out = []
+        for r in body["records"]:
+            if "Id" in r or "id" not in r:
+                raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400, "no id")
+            key = (r["attributes"]["type"], r["id"])
+            if key not in self.rows:
+                out.append({"success": False, "errors": [{"statusCode": "INVALID_CROSS_REFERENCE_KEY",
+                                                          "message": "invalid cross reference id"}]})
+            else:
+                self.rows[key].update({k: v for k, v in r.items() if k not in ("attributes", "id")})
+                out.append({"success": True, "errors": []})
+        return out
+
+    def bulk_submit(self, sobject: str, ext_field: str, csv_text: str) -> str:
         self.calls.append(("bulk", sobject, csv_text.count("\n") - 1))
         ok, failed = [], []
         for row in csv.DictReader(io.StringIO(csv_text)):
@@ -125,7 +148,25 @@ class FakeSalesforce:
             else:
                 e = res["errors"][0]
                 failed.append({"sf__Id": "", "sf__Error": f"{e['statusCode']}:{e['message']}:--", **row})
-        return BulkResult("750x", "JobComplete", successful=ok, failed=failed)
+        job_id = f"750{len(self.jobs)}"
+        self.jobs[job_id] = (ok, failed)
+        return job_id
+
+    def bulk_status(self, job_id: str) -> dict[str, Any]:
+        self.calls.append(("poll", job_id, 0))
+        ok, failed = self.jobs[job_id]
+        if job_id in self.running:
+            return {"state": "InProgress"}
+        return {"state": "JobComplete", "numberRecordsProcessed": len(ok) + len(failed),
+                "numberRecordsFailed": len(failed)}
+
+    def bulk_results(self, job_id: str, info: dict[str, Any], total: int) -> BulkResult:
+        ok, failed = self.jobs[job_id]
+        return BulkResult(job_id, "JobComplete", "", total, len(ok) + len(failed), failed=failed,
+                          all_others_succeeded=True)
+
+    def bulk_abort(self, job_id: str) -> None:
+        self.calls.append(("abort", job_id, 0))
 
 
 def rec(sobject: str, ext: str, fields: dict[str, Any], parents: list[dict[str, str]] | None = None,
@@ -148,7 +189,7 @@ def sf() -> FakeSalesforce:
 @pytest.fixture
 def writer(sf: FakeSalesforce) -> BatchWriter:
     settings = SinkSettings(sink_bulk_threshold=50, sink_parent_wait_attempts=2, sink_parent_wait_s=0,
-                            sink_retry_base_s=0.001)
+                            sink_retry_base_s=0.001, sink_bulk_backlog=0)
     pool = ThreadPoolExecutor(2)
     return BatchWriter(sf, settings, SinkMetrics(), pool)  # type: ignore[arg-type]
 
@@ -216,14 +257,27 @@ def test_stub_never_overwrites_a_real_parent(sf: FakeSalesforce, writer: BatchWr
     assert report.landed == [child] and sf.rows[("Account", "cus_1")]["Name"] == "Real Name"
 
 
-def test_large_batches_take_the_bulk_path(sf: FakeSalesforce, writer: BatchWriter) -> None:
+def test_large_batches_take_the_bulk_path_without_waiting_for_the_jobs(sf: FakeSalesforce,
+                                                                       writer: BatchWriter) -> None:
     accounts = [rec("Account", f"cus_{i}", {"Name": f"n{i}"}) for i in range(60)]
     payments = [rec("Stripe_Payment__c", f"ch_{i}", {"Amount__c": "1.00", "Failure_Code__c": None}, [acct(f"cus_{i}")])
                 for i in range(60)]
     payments.append(rec("Stripe_Payment__c", "ch_bad", {"Status__c": "Bogus"}))
+    sf.running.add("7500")
     report = writer.write(accounts + payments)
-    assert len(report.landed) == 120 and [r.external_id for r, _, _ in report.dead] == ["ch_bad"]
-    assert [c[0] for c in sf.calls] == ["bulk", "bulk"]
+    # the accounts' job is submitted and left running; the payments wait for it (not counted as a try)
+    assert [j.job_id for j in report.submitted] == ["7500"] and not report.landed
+    assert [r.external_id for r, _, _ in report.dead] == ["ch_bad"]  # no parent in flight: Composite, refused
+    assert report.retry == payments[:60] and all(r.attempts == 0 for r in report.retry)
+    assert writer.finish_bulk(now=time.monotonic() + 60) is None  # polled: still running
+    sf.running.clear()
+    done = writer.finish_bulk(now=time.monotonic() + 120)
+    assert done is not None and done.landed == accounts
+    report = writer.write(payments[:60])
+    assert [j.job_id for j in report.submitted] == ["7501"]
+    done = writer.finish_bulk(now=time.monotonic() + 60)
+    assert done is not None and len(done.landed) == 60 and not done.dead
+    assert [c[0] for c in sf.calls if c[0] == "bulk"] == ["bulk", "bulk"]
     assert sf.rows[("Stripe_Payment__c", "ch_3")]["Failure_Code__c"] is None
 
 
