@@ -1,5 +1,9 @@
 """Logins and sessions: OAuth2 token endpoint (client_credentials, password, JWT bearer) and SOAP `login`.
 
+Two hosts, as on Salesforce: the generic login host (`login_url`, standing in for login.salesforce.com /
+test.salesforce.com) and the org's My Domain (`base_url`, also the instance URL). The client credentials flow is
+refused on the login host; JWT bearer, password and SOAP logins work on both.
+
 A session is an opaque access token that expires `session_ttl_s` after issue (read live from the knobs), then
 every call with it gets 401 `INVALID_SESSION_ID`. Bad credentials get Salesforce's error shapes: OAuth JSON
 `{"error","error_description"}` (400) and SOAP faults `INVALID_LOGIN` (500).
@@ -42,8 +46,8 @@ class Credentials:
 class Auth:
     """Issues and checks access tokens."""
 
-    def __init__(self, creds: Credentials, faults: Faults, base_url: str) -> None:
-        self.creds, self.faults, self.base_url = creds, faults, base_url
+    def __init__(self, creds: Credentials, faults: Faults, base_url: str, login_url: str = "") -> None:
+        self.creds, self.faults, self.base_url, self.login_url = creds, faults, base_url, login_url
         self._sessions: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -89,6 +93,12 @@ class Auth:
             return self._jwt(form.get("assertion", ""))
         if grant not in ("password", "client_credentials"):
             return _oauth_error("unsupported_grant_type", "grant type not supported")
+        # "Migrate from OAuth Username-Password to Client Credentials Flow" (help.salesforce.com 000886201): "The
+        # client credentials flow doesn't support calls to login.salesforce.com or test.salesforce.com. [...] Instead
+        # of login.salesforce.com, switch to the org's My Domain login URL". The body is what such orgs answer (the
+        # exact text is not in the docs; taken from the issue's field report).
+        if grant == "client_credentials" and req.host == "login":
+            return _oauth_error("invalid_grant", "request not supported on this domain")
         if client_id != self.creds.client_id:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if not hmac.compare_digest(client_secret.encode(), self.creds.client_secret.encode()):
@@ -101,9 +111,15 @@ class Auth:
     def _jwt(self, assertion: str) -> Response:
         if self.creds.jwt_public_key is None:
             return _oauth_error("invalid_grant", "invalid assertion")
+        # "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": the audience "must be
+        # https://login.salesforce.com, https://test.salesforce.com, or (community) the community URL" — never the
+        # My Domain / token host. Salesforce answers `invalid_grant` "audience is invalid" (forcedotcom/cli#3325).
+        audiences = [*_AUDIENCES, self.login_url] if self.login_url else list(_AUDIENCES)
         try:
             claims = jwt.decode(assertion, self.creds.jwt_public_key, algorithms=["RS256"],
-                                audience=[*_AUDIENCES, self.base_url], options={"require": ["iss", "sub", "aud", "exp"]})
+                                audience=audiences, options={"require": ["iss", "sub", "aud", "exp"]})
+        except jwt.InvalidAudienceError:
+            return _oauth_error("invalid_grant", "audience is invalid")
         except jwt.ExpiredSignatureError:
             return _oauth_error("invalid_grant", "expired authorization code")
         except jwt.PyJWTError:

@@ -1,6 +1,13 @@
 """Bulk API 2.0 ingest: create → upload CSV (201) → UploadComplete → InProgress → JobComplete | Failed | Aborted,
 with `successfulResults`, `failedResults` and `unprocessedrecords` CSVs.
 
+Jobs run in the background, each on its own thread (several at once), at a real org's pace: a closed job waits
+`bulk_queue_s` in `UploadComplete` ("Job States": "All job data has been uploaded and the job is ready to be
+processed."), then is `InProgress` ("The job is being processed by Salesforce.") at `bulk_records_per_s`.
+Every HTTP request of a job (create, upload, close, each status poll, each result download) is one API call,
+counted by the server like any REST call ("Bulk API and Bulk API 2.0 Limits and Allocations" budgets a job's
+requests against the org's daily API requests; the emulator counts each request, the strict reading).
+
 CSV rules as on Salesforce: header = API names (case-insensitive), `Rel__r.Ext_Id__c` columns resolve parents
 by external id, empty value = leave unchanged, `#N/A` = null. An unknown column fails the whole job
 (`InvalidBatch : Field name not found : X`). Per-record errors: `sf__Error` = `CODE:message:fields --`.
@@ -35,6 +42,7 @@ class Job:
     successful: list[list[str]] = field(default_factory=list)
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
+    aborted: threading.Event = field(default_factory=threading.Event)
 
 
 def _sf_error(errors: list[FieldError]) -> str:
@@ -139,6 +147,7 @@ class Bulk:
         current = job.info["state"]
         if state == "Aborted" and current in ("Open", "UploadComplete", "InProgress"):
             job.info["state"] = "Aborted"
+            job.aborted.set()
         elif state == "UploadComplete" and current == "Open":
             job.info["state"] = "UploadComplete"
             threading.Thread(target=self._process, args=(job,), name=f"bulk-{job.info['id']}", daemon=True).start()
@@ -147,37 +156,52 @@ class Bulk:
         job.info["systemModstamp"] = now_datetime()
         return json_response(200, dict(job.info))
 
-    def _process(self, job: Job) -> None:
-        started = time.monotonic()
-        info = job.info
-        obj = self.org.schema.objects[info["object"]]
-        text = job.data.decode("utf-8-sig")
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]])
-        rows = list(reader)
-        job.header = rows[0] if rows else []
-        rows = [r for r in rows[1:] if r]
+    def _columns(self, job: Job, obj: Any) -> list[tuple[str, str | None]] | str:
+        """The CSV header as (field or relationship name, parent field) pairs, or the unknown column's name."""
         columns: list[tuple[str, str | None]] = []
         for col in job.header:
             rel, _, parent_field = col.partition(".")
             if parent_field:
-                ok = obj.relationship(rel) is not None
-                columns.append((obj.relationship(rel).relationship if ok else col, parent_field))  # type: ignore
+                lookup = obj.relationship(rel)
+                if lookup is None:
+                    return col
+                columns.append((lookup.relationship, parent_field))
             else:
                 f = obj.field(col)
-                ok = f is not None
-                columns.append((f.name if f else col, None))
-            if not ok:
-                job.unprocessed = rows
-                self._finish(job, started, "Failed", f"InvalidBatch : Field name not found : {col}")
-                return
+                if f is None:
+                    return col
+                columns.append((f.name, None))
+        return columns
+
+    def _process(self, job: Job) -> None:
+        info = job.info
+        if job.aborted.wait(self.org.faults.knobs.bulk_queue_s):
+            return
+        started = time.monotonic()
+        obj = self.org.schema.objects[info["object"]]
+        text = job.data.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]]))
+        job.header = rows[0] if rows else []
+        rows = [r for r in rows[1:] if r]
+        columns = self._columns(job, obj)
+        if isinstance(columns, str):
+            job.unprocessed = rows
+            self._finish(job, started, "Failed", f"InvalidBatch : Field name not found : {columns}")
+            return
         info["state"] = "InProgress"
-        for start in range(0, len(rows), CHUNK):
-            if info["state"] == "Aborted":
+        rate = self.org.faults.knobs.bulk_records_per_s
+        step = max(1, min(CHUNK, rate // 10))
+        for start in range(0, len(rows), step):
+            if job.aborted.is_set():
                 job.unprocessed.extend(rows[start:])
                 break
-            self._chunk(job, obj, columns, rows[start:start + CHUNK])
+            self._chunk(job, obj, columns, rows[start:start + step])
             info["numberRecordsProcessed"] = len(job.successful) + len(job.failed)
             info["numberRecordsFailed"] = len(job.failed)
+            pace = info["numberRecordsProcessed"] / rate - (time.monotonic() - started)
+            if pace > 0 and job.aborted.wait(pace):
+                job.unprocessed.extend(rows[start + step:])
+                break
         if info["state"] != "Aborted":
             self._finish(job, started, "JobComplete", None)
 

@@ -1,4 +1,6 @@
-"""`POST /composite`: up to 25 subrequests executed in order in one API call, as Salesforce does.
+"""`POST /composite`: up to 25 subrequests in one API call, as Salesforce runs them: with `collateSubrequests`
+(default true from API 49.0) unrelated subrequests run in a seeded shuffled order, each after the subrequests it
+refers to by `@{ref}`; with `collateSubrequests: false`, in request order.
 
 Subrequests may address the sObject resources (incl. upsert by external id), query/queryAll and sObject
 Collections; at most 5 of them may be Collections or query calls. Each answers
@@ -71,24 +73,12 @@ def _halted(ref: str) -> dict[str, Any]:
             "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref}
 
 
-def composite(req: Request, version: str, route: Route) -> Response:
-    """Run a composite request through `route(sub_request, version, parts)` (the router, uncounted)."""
-    if req.method == "GET":
-        return json_response(200, {"sobjects": f"/services/data/v{version}/composite/sobjects"})
-    if req.method != "POST":
-        return error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,POST")
-    try:
-        body = req.json()
-    except ValueError as exc:
-        return error(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}")
-    subs = body.get("compositeRequest") if isinstance(body, dict) else None
-    if not isinstance(subs, list) or not subs:
-        return error(400, "INVALID_INPUT", "compositeRequest: required and must be a non-empty list")
-    if body.get("allOrNone"):
-        return error(400, "INVALID_INPUT", "allOrNone=true on /composite is not supported by the emulator")
-    if len(subs) > MAX_SUBREQUESTS:
-        return error(400, "LIMIT_EXCEEDED", f"Composite requests allow at most {MAX_SUBREQUESTS} subrequests")
-    parsed: list[tuple[str, str, list[str], dict[str, str], dict[str, Any]]] = []
+Sub = tuple[str, str, str, dict[str, str], dict[str, Any]]  # referenceId, method, url, headers, raw subrequest
+
+
+def _parse(subs: list[Any]) -> list[Sub] | Response:
+    """The subrequests, checked (referenceId, method, url, resource, heavy count), or the 400 to answer."""
+    parsed: list[Sub] = []
     seen: set[str] = set()
     heavy = 0
     for sub in subs:
@@ -115,28 +105,93 @@ def composite(req: Request, version: str, route: Route) -> Response:
     if heavy > MAX_HEAVY:
         return error(400, "LIMIT_EXCEEDED", f"Composite requests allow at most {MAX_HEAVY} sObject Collections "
                                             "or query subrequests")
+    return parsed
+
+
+def _dependencies(parsed: list[Sub]) -> list[set[str]]:
+    """For each subrequest, the earlier referenceIds its url or body refers to (`@{ref.…}`)."""
+    out: list[set[str]] = []
+    earlier: set[str] = set()
+    for ref, _, url, _, sub in parsed:
+        text = url + (json.dumps(sub["body"], default=str) if "body" in sub else "")
+        out.append({name for name, _ in _REFERENCE.findall(text)} & earlier)
+        earlier.add(ref)
+    return out
+
+
+def execution_order(parsed: list[Sub], collate: bool, shuffle: Callable[[list[int]], list[int]]) -> list[int]:
+    """Indices in the order to run. "Composite Request Body", collateSubrequests: "When subrequests are collated,
+    the processing speed is faster, but the order of execution is not guaranteed (unless there is an explicit
+    dependency between the subrequests). If collation is disabled, then the subrequests are executed in the order
+    in which they are received." Collated: a seeded shuffle, each subrequest after those it refers to."""
+    if not collate:
+        return list(range(len(parsed)))
+    deps = _dependencies(parsed)
+    index = {ref: i for i, (ref, *_) in enumerate(parsed)}
+    pending, done, order = shuffle(list(range(len(parsed)))), set[int](), []
+    while pending:
+        ready = next(i for i in pending if all(index[d] in done for d in deps[i]))
+        pending.remove(ready)
+        done.add(ready)
+        order.append(ready)
+    return order
+
+
+def _collate(body: dict[str, Any], version: str) -> bool:
+    """collateSubrequests: "In API version 49.0 and later, the default value is true. In version 48.0, the default
+    value is false." ("Composite Request Body")."""
+    value = body.get("collateSubrequests")
+    return bool(value) if value is not None else float(version) >= 49.0
+
+
+def _run_one(item: Sub, done: dict[str, tuple[int, Any]], route: Route) -> dict[str, Any]:
+    ref, method, url, headers, sub = item
+    try:
+        url = _resolve(url, done)
+        raw = dumps(sub["body"]).decode("utf-8") if "body" in sub else ""
+        raw = _resolve(raw, done) if raw else raw
+    except _Halted:
+        done[ref] = (400, None)
+        return _halted(ref)
+    split = urlsplit(url)
+    m = _URL.match(split.path)
+    assert m is not None  # checked by _parse; references only touch ids and values
+    query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+    sub_req = Request(method, split.path, query, headers, raw.encode("utf-8"))
+    resp = route(sub_req, m.group(1), [p for p in m.group(2).split("/") if p])
+    try:
+        result: Any = json.loads(resp.body, parse_float=Decimal) if resp.body else None
+    except ValueError:
+        result = resp.body.decode("utf-8", "replace")
+    done[ref] = (resp.status, result)
+    sub_headers = {k: v for k, v in resp.headers.items() if k.lower() == "location"}
+    return {"body": result, "httpHeaders": sub_headers, "httpStatusCode": resp.status, "referenceId": ref}
+
+
+def composite(req: Request, version: str, route: Route,
+              shuffle: Callable[[list[int]], list[int]] = lambda xs: xs) -> Response:
+    """Run a composite request through `route(sub_request, version, parts)` (the router, uncounted); `shuffle`
+    orders collated subrequests (seeded). Responses come back in request order."""
+    if req.method == "GET":
+        return json_response(200, {"sobjects": f"/services/data/v{version}/composite/sobjects"})
+    if req.method != "POST":
+        return error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are GET,POST")
+    try:
+        body = req.json()
+    except ValueError as exc:
+        return error(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}")
+    subs = body.get("compositeRequest") if isinstance(body, dict) else None
+    if not isinstance(subs, list) or not subs:
+        return error(400, "INVALID_INPUT", "compositeRequest: required and must be a non-empty list")
+    if body.get("allOrNone"):
+        return error(400, "INVALID_INPUT", "allOrNone=true on /composite is not supported by the emulator")
+    if len(subs) > MAX_SUBREQUESTS:
+        return error(400, "LIMIT_EXCEEDED", f"Composite requests allow at most {MAX_SUBREQUESTS} subrequests")
+    parsed = _parse(subs)
+    if isinstance(parsed, Response):
+        return parsed
     done: dict[str, tuple[int, Any]] = {}
-    out: list[dict[str, Any]] = []
-    for ref, method, url, headers, sub in parsed:
-        try:
-            url = _resolve(url, done)
-            raw = dumps(sub["body"]).decode("utf-8") if "body" in sub else ""
-            raw = _resolve(raw, done) if raw else raw
-        except _Halted:
-            out.append(_halted(ref))
-            done[ref] = (400, None)
-            continue
-        split = urlsplit(url)
-        m = _URL.match(split.path)
-        assert m is not None  # checked above; references only touch ids and values
-        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        sub_req = Request(method, split.path, query, headers, raw.encode("utf-8"))
-        resp = route(sub_req, m.group(1), [p for p in m.group(2).split("/") if p])
-        try:
-            result: Any = json.loads(resp.body, parse_float=Decimal) if resp.body else None
-        except ValueError:
-            result = resp.body.decode("utf-8", "replace")
-        done[ref] = (resp.status, result)
-        sub_headers = {k: v for k, v in resp.headers.items() if k.lower() == "location"}
-        out.append({"body": result, "httpHeaders": sub_headers, "httpStatusCode": resp.status, "referenceId": ref})
-    return json_response(200, {"compositeResponse": out})
+    answers: dict[int, dict[str, Any]] = {}
+    for i in execution_order(parsed, _collate(body, version), shuffle):
+        answers[i] = _run_one(parsed[i], done, route)
+    return json_response(200, {"compositeResponse": [answers[i] for i in range(len(parsed))]})

@@ -3,16 +3,24 @@
 Input is already split by the wire layer into plain `values` (API name → JSON value or CSV text, None = null)
 and `refs` (relationship name → (parent external-id field, value)), e.g. `{"Payout__r": ("Stripe_Payout_Id__c",
 "po_1")}`. Every rule comes from the metadata: unknown/read-only fields, types, lengths, restricted picklists,
-required fields, unique values, parent look-ups. Errors come back as `FieldError`s in a `SaveResult`.
+required fields, unique values, parent look-ups (by external id, or by raw record id — see `lookups.py`), plus the
+org mode's validation rules and sharing. Errors come back as `FieldError`s in a `SaveResult`.
+
+No lock spans an insert's duplicate check and its write when `insert_window_ms` is set or the insert gate holds
+it: the store lock is released meanwhile (a `Condition` on it), so two writers inserting the same new external id
+race as on Salesforce — one wins, the other gets `DUPLICATE_VALUE` naming the winner's id.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.salesforce_emulator.faults import Faults
+from emulators.salesforce_emulator.lookups import check_raw_lookup, lock_error
 from emulators.salesforce_emulator.metadata import ObjectDef
+from emulators.salesforce_emulator.org_modes import OrgMode
 from emulators.salesforce_emulator.store import Store, Txn
 from emulators.salesforce_emulator.values import FieldError, coerce, now_datetime
 
@@ -42,16 +50,29 @@ def _fail(err: FieldError, rid: str | None = None) -> SaveResult:
 class Dml:
     """Applies saves to a `Txn`; the caller holds `store.lock` and commits or rolls back."""
 
-    def __init__(self, store: Store, faults: Faults) -> None:
+    def __init__(self, store: Store, faults: Faults, org_mode: OrgMode | None = None) -> None:
         self.store, self.faults = store, faults
+        self.mode = org_mode or OrgMode()
+        self.gate_cond = threading.Condition(store.lock)
+        self._local = threading.local()
+
+    def reset_saved(self) -> None:
+        """Start counting this thread's saved records (the latency model's per-record cost)."""
+        self._local.saved = 0
+
+    def saved(self) -> int:
+        return int(getattr(self._local, "saved", 0))
 
     def save(self, txn: Txn, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
-             mode: str, ext_field: str | None = None, ext_value: Any = None) -> SaveResult:
-        """`mode` is insert, update (values carry `Id`) or upsert (by `ext_field` = `ext_value`)."""
+             mode: str, ext_field: str | None = None, ext_value: Any = None, as_admin: bool = False) -> SaveResult:
+        """`mode` is insert, update (values carry `Id`) or upsert (by `ext_field` = `ext_value`); `as_admin` skips
+        validation rules and sharing (seeding). The caller holds `store.lock`."""
         try:
-            return self._save(txn, obj, values, refs, mode, ext_field, ext_value)
+            result = self._save(txn, obj, values, refs, mode, ext_field, ext_value, as_admin)
         except FieldError as err:
             return _fail(err)
+        self._local.saved = self.saved() + 1
+        return result
 
     def _target(self, obj: ObjectDef, values: dict[str, Any], mode: str, ext_field: str | None,
                 ext_value: Any) -> tuple[str | None, dict[str, Any]]:
@@ -69,6 +90,10 @@ class Dml:
             found = self.store.find_unique(obj, "Id", str(rid))
             if found is None:
                 raise FieldError("NOT_FOUND", f"The requested resource does not exist: {rid}", ["Id"])
+            if not self.mode.sharing.visible(found):
+                # "Status Codes and Error Responses" / StatusCode: a record the user cannot edit is refused
+                # with INSUFFICIENT_ACCESS_OR_READONLY.
+                raise FieldError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", [])
             return found, values
         f = obj.field(ext_field or "")
         if f is None or not (f.external_id or f.name == "Id"):
@@ -91,10 +116,9 @@ class Dml:
             values[f.name] = ext_value
         return rid, values
 
-    def _save(self, txn: Txn, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
-              mode: str, ext_field: str | None, ext_value: Any) -> SaveResult:
-        rid, values = self._target(obj, values, mode, ext_field, ext_value)
-        creating = rid is None
+    def _changes(self, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
+                 creating: bool, as_admin: bool) -> dict[str, Any]:
+        """The coerced field values to write (lookups resolved and checked)."""
         changes: dict[str, Any] = {}
         for key, raw in values.items():
             f = obj.field(key)
@@ -105,25 +129,59 @@ class Dml:
                                  "Please check the security settings of this field and verify that it is read/write "
                                  "for your profile or permission set.", [f.name])
             changes[f.name] = coerce(f, raw)
+            if f.type == "Lookup" and changes[f.name] is not None:
+                sharing = None if as_admin else self.mode.sharing
+                changes[f.name] = check_raw_lookup(self.store, f, changes[f.name], sharing)
         for rel, (parent_field, parent_value) in refs.items():
             lookup = obj.relationship(rel)
             if lookup is None:
                 raise FieldError("INVALID_FIELD", f"No such column '{rel}' on sobject of type {obj.name}", [])
             changes[lookup.name] = self._parent_id(lookup.reference_to, parent_field, parent_value)
-        if rid is not None and self.faults.roll_lock():
-            raise FieldError("UNABLE_TO_LOCK_ROW", f"unable to obtain exclusive access to this record or 1 records: "
-                             f"{rid}", [])
+        return changes
+
+    def _roll_lock(self, obj: ObjectDef, rid: str | None, changes: dict[str, Any]) -> None:
+        """Injected lock contention: updates lock their record; inserts lock the parents they look up."""
+        locked = rid or next((v for n, v in changes.items() if obj.fields[n].type == "Lookup" and v), None)
+        if locked is not None and self.faults.roll_lock():
+            raise lock_error(str(locked), self.faults.roll_lock_wrap())
+
+    def _insert_window(self, obj: ObjectDef, changes: dict[str, Any]) -> None:
+        """Between an insert's duplicate check and its write, let others write (gate or `insert_window_ms`)."""
+        unique = [v for n, v in changes.items() if obj.fields[n].unique and v is not None]
+        gate = self.faults.gate
+        if any(gate.catches(v) for v in unique):
+            gate.waiting += 1
+            self.gate_cond.wait_for(gate.released.is_set, timeout=60)
+        elif unique and self.faults.knobs.insert_window_ms:
+            self.gate_cond.wait(timeout=self.faults.knobs.insert_window_ms / 1000.0)
+
+    def _save(self, txn: Txn, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
+              mode: str, ext_field: str | None, ext_value: Any, as_admin: bool) -> SaveResult:
+        rid, values = self._target(obj, values, mode, ext_field, ext_value)
+        creating = rid is None
+        changes = self._changes(obj, values, refs, creating, as_admin)
+        self._roll_lock(obj, rid, changes)
         if creating:
+            self._insert_window(obj, changes)
             rec = self._new_record(obj)
             rid = self.store.next_id(obj)
             rec["Id"] = rid
         else:
+            assert rid is not None
             rec = dict(self.store.records[obj.name][rid])
         rec.update(changes)
         rec["LastModifiedDate"] = rec["SystemModstamp"] = now_datetime()
         missing = [f.name for f in obj.fields.values() if f.required and rec.get(f.name) in (None, "")]
         if missing:
             raise FieldError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        for rule in [] if as_admin else self.mode.rules_for(obj.name):
+            if rule.rejects(rec):
+                raise FieldError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [rule.error_field])
+        self._check_unique(obj, rid, changes)
+        txn.put(obj, rid, rec)
+        return SaveResult(rid, True, creating)
+
+    def _check_unique(self, obj: ObjectDef, rid: str, changes: dict[str, Any]) -> None:
         for name in changes:
             f = obj.fields[name]
             if f.unique and changes[name] is not None:
@@ -131,8 +189,6 @@ class Dml:
                 if other is not None and other != rid:
                     raise FieldError("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record "
                                      f"with id: {other}", [])
-        txn.put(obj, rid, rec)
-        return SaveResult(rid, True, creating)
 
     def _new_record(self, obj: ObjectDef) -> dict[str, Any]:
         rec: dict[str, Any] = {name: f.default for name, f in obj.fields.items() if f.default is not None}

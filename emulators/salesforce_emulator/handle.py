@@ -1,6 +1,7 @@
 """Running the emulator from tests, benchmarks and the demo: `start_emulator()` starts it in a subprocess (so it
 does not compete with the caller for the GIL) and returns an `EmulatorHandle`; `client_session(handle)` is a
-`requests.Session` that trusts the emulator's CA and sends `https://*.salesforce.com` logins to it, so
+`requests.Session` that trusts the emulator's CA and sends `https://login.salesforce.com` / `test.salesforce.com` to
+the emulator's login host and other `https://*.salesforce.com` hosts (My Domain) to its My Domain host, so
 simple-salesforce (unmodified) can log in with any of its flows.
 """
 
@@ -37,13 +38,17 @@ class EmulatorError(Exception):
 
 @dataclass
 class EmulatorHandle:
-    """A running emulator. `credentials` holds what it accepts (plus `jwt_private_key_file`)."""
+    """A running emulator. `base_url` is the org's My Domain (instance URL, every API; client credentials work
+    here); `login_url` the generic login host (login.salesforce.com stand-in; logins only, client credentials
+    refused). `credentials` holds what it accepts (plus `jwt_private_key_file`); `org_mode` "default" or "admins"."""
 
     base_url: str
     ca_cert_path: Path
     credentials: dict[str, str]
     db_path: Path
     process: subprocess.Popen[bytes]
+    login_url: str = ""
+    org_mode: str = "default"
 
     @property
     def instance_url(self) -> str:
@@ -78,7 +83,8 @@ class EmulatorHandle:
 
 def start_emulator(db_path: Path, port: int = 0, timeout: float = 30.0, **knobs: Any) -> EmulatorHandle:
     """Start `paysync emulate salesforce` on 127.0.0.1 with `db_path`; `knobs` are CLI flags without dashes
-    (`lock_rate=0.2`, `session_ttl_s=5`, `daily_limit=100`, `client_id=…`)."""
+    (`lock_rate=0.2`, `session_ttl_s=5`, `daily_limit=100`, `client_id=…`, `org_mode="admins"`,
+    `bulk_queue_s=0`, `latency_ms=50`, …; see `cli.py`)."""
     db_path = Path(db_path).resolve()
     folder = db_path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +112,8 @@ def start_emulator(db_path: Path, port: int = 0, timeout: float = 30.0, **knobs:
     ready.unlink()
     creds = {**DEFAULT_CREDENTIALS, **{k: str(v) for k, v in knobs.items() if k in DEFAULT_CREDENTIALS},
              "jwt_private_key_file": str(private_key)}
-    return EmulatorHandle(info["base_url"], tls.ca_cert, creds, db_path, process)
+    return EmulatorHandle(info["base_url"], tls.ca_cert, creds, db_path, process, info["login_url"],
+                          str(knobs.get("org_mode", "default")))
 
 
 class _RedirectAdapter(HTTPAdapter):
@@ -123,11 +130,12 @@ class _RedirectAdapter(HTTPAdapter):
 
 
 def client_session(handle: EmulatorHandle) -> requests.Session:
-    """A session trusting the emulator's CA, with `*.salesforce.com` logins rewritten to the emulator."""
+    """A session trusting the emulator's CA: login/test.salesforce.com go to the login host, other
+    `*.salesforce.com` hosts to My Domain."""
     session = requests.Session()
     session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides `verify`, and proxies could capture 127.0.0.1
     session.verify = str(handle.ca_cert_path)
-    adapter = _RedirectAdapter(handle.base_url)
+    adapter = _RedirectAdapter(handle.login_url or handle.base_url)
     for host in ("login", "test"):
         session.mount(f"https://{host}.salesforce.com", adapter)
     session.mount("https://", _SalesforceDomainAdapter(handle.base_url))

@@ -11,6 +11,7 @@ from emulators.salesforce_emulator.auth import Auth
 from emulators.salesforce_emulator.dml import Dml
 from emulators.salesforce_emulator.faults import Faults
 from emulators.salesforce_emulator.metadata import Schema
+from emulators.salesforce_emulator.org_modes import OrgMode
 from emulators.salesforce_emulator.store import Store
 
 
@@ -21,12 +22,14 @@ class Org:
     faults: Faults
     auth: Auth
     page_size: int = 2000
+    mode: OrgMode = field(default_factory=OrgMode)
+    view_setup: bool = False  # the integration user's permission set grants View Setup and Configuration
     dml: Dml = field(init=False)
     cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
     cursor_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.dml = Dml(self.store, self.faults)
+        self.dml = Dml(self.store, self.faults, self.mode)
 
     def new_cursor(self, rows: list[dict[str, Any]], total: int) -> str:
         cid = "01g5g" + uuid.uuid4().hex[:10].upper()

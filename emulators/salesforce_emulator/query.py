@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cmp_to_key
 from typing import Any
@@ -42,13 +43,13 @@ def _norm(f: FieldDef, value: Any, literal: Any) -> tuple[Any, Any]:
 
 def _compare(op: str, a: Any, b: Any) -> bool:
     if op == "=":
-        return a == b
+        return bool(a == b)
     if op == "!=":
-        return a != b
+        return bool(a != b)
     if a is None or b is None:
         return False
     try:
-        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+        return bool({"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op])
     except TypeError:
         raise SoqlError("MALFORMED_QUERY", "incompatible types in comparison") from None
 
@@ -95,7 +96,8 @@ def _project(store: Store, q: Query, rec: dict[str, Any], version: str) -> dict[
 
     out: dict[str, Any] = {"attributes": attrs(q.obj.name, rec["Id"])}
     for _, path in q.columns:
-        target, cur = out, rec
+        target: dict[str, Any] = out
+        cur: dict[str, Any] | None = rec
         for lookup in path[:-1]:
             pid = cur.get(lookup.name) if cur else None
             cur = store.records[lookup.reference_to].get(pid) if pid else None
@@ -112,10 +114,13 @@ def _project(store: Store, q: Query, rec: dict[str, Any], version: str) -> dict[
     return out
 
 
-def run(store: Store, q: Query, version: str) -> tuple[int, list[dict[str, Any]]]:
-    """(totalSize, projected records) — for COUNT() the records list is empty."""
+def run(store: Store, q: Query, version: str,
+        visible: Callable[[str], bool] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """(totalSize, projected records) — for COUNT() the records list is empty; `visible(id)` False hides a record
+    (sharing)."""
     with store.lock:
-        rows = [r for r in store.records[q.obj.name].values() if q.where is None or matches(store, r, q.where)]
+        rows = [r for r in store.records[q.obj.name].values() if (visible is None or visible(r["Id"]))
+                and (q.where is None or matches(store, r, q.where))]
         if q.order:
             _sort(store, rows, q.order)
         rows = rows[q.offset:]

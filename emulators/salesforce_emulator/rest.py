@@ -51,6 +51,14 @@ def resources(version: str) -> Response:
 
 
 def limits(org: Org) -> Response:
+    """`/limits`. "Limits": "This resource is available in REST API version 29.0 and later for API users with the
+    View Setup and Configuration permission." Without it: 403, as "Status Codes and Error Responses" puts it: "The
+    request has been refused. Verify that the logged-in user has appropriate permissions." (errorCode
+    INSUFFICIENT_ACCESS: Salesforce's code for a missing permission; the exact text of this answer is not in the docs)."""
+    if not org.view_setup:
+        return error(403, "INSUFFICIENT_ACCESS", "You do not have the level of access necessary to perform the "
+                     "operation you requested. Please contact the owner of the record or your administrator if access "
+                     "is necessary.")
     k, used = org.faults.knobs, org.faults.api_used
     return json_response(200, {
         "DailyApiRequests": {"Max": k.daily_limit, "Remaining": max(k.daily_limit - used, 0)},
@@ -122,7 +130,7 @@ def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response
     elif len(rest) == 1:
         rid = org.store.find_unique(obj, "Id", rest[0])
         if req.method == "GET":
-            rec = org.store.records[obj.name].get(rid) if rid else None
+            rec = org.store.records[obj.name].get(rid) if rid and org.mode.sharing.visible(rid) else None
             if rec is None:
                 return error(404, "NOT_FOUND", "The requested resource does not exist")
             return json_response(200, _record_json(obj, rec, version))
@@ -174,6 +182,12 @@ def collections(org: Org, req: Request, version: str, parts: list[str]) -> Respo
         if isinstance(obj, Response):
             return obj
         mode, ext_field = "upsert", parts[1]
+        if ext_field.lower() == "id":
+            # "Upsert Records Using sObject Collections": "Only external ids are supported. Don't use record ids."
+            # and "If the request isn't well formed, the API returns a 400 Bad Request HTTP Status." (errorCode
+            # INVALID_FIELD as for any field that is not an external id; the text is the emulator's.)
+            return error(400, "INVALID_FIELD", f"Id is not an External ID field for {obj.name}: sObject Collections "
+                         "upsert supports only external ids, not record ids", ["Id"])
     elif not parts and req.method in ("POST", "PATCH"):
         obj, mode, ext_field = None, "insert" if req.method == "POST" else "update", None
     else:
@@ -230,7 +244,7 @@ def query(org: Org, req: Request, version: str, parts: list[str]) -> Response:
         text = req.query.get("q", "")
         try:
             q = parse(org.schema, text)
-            total, rows = query_mod.run(org.store, q, version)
+            total, rows = query_mod.run(org.store, q, version, org.mode.sharing.visible)
         except SoqlError as exc:
             return error(400, exc.code, exc.message)
     size = org.page_size

@@ -40,6 +40,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    host: str = "mydomain"  # which base URL it came in on: "login" (login.salesforce.com) or "mydomain"
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

@@ -12,6 +12,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
+    SalesforceMalformedRequest,
     SalesforceOperationError,
     SalesforceRefusedRequest,
 )
@@ -19,6 +20,7 @@ from simple_salesforce.exceptions import (
 from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
 
 COLL = "composite/sobjects/Stripe_Payment__c/Stripe_Charge_Id__c"
+PROBE = "SELECT Id FROM Account LIMIT 1"
 
 
 def _rec(charge: str, **fields: object) -> dict[str, object]:
@@ -37,7 +39,8 @@ def test_every_login_flow_and_bad_credentials(emulator: EmulatorHandle) -> None:
     for kwargs in flows:
         sf = Salesforce(session=s, **kwargs)  # type: ignore[arg-type]
         assert sf.sf_instance == emulator.instance
-        assert sf.limits()["DailyApiRequests"]["Max"] > 0
+        sf.query("SELECT Id FROM Account LIMIT 1")
+        assert sf.api_usage["api-usage"].total > 0  # from Sforce-Limit-Info
     with pytest.raises(SalesforceAuthenticationFailed) as soap:
         Salesforce(username=c["username"], password="wrong", security_token="x", session=s)
     assert soap.value.code == "INVALID_LOGIN"
@@ -93,7 +96,7 @@ def test_collections_upsert_reports_each_validation_error_and_lands_the_rest(sf:
     assert sf.query("SELECT COUNT() FROM Stripe_Payment__c WHERE Stripe_Charge_Id__c = 'ch_aon'")["totalSize"] == 0
 
 
-def test_collections_create_required_fields_duplicates_and_upsert_by_id(sf: Salesforce) -> None:
+def test_collections_create_required_fields_duplicates_and_update_by_id(sf: Salesforce) -> None:
     created = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
         {"attributes": {"type": "Account"}, "Name": "Acme", "Stripe_Customer_Id__c": "cus_create"},
         {"attributes": {"type": "Account"}, "Stripe_Customer_Id__c": "cus_noname"},
@@ -106,13 +109,27 @@ def test_collections_create_required_fields_duplicates_and_upsert_by_id(sf: Sale
     assert created[2]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"
     opp_id = created[3]["id"]
     assert opp_id.startswith("006")
-    result = sf.restful("composite/sobjects/Opportunity/Id", method="PATCH", json={"records": [
+    # "Upsert Records Using sObject Collections": "Only external ids are supported. Don't use record ids."
+    with pytest.raises(SalesforceMalformedRequest) as by_id:
+        sf.restful("composite/sobjects/Opportunity/Id", method="PATCH", json={"records": [
+            {"attributes": {"type": "Opportunity"}, "Id": opp_id, "Stripe_Payment_Status__c": "Refunded"}]})
+    assert by_id.value.status == 400 and by_id.value.content[0]["errorCode"] == "INVALID_FIELD"
+    # "Update Records Using sObject Collections": PATCH /composite/sobjects, each record with its Id → SaveResults
+    result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
         {"attributes": {"type": "Opportunity"}, "Id": opp_id, "Stripe_Payment_Status__c": "Refunded"},
         {"attributes": {"type": "Opportunity"}, "Id": "0065g000000zzzzAAA", "Stripe_Payment_Status__c": "Paid"},
     ]})
-    assert result[0] == {"id": opp_id, "success": True, "errors": [], "created": False}
-    assert result[1]["errors"][0]["statusCode"] == "NOT_FOUND"
+    assert result[0] == {"id": opp_id, "success": True, "errors": []}
+    assert result[1]["success"] is False and result[1]["errors"][0]["statusCode"] == "NOT_FOUND"
     assert sf.Opportunity.get(opp_id)["Stripe_Payment_Status__c"] == "Refunded"
+    assert sf.Opportunity.update(opp_id, {"Stripe_Payment_Status__c": "Succeeded"}) == 204  # single PATCH by id
+    assert sf.Opportunity.get(opp_id)["Stripe_Payment_Status__c"] == "Succeeded"
+    rolled = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
+        {"attributes": {"type": "Opportunity"}, "Id": opp_id, "Stripe_Payment_Status__c": "Refunded"},
+        {"attributes": {"type": "Opportunity"}, "Id": "0065g000000zzzzAAA", "Stripe_Payment_Status__c": "Paid"},
+    ]})
+    assert rolled[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert sf.Opportunity.get(opp_id)["Stripe_Payment_Status__c"] == "Succeeded"
 
 
 def test_bulk2_upsert_of_10000_rows_twice_keeps_the_count(sf: Salesforce) -> None:
@@ -166,7 +183,7 @@ def test_session_expiry_daily_limit_and_faults(emulator: EmulatorHandle, sf: Sal
         deadline = time.monotonic() + 10
         while True:  # poll until the token is past its TTL
             try:
-                stale.limits()
+                stale.query(PROBE)
             except SalesforceExpiredSession as exc:
                 assert exc.content[0]["errorCode"] == "INVALID_SESSION_ID"
                 break
@@ -176,14 +193,14 @@ def test_session_expiry_daily_limit_and_faults(emulator: EmulatorHandle, sf: Sal
                            security_token=emulator.credentials["security_token"], session=client_session(emulator))
         used = emulator.stats()["api_used"]
         emulator.set_faults(daily_limit=used + 2)
-        fresh.limits()
-        fresh.limits()
+        fresh.query(PROBE)
+        fresh.query(PROBE)
         with pytest.raises(SalesforceRefusedRequest) as refused:
-            fresh.limits()
+            fresh.query(PROBE)
         assert refused.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
         emulator.admin("POST", "/_emulator/limits/reset")
         assert fresh.api_usage["api-usage"].used == used + 2
-        fresh.limits()
+        fresh.query(PROBE)
         assert fresh.api_usage["api-usage"].used == 1
         emulator.set_faults(daily_limit=100_000, lock_rate=1.0)
         fresh.Stripe_Payout__c.upsert("Stripe_Payout_Id__c/po_lock", {"Status__c": "Paid"})  # create: no lock
@@ -195,7 +212,7 @@ def test_session_expiry_daily_limit_and_faults(emulator: EmulatorHandle, sf: Sal
         resp = fresh.session.get(f"{fresh.base_url}limits", headers=fresh.headers)
         assert resp.status_code == 503
         stats = emulator.stats()
-        assert stats["calls"]["auth"] >= 1 and stats["calls"]["collections"] >= 1 and stats["calls"]["limits"] >= 3
+        assert stats["calls"]["auth"] >= 1 and stats["calls"]["collections"] >= 1 and stats["calls"]["query"] >= 3
     finally:
         emulator.set_faults(session_ttl_s=7200, daily_limit=100_000, lock_rate=0.0, error_503_rate=0.0)
 
