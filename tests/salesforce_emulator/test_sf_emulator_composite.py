@@ -20,7 +20,9 @@ def collection(ref: str, sobject: str, ext: str, records: list[dict[str, Any]]) 
 
 
 def composite(sf: Salesforce, subs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sf.restful("composite", method="POST", json={"allOrNone": False, "compositeRequest": subs})["compositeResponse"]
+    """In request order: these tests rely on parents first, so they turn collation off (it is on by default)."""
+    return sf.restful("composite", method="POST", json={"allOrNone": False, "collateSubrequests": False,
+                                                        "compositeRequest": subs})["compositeResponse"]
 
 
 def test_parents_and_children_of_several_objects_in_one_call(emulator: EmulatorHandle, sf: Salesforce) -> None:
@@ -78,3 +80,46 @@ def test_salesforce_limits_on_subrequests(sf: Salesforce, subs: list[dict[str, A
     with pytest.raises(SalesforceMalformedRequest) as err:
         composite(sf, subs)
     assert message in str(err.value.content)
+
+
+def _payout_upserts(version: str, prefix: str, n: int) -> list[dict[str, Any]]:
+    return [{"method": "PATCH", "url": f"/services/data/v{version}/sobjects/Stripe_Payout__c/Stripe_Payout_Id__c/"
+             f"{prefix}{i}", "referenceId": f"p{i}", "body": {"Status__c": "Paid"}} for i in range(n)]
+
+
+def _run(sf: Salesforce, version: str, subs: list[dict[str, Any]], collate: bool | None) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"compositeRequest": subs}
+    if collate is not None:
+        body["collateSubrequests"] = collate
+    resp = sf.session.post(f"{sf.base_url.split('/services/')[0]}/services/data/v{version}/composite", json=body,
+                           headers=sf.headers)
+    assert resp.status_code == 200, resp.text
+    answers: list[dict[str, Any]] = resp.json()["compositeResponse"]
+    return answers
+
+
+def _execution_order(answers: list[dict[str, Any]]) -> list[str]:
+    """Records get ascending ids in the order they are inserted, so sorting by id gives the execution order."""
+    return [a["referenceId"] for a in sorted(answers, key=lambda a: a["body"]["id"])]
+
+
+def test_collated_by_default_from_49_so_unrelated_subrequests_run_shuffled(sf: Salesforce) -> None:
+    answers = _run(sf, "59.0", _payout_upserts("59.0", "po_col_", 10), collate=None)
+    assert [a["referenceId"] for a in answers] == [f"p{i}" for i in range(10)]  # answers in request order
+    assert all(a["httpStatusCode"] == 201 for a in answers)
+    assert _execution_order(answers) != [f"p{i}" for i in range(10)]
+
+
+def test_not_collated_runs_in_request_order_and_48_defaults_to_false(sf: Salesforce) -> None:
+    in_order = [f"p{i}" for i in range(10)]
+    assert _execution_order(_run(sf, "59.0", _payout_upserts("59.0", "po_seq_", 10), collate=False)) == in_order
+    assert _execution_order(_run(sf, "48.0", _payout_upserts("48.0", "po_v48_", 10), collate=None)) == in_order
+
+
+def test_collated_subrequests_still_follow_their_references(sf: Salesforce) -> None:
+    for attempt in range(8):  # several shuffles: the dependent one always runs after its parent
+        subs = _payout_upserts("59.0", f"po_dep{attempt}_", 6)
+        subs.append({"method": "PATCH", "url": f"{V}/sobjects/Stripe_Payout__c/@{{p0.id}}", "referenceId": "child",
+                     "body": {"Status__c": "Failed"}})
+        answers = _run(sf, "59.0", subs, collate=True)
+        assert answers[-1]["httpStatusCode"] == 204, (attempt, answers[-1])
