@@ -159,6 +159,13 @@ def test_stub_record_fills_required_name_and_refuses_ids() -> None:
     ("INVALID_FIELD", "No such column 'Nope__c'", Outcome.DEAD_LETTER),
     ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", Outcome.PAUSE),
     ("SOMETHING_NEW", "?", Outcome.DEAD_LETTER),
+    # issue 14 point 5: a race on a new external id, and lock errors reported through a trigger
+    ("DUPLICATE_VALUE", "duplicate value found: Stripe_Charge_Id__c duplicates value on record with id: a01",
+     Outcome.RETRY),
+    ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "StripePaymentTrigger: execution of AfterInsert caused by: "
+     "System.DmlException: Update failed. UNABLE_TO_LOCK_ROW, unable to obtain exclusive access to this record",
+     Outcome.RETRY),
+    ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "MyTrigger: System.NullPointerException", Outcome.DEAD_LETTER),
 ])
 def test_record_error_table(code: str, message: str, outcome: Outcome) -> None:
     assert classify_record(code, message).outcome is outcome
@@ -177,6 +184,13 @@ def test_record_error_table(code: str, message: str, outcome: Outcome) -> None:
 ])
 def test_call_error_table(status: int | None, code: str | None, message: str, outcome: Outcome) -> None:
     assert classify_call(status, code, message).outcome is outcome
+
+
+def test_a_duplicate_value_is_retried_only_a_few_times() -> None:
+    from sinks.errors import RACE_RETRIES
+
+    assert classify_record("DUPLICATE_VALUE", "duplicate value found").retry_limit == RACE_RETRIES
+    assert classify_record("UNABLE_TO_LOCK_ROW", "").retry_limit is None
 
 
 def test_offsets_commit_only_below_the_oldest_unfinished_message() -> None:

@@ -21,7 +21,8 @@ from sinks.writer import BatchWriter
 
 EXT = {"Account": "Stripe_Customer_Id__c", "Stripe_Payment__c": "Stripe_Charge_Id__c",
        "Stripe_Refund__c": "Stripe_Refund_Id__c", "Stripe_Dispute__c": "Stripe_Dispute_Id__c",
-       "Stripe_Invoice__c": "Stripe_Invoice_Id__c"}
+       "Stripe_Invoice__c": "Stripe_Invoice_Id__c", "Opportunity": "Id", "Order": "Id"}
+OPP, OPP_GONE = "006000000000001AAA", "006000000000009AAA"
 
 
 class FakeSalesforce:
@@ -34,6 +35,8 @@ class FakeSalesforce:
         self.fail_calls: list[CallError] = []
         self.lock_once: set[str] = set()
         self.duplicate_once: set[str] = set()
+        self.duplicate_always: set[str] = set()
+        self.no_orders = False
         self.budget = Budget()
         self.jobs: dict[str, tuple[list[dict[str, str]], list[dict[str, str]]]] = {}
         self.running: set[str] = set()
@@ -46,6 +49,14 @@ class FakeSalesforce:
         if ext in self.lock_once:
             self.lock_once.discard(ext)
             return {"success": False, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}]}
+        if rec.get("Opportunity__c") == OPP_GONE:
+            return {"success": False, "errors": [{"statusCode": "INVALID_CROSS_REFERENCE_KEY",
+                                                  "message": "invalid cross reference id"}]}
+        if "Order__c" in rec and self.no_orders:
+            raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400,
+                            "No such column 'Order__c' on sobject of type Stripe_Payment__c")
+        if ext in self.duplicate_always:
+            return {"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE", "message": "duplicate value"}]}
         if ext in self.duplicate_once:  # another writer inserted the same new external id at the same moment
             self.duplicate_once.discard(ext)
             return {"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE",
@@ -69,6 +80,8 @@ class FakeSalesforce:
         self.calls.append(("collections", sobject, len(body["records"])))
         if self.fail_calls:
             raise self.fail_calls.pop(0)
+        if ext_field == "Id":
+            raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400, "Id is not an external id field")
         if any("Nope__c" in r for r in body["records"]):
             raise CallError(Decision(Outcome.DEAD_LETTER, "INVALID_FIELD"), 400, "No such column 'Nope__c'")
         return [self._apply(sobject, ext_field, r) for r in body["records"]]
@@ -83,6 +96,22 @@ class FakeSalesforce:
         out = []
         for sub in subrequests:
             parts = sub["url"].split("/")
+            if parts[4] == "composite" and len(parts) == 6:  # /services/data/vXX.X/composite/sobjects: update by id
+                body = self.update_collection(sub["body"])
+                out.append({"body": body, "httpStatusCode": 200, "referenceId": sub["referenceId"]})
+                continue
+            if parts[4] == "sobjects" and len(parts) == 7:  # /services/data/vXX.X/sobjects/{Object}/{id}: PATCH by id
+                res = self.update_collection({"records": [{"attributes": {"type": parts[5]}, "id": parts[6],
+                                                           **sub["body"]}]})[0]
+                answer: Any = None if res["success"] else [{"errorCode": res["errors"][0]["statusCode"],
+                                                            "message": res["errors"][0]["message"]}]
+                out.append({"body": answer, "httpStatusCode": 204 if res["success"] else 400,
+                            "referenceId": sub["referenceId"]})
+                continue
+            if "Id" in parts:  # "Upsert Records Using sObject Collections": "Only external ids are supported."
+                out.append({"body": [{"errorCode": "INVALID_FIELD", "message": "Id is not an external id field"}],
+                            "httpStatusCode": 400, "referenceId": sub["referenceId"]})
+                continue
             if parts[4] == "composite":  # /services/data/vXX.X/composite/sobjects/{Object}/{ExtField}
                 sobject, ext_field = parts[6], parts[7]
                 self.calls.append(("collections", sobject, len(sub["body"]["records"])))
@@ -331,3 +360,114 @@ def test_a_refused_composite_call_falls_back_to_one_collections_call_per_object(
                            rec("Stripe_Payment__c", "ch_1", {}, [acct("cus_1")])])
     assert len(report.landed) == 2 and not report.dead and len(sf.composites) == 1
     assert sf.calls[-2:] == [("collections", "Account", 1), ("collections", "Stripe_Payment__c", 1)]
+
+
+# issue 14 -------------------------------------------------------------------------------------------------------
+
+def opp(opp_id: str, status: str) -> PendingRecord:
+    return rec("Opportunity", opp_id, {"Stripe_Payment_Status__c": status})
+
+
+@pytest.mark.parametrize("composite", [True, False])
+def test_opportunity_status_is_an_update_by_id_never_an_upsert_by_id(sf: FakeSalesforce, writer: BatchWriter,
+                                                                      composite: bool) -> None:
+    """Point 2: "Upsert Records Using sObject Collections": "Only external ids are supported. Don't use record ids"."""
+    writer.s.sink_composite = composite
+    sf.rows[("Opportunity", OPP)] = {"Name": "Deal"}
+    report = writer.write([opp(OPP, "Succeeded"), rec("Account", "cus_1", {"Name": "a"})])
+    assert len(report.landed) == 2 and not report.dead
+    assert sf.rows[("Opportunity", OPP)]["Stripe_Payment_Status__c"] == "Succeeded"
+    assert ("update", "Opportunity", 1) in sf.calls
+
+
+def test_many_status_updates_go_as_one_collections_update(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    writer.s.sink_bulk_threshold = 10_000
+    ids = [f"006{i:012d}AAA" for i in range(30)]
+    for i in ids:
+        sf.rows[("Opportunity", i)] = {}
+    report = writer.write([opp(i, "Refunded") for i in ids])
+    assert len(report.landed) == 30 and sf.calls == [("update", "Opportunity", 30)] and len(sf.composites) == 1
+
+
+def test_composite_calls_ask_salesforce_not_to_collate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point 3: from API 49.0 collateSubrequests defaults to true and unrelated subrequests may run in any order."""
+    from sinks.client import SalesforceClient
+
+    client = SalesforceClient(SinkSettings(), SinkMetrics())
+    sent: list[Any] = []
+
+    class Answer:
+        status_code = 200
+
+        @staticmethod
+        def json() -> Any:
+            return {"compositeResponse": [{"httpStatusCode": 200, "body": [], "referenceId": "r0"}]}
+
+    def request(kind: str, method: str, path: str, **kwargs: Any) -> Any:
+        sent.append(kwargs["json"])
+        return Answer()
+
+    monkeypatch.setattr(client, "request", request)
+    client.composite([{"method": "PATCH", "url": "/x", "referenceId": "r0", "body": {}}])
+    assert sent[0]["collateSubrequests"] is False and sent[0]["allOrNone"] is False
+
+
+def test_duplicate_value_on_a_new_external_id_is_a_race_and_retried(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    """Point 5: two writers inserting the same new external id: the loser's write again updates the winner's record."""
+    sf.duplicate_once.add("cus_1")
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"})])
+    assert [r.external_id for r in report.landed] == ["cus_1"] and not report.dead
+
+
+def test_a_lasting_duplicate_value_is_dead_lettered_after_a_few_writes(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    from sinks.errors import RACE_RETRIES
+
+    sf.duplicate_always.add("cus_1")
+    report = writer.write([rec("Account", "cus_1", {"Name": "a"})])
+    assert [(r.external_id, code) for r, code, _ in report.dead] == [("cus_1", "DUPLICATE_VALUE")]
+    assert len(sf.composites) == RACE_RETRIES
+
+
+def test_a_refused_opportunity_link_is_dropped_and_the_payment_lands(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    """Point 6: a deleted/invisible/wrong-type raw id fails the whole record; the payment must not be lost."""
+    pay = rec("Stripe_Payment__c", "ch_1", {"Amount__c": "5.00", "Opportunity__c": OPP_GONE})
+    report = writer.write([pay])
+    assert report.landed == [pay] and not report.dead
+    assert sf.rows[("Stripe_Payment__c", "ch_1")]["Amount__c"] == "5.00"
+    assert "Opportunity__c" not in sf.rows[("Stripe_Payment__c", "ch_1")]
+    ((refused, code, message),) = report.refused_links
+    assert refused is pay and code == "INVALID_CROSS_REFERENCE_KEY" and OPP_GONE in message
+
+
+def test_an_absent_order_field_is_learned_once(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    """Point 6, Orders disabled: INVALID_FIELD naming Order__c; later records drop it before any call fails."""
+    sf.no_orders = True
+    first = writer.write([rec("Stripe_Payment__c", "ch_1", {"Amount__c": "1.00", "Order__c": "801000000000001AAA"})])
+    assert len(first.landed) == 1 and [c for _, c, _ in first.refused_links] == ["INVALID_FIELD"]
+    sf.calls.clear()
+    sf.composites.clear()
+    later = writer.write([rec("Stripe_Payment__c", f"ch_{i}", {"Order__c": "801000000000001AAA"}) for i in range(2, 9)])
+    assert len(later.landed) == 7 and len(later.refused_links) == 7
+    assert len(sf.composites) == 1 and sf.calls == [("collections", "Stripe_Payment__c", 7)]  # no refused call
+
+
+def test_bulk_is_chosen_with_the_backlog_and_the_budget_in_view(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    """Point 7: a job costs several calls (create, upload, close, polls, results), Composite one per 1,000 records."""
+    writer.s.sink_bulk_threshold = 2_000
+    writer.s.sink_bulk_backlog = 20_000
+    assert not writer._use_bulk(1_999, backlog=10**6)  # below the threshold
+    assert not writer._use_bulk(2_000, backlog=0)  # small backlog: 2 Composite calls beat a ~7-call job
+    assert writer._use_bulk(2_000, backlog=50_000)  # large backlog: the job lets the loop go on
+    assert writer._use_bulk(20_000, backlog=0)  # Bulk is cheaper than 20 Composite calls
+    sf.budget.update(90, 100)  # budget tight: the cheaper path whatever the backlog
+    assert not writer._use_bulk(2_000, backlog=50_000) and writer._use_bulk(20_000, backlog=0)
+
+
+def test_records_of_a_running_job_are_not_committable(sf: FakeSalesforce, writer: BatchWriter) -> None:
+    """Point 7: a record in a running job is in no report list (its offsets stay uncommitted) until the job ends."""
+    accounts = [rec("Account", f"cus_{i}", {"Name": "x"}, offset=i) for i in range(60)]
+    sf.running.add("7500")
+    report = writer.write(accounts)
+    assert report.submitted and not (report.landed or report.dead or report.retry)
+    again = writer.write([rec("Account", "cus_3", {"Name": "newer"})])  # a newer version waits for the job
+    assert len(again.retry) == 1 and not again.landed and writer.jobs.record_count() == 60
