@@ -1,7 +1,9 @@
-"""A faithful local Salesforce org for tests and demos: OAuth2/SOAP login, REST, sObject Collections, SOQL,
-Bulk API 2.0 ingest, validation from the SFDX metadata in `salesforce/`, limits and fault injection.
+"""A faithful local Salesforce org for tests and demos, strict where Salesforce's documentation is: OAuth2/SOAP
+login on two base URLs (`handle.login_url`, the login.salesforce.com stand-in, and `handle.base_url`, the org's My
+Domain), REST, sObject Collections, Composite (collated), SOQL, Bulk API 2.0 ingest (paced, in the background),
+validation from the SFDX metadata in `salesforce/`, sharing, limits, a latency model and fault injection.
 
-    handle = start_emulator(tmp_path / "org.sqlite3", lock_rate=0.1)
+    handle = start_emulator(tmp_path / "org.sqlite3", lock_rate=0.1, org_mode="admins")
     sf = Salesforce(instance_url=handle.instance_url, session_id=token, session=client_session(handle))
     handle.stop()
 

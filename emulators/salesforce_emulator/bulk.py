@@ -5,8 +5,12 @@ Jobs run in the background, each on its own thread (several at once), at a real 
 `bulk_queue_s` in `UploadComplete` ("Job States": "All job data has been uploaded and the job is ready to be
 processed."), then is `InProgress` ("The job is being processed by Salesforce.") at `bulk_records_per_s`.
 Every HTTP request of a job (create, upload, close, each status poll, each result download) is one API call,
-counted by the server like any REST call ("Bulk API and Bulk API 2.0 Limits and Allocations" budgets a job's
-requests against the org's daily API requests; the emulator counts each request, the strict reading).
+counted by the server like any REST call. Bulk 2.0 "Limits": "Each org is only able to handle a certain number of
+API requests within a 24-hour period. Budget your overall API consumption to account for what each integration
+does against the org." (no sentence exempts Bulk requests; counting each one is the strict reading). The pace
+defaults (3 s queued, 3,000 records/s) are typical figures, not documented ones: "Bulk API and Bulk API 2.0 Limits
+and Allocations" only says "Jobs with fewer than 2,000 records should involve 'bulkified' synchronous calls in REST
+(for example, Composite) or SOAP."
 
 CSV rules as on Salesforce: header = API names (case-insensitive), `Rel__r.Ext_Id__c` columns resolve parents
 by external id, empty value = leave unchanged, `#N/A` = null. An unknown column fails the whole job
