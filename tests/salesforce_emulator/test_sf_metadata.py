@@ -83,8 +83,10 @@ def test_custom_objects_follow_the_model_rules() -> None:
         assert COMMON <= set(schema.objects[name].fields)
 
 
-@pytest.mark.parametrize("path", sorted(p for d in SALESFORCE_PACKAGE_DIRS for p in d.glob("objects/*/fields/*.field-meta.xml")),
-                         ids=lambda p: f"{p.parent.parent.name}.{p.stem}")
+FIELD_FILES = sorted(p for d in SALESFORCE_PACKAGE_DIRS for p in d.glob("objects/*/fields/*.field-meta.xml"))
+
+
+@pytest.mark.parametrize("path", FIELD_FILES, ids=lambda p: f"{p.parent.parent.name}.{p.stem}")
 def test_field_rules(path: Path) -> None:
     root = ET.parse(path).getroot()
     ftype = _text(root, "type")

@@ -45,9 +45,10 @@ def test_every_order_component_is_in_the_orders_package() -> None:
 def test_the_check_fails_when_the_main_permission_set_names_an_order_field(tmp_path: Path) -> None:
     project = tmp_path / "salesforce"
     shutil.copytree(PROJECT, project)
-    main_set = project / "force-app" / "main" / "default" / "permissionsets" / "Paysync_Integration.permissionset-meta.xml"
+    main_set = project / "force-app/main/default/permissionsets/Paysync_Integration.permissionset-meta.xml"
     text = main_set.read_text()
-    grant = ("    <fieldPermissions>\n        <editable>true</editable>\n        <field>Stripe_Payment__c.Order__c</field>\n"
+    grant = ("    <fieldPermissions>\n        <editable>true</editable>\n"
+             "        <field>Stripe_Payment__c.Order__c</field>\n"
              "        <readable>true</readable>\n    </fieldPermissions>\n")
     main_set.write_text(text.replace("    <fieldPermissions>\n", grant + "    <fieldPermissions>\n", 1))
     assert unresolved_references(project, ["force-app"]) == [

@@ -2,8 +2,9 @@
 `sf project deploy start`) converts `salesforce/` to Metadata API format with no error and no file it cannot
 resolve, and its package.xml lists exactly the objects, fields, value sets and permission sets of the source.
 
-SDR is installed once into `<cache dir>/npm-sdr/<hash of package.json>` (outside the repo); the test skips only
-when node/npm are absent. Version 12 needs undici held at 6.x on Node 20 (`overrides` in package.json).
+SDR is installed once (`npm ci`) into `<cache dir>/npm-sdr/<hash of package.json + lock>`, outside the repo;
+the test skips only when node/npm are absent. Version 12 needs undici held at 6.x on Node 20 (`overrides` in
+package.json).
 """
 
 from __future__ import annotations
@@ -23,21 +24,24 @@ from paysync.paths import SALESFORCE_PROJECT_DIR, cache_dir
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_JSON = HERE / "package.json"
+PACKAGE_LOCK = HERE / "package-lock.json"  # npm ci: the exact tree, undici held at 6.x
 SCRIPT = HERE / "sdr_convert.js"
 NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
 
 
 @pytest.fixture(scope="module")
 def sdr_modules() -> Path:
-    """node_modules holding SDR, installed once per package.json content."""
+    """node_modules holding SDR, installed once per package.json + lock content."""
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("node/npm not installed: cannot run Salesforce's source-deploy-retrieve on the package")
-    folder = cache_dir() / "npm-sdr" / hashlib.sha256(PACKAGE_JSON.read_bytes()).hexdigest()[:16]
+    key = hashlib.sha256(PACKAGE_JSON.read_bytes() + PACKAGE_LOCK.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "npm-sdr" / key
     done = folder / ".installed"
     if not done.exists():
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(PACKAGE_JSON, folder / "package.json")
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder)],
+        shutil.copy(PACKAGE_LOCK, folder / "package-lock.json")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(folder)],
                        check=True, capture_output=True, timeout=600)
         done.write_text("ok\n")
     modules = folder / "node_modules"
