@@ -104,6 +104,26 @@ def _failed(result: SaveResult) -> Response:
                                   for e in result.errors])
 
 
+def _by_id(org: Org, req: Request, obj: ObjectDef, record_id: str, body: Any, version: str) -> Response:
+    """GET, PATCH (update; 204 No Content) or DELETE `/sobjects/{Object}/{id}`; records hidden by sharing are 404."""
+    rid = org.store.find_unique(obj, "Id", record_id)
+    if req.method == "PATCH":
+        data = dict(body) if isinstance(body, dict) else body
+        if isinstance(data, dict):
+            data["Id"] = record_id
+        result = _save_one(org, obj, data, "update")
+        return Response(204) if result.success else _failed(result)
+    if rid is None or not org.mode.sharing.visible(rid):
+        return error(404, "NOT_FOUND", "The requested resource does not exist")
+    if req.method == "GET":
+        return json_response(200, _record_json(obj, org.store.records[obj.name][rid], version))
+    with org.store.lock:
+        txn = org.store.txn()
+        txn.delete(obj, rid)
+        txn.commit()
+    return Response(204)
+
+
 def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response:
     """`/sobjects[/{Object}[/describe | /{id} | /{ExtField}/{value}]]`."""
     if not parts:
@@ -127,33 +147,14 @@ def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response
             return json_response(201, result.as_json(False)) if result.success else _failed(result)
     elif rest == ["describe"] and req.method == "GET":
         return json_response(200, describe_mod.describe(org.schema, obj, version))
-    elif len(rest) == 1:
-        rid = org.store.find_unique(obj, "Id", rest[0])
-        if req.method == "GET":
-            rec = org.store.records[obj.name].get(rid) if rid and org.mode.sharing.visible(rid) else None
-            if rec is None:
-                return error(404, "NOT_FOUND", "The requested resource does not exist")
-            return json_response(200, _record_json(obj, rec, version))
-        if req.method == "PATCH":
-            data = dict(body) if isinstance(body, dict) else body
-            if isinstance(data, dict):
-                data["Id"] = rest[0]
-            result = _save_one(org, obj, data, "update")
-            return Response(204) if result.success else _failed(result)
-        if req.method == "DELETE":
-            if rid is None:
-                return error(404, "NOT_FOUND", "The requested resource does not exist")
-            with org.store.lock:
-                txn = org.store.txn()
-                txn.delete(obj, rid)
-                txn.commit()
-            return Response(204)
+    elif len(rest) == 1 and req.method in ("GET", "PATCH", "DELETE"):
+        return _by_id(org, req, obj, rest[0], body, version)
     elif len(rest) == 2:
         field_name, value = rest
         if req.method == "GET":
             f = obj.field(field_name)
             rid = org.store.find_unique(obj, f.name, value) if f and (f.external_id or f.name == "Id") else None
-            if rid is None:
+            if rid is None or not org.mode.sharing.visible(rid):
                 return error(404, "NOT_FOUND", "The requested resource does not exist")
             return json_response(200, _record_json(obj, org.store.records[obj.name][rid], version))
         if req.method == "PATCH":
