@@ -103,6 +103,9 @@ class Auth:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if not hmac.compare_digest(client_secret.encode(), self.creds.client_secret.encode()):
             return _oauth_error("invalid_client", "invalid client credentials")
+        # Password flow on either host: "Understanding the Username-Password OAuth Authentication Flow": "a POST
+        # request to the appropriate Salesforce token request endpoint, such as
+        # https://login.salesforce.com/services/oauth2/token" — the generic host, and the org's own (My Domain).
         if grant == "password" and not (form.get("username") == self.creds.username
                                         and self._password_ok(form.get("password", ""))):
             return _oauth_error("invalid_grant", "authentication failure")
@@ -131,7 +134,8 @@ class Auth:
         return json_response(200, self._token_body())
 
     def soap_login(self, req: Request, version: str) -> Response:
-        """`POST /services/Soap/u/{version}` with a partner `login` envelope."""
+        """`POST /services/Soap/u/{version}` with a partner `login` envelope, on either host (the SOAP login is
+        answered by login.salesforce.com and by My Domain; no page restricting it was found)."""
         try:
             root = ET.fromstring(req.body)
         except ET.ParseError:
