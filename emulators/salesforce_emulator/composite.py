@@ -123,12 +123,27 @@ def execution_order(parsed: list[Sub], collate: bool, shuffle: Callable[[list[in
     """Indices in the order to run. "Composite Request Body", collateSubrequests: "When subrequests are collated,
     the processing speed is faster, but the order of execution is not guaranteed (unless there is an explicit
     dependency between the subrequests). If collation is disabled, then the subrequests are executed in the order
-    in which they are received." Collated: a seeded shuffle, each subrequest after those it refers to."""
+    in which they are received. Subrequests that contain valid HTTP headers are not collated." Collated: a seeded
+    shuffle, each subrequest after those it refers to; a subrequest with httpHeaders stays in its place (those
+    before it run before it, those after it after it)."""
     if not collate:
         return list(range(len(parsed)))
     deps = _dependencies(parsed)
     index = {ref: i for i, (ref, *_) in enumerate(parsed)}
-    pending, done, order = shuffle(list(range(len(parsed)))), set[int](), []
+    order: list[int] = []
+    segment: list[int] = []
+    for i, item in enumerate(parsed):
+        if item[3]:  # httpHeaders: not collated
+            order += _shuffled_segment(segment, deps, index, set(order), shuffle) + [i]
+            segment = []
+        else:
+            segment.append(i)
+    return order + _shuffled_segment(segment, deps, index, set(order), shuffle)
+
+
+def _shuffled_segment(segment: list[int], deps: list[set[str]], index: dict[str, int], done: set[int],
+                      shuffle: Callable[[list[int]], list[int]]) -> list[int]:
+    pending, order = shuffle(segment), []
     while pending:
         ready = next(i for i in pending if all(index[d] in done for d in deps[i]))
         pending.remove(ready)

@@ -123,3 +123,10 @@ def test_collated_subrequests_still_follow_their_references(sf: Salesforce) -> N
                      "body": {"Status__c": "Failed"}})
         answers = _run(sf, "59.0", subs, collate=True)
         assert answers[-1]["httpStatusCode"] == 204, (attempt, answers[-1])
+
+
+def test_a_subrequest_with_http_headers_is_not_collated(sf: Salesforce) -> None:
+    subs = _payout_upserts("59.0", "po_hdr_", 9)
+    subs[4]["httpHeaders"] = {"Sforce-Auto-Assign": "FALSE"}
+    order = _execution_order(_run(sf, "59.0", subs, collate=True))
+    assert order.index("p4") == 4 and set(order[:4]) == {"p0", "p1", "p2", "p3"}
