@@ -153,7 +153,11 @@ class Dml:
             gate.waiting += 1
             self.gate_cond.wait_for(gate.released.is_set, timeout=60)
         elif unique and self.faults.knobs.insert_window_ms:
-            self.gate_cond.wait(timeout=self.faults.knobs.insert_window_ms / 1000.0)
+            gate.in_window += 1
+            try:
+                self.gate_cond.wait(timeout=self.faults.knobs.insert_window_ms / 1000.0)
+            finally:
+                gate.in_window -= 1
 
     def _save(self, txn: Txn, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
               mode: str, ext_field: str | None, ext_value: Any, as_admin: bool) -> SaveResult:

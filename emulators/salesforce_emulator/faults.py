@@ -68,6 +68,7 @@ class InsertGate:
     def __init__(self) -> None:
         self.value: str | None = None
         self.waiting = 0
+        self.in_window = 0  # inserts now inside their `insert_window_ms`
         self.released = threading.Event()
 
     def arm(self, value: str) -> None:
@@ -81,7 +82,8 @@ class InsertGate:
         return False
 
     def state(self) -> dict[str, Any]:
-        return {"armed": self.value, "waiting": self.waiting, "released": self.released.is_set()}
+        return {"armed": self.value, "waiting": self.waiting, "released": self.released.is_set(),
+                "in_window": self.in_window}
 
 
 class Faults:

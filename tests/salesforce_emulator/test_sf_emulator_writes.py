@@ -10,7 +10,7 @@ from typing import Any
 
 from simple_salesforce import Salesforce
 
-from emulators.salesforce_emulator import EmulatorHandle
+from emulators.salesforce_emulator import EmulatorHandle, client_session
 
 PAYMENTS = "composite/sobjects/Stripe_Payment__c/Stripe_Charge_Id__c"
 REFUNDS = "composite/sobjects/Stripe_Refund__c/Stripe_Refund_Id__c"
@@ -20,6 +20,13 @@ def _upsert(sf: Salesforce, path: str, sobject: str, records: list[dict[str, Any
     result: list[dict[str, Any]] = sf.restful(path, method="PATCH", json={"allOrNone": False, "records": [
         {"attributes": {"type": sobject}, **r} for r in records]})
     return result
+
+
+def _second_writer(handle: EmulatorHandle) -> Salesforce:
+    """Another client with its own HTTP session (a `requests.Session` is not shared between threads)."""
+    c = handle.credentials
+    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
+                      consumer_secret=c["client_secret"], session=client_session(handle))
 
 
 def _wait_for(condition: Any, what: str, timeout: float = 20.0) -> None:
@@ -33,8 +40,9 @@ def test_two_concurrent_inserts_of_one_new_external_id_give_one_duplicate_value(
         emulator: EmulatorHandle, sf: Salesforce) -> None:
     emulator.admin("POST", "/_emulator/gate", {"value": "ch_race"})
     first: list[list[dict[str, Any]]] = []
+    other = _second_writer(emulator)
     writer = threading.Thread(target=lambda: first.append(
-        _upsert(sf, PAYMENTS, "Stripe_Payment__c", [{"Stripe_Charge_Id__c": "ch_race", "Status__c": "Pending"}])))
+        _upsert(other, PAYMENTS, "Stripe_Payment__c", [{"Stripe_Charge_Id__c": "ch_race", "Status__c": "Pending"}])))
     writer.start()
     _wait_for(lambda: emulator.stats()["gate"]["waiting"] == 1, "the first insert to be held after its check")
     second = _upsert(sf, PAYMENTS, "Stripe_Payment__c", [{"Stripe_Charge_Id__c": "ch_race", "Status__c": "Pending"}])
@@ -96,3 +104,23 @@ def test_latency_model_charges_per_call_and_per_record(emulator: EmulatorHandle,
         assert time.monotonic() - started >= 0.1 + 20 * 0.02
     finally:
         emulator.set_faults(latency_ms=0, latency_per_record_ms=0)
+
+
+def test_insert_window_lets_concurrent_writers_race_without_a_gate(emulator: EmulatorHandle, sf: Salesforce) -> None:
+    """With `insert_window_ms`, the second writer checks while the first is still inside its window, so exactly one
+    of them wins, whichever the scheduler lets write first."""
+    results: list[list[dict[str, Any]]] = []
+    record = [{"Stripe_Charge_Id__c": "ch_window", "Status__c": "Pending"}]
+    try:
+        emulator.set_faults(insert_window_ms=5000)
+        other = _second_writer(emulator)
+        first = threading.Thread(target=lambda: results.append(_upsert(other, PAYMENTS, "Stripe_Payment__c",
+                                                                       record)))
+        first.start()
+        _wait_for(lambda: emulator.stats()["gate"]["in_window"] == 1, "the first insert to enter its window")
+        results.append(_upsert(sf, PAYMENTS, "Stripe_Payment__c", record))
+        first.join(timeout=30)
+    finally:
+        emulator.set_faults(insert_window_ms=0)
+    outcomes = sorted(r[0]["errors"][0]["statusCode"] if r[0]["errors"] else "created" for r in results)
+    assert outcomes == ["DUPLICATE_VALUE", "created"]
