@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--baseline-records", type=int, default=2_000)
     ap.add_argument("--bulk-threshold", type=int, default=2_000)
+    ap.add_argument("--bulk-queue-s", type=float, default=None, help="emulator: seconds a Bulk job stays queued")
+    ap.add_argument("--bulk-records-per-s", type=int, default=None, help="emulator: Bulk processing pace")
     ap.add_argument("--log-level", default="WARNING", help="the sink's log level (stderr)")
     args = ap.parse_args()
     setup_logging(args.log_level)
@@ -84,7 +86,9 @@ def main() -> None:
     kafka = KafkaSettings()
     create_topics(kafka.confluent_config(), prefix, 6)
     with tempfile.TemporaryDirectory() as tmp:
-        emu = start_emulator(Path(tmp) / "org.sqlite3", port=0, daily_limit=10_000_000)
+        pace = {k: v for k, v in (("bulk_queue_s", args.bulk_queue_s),
+                                  ("bulk_records_per_s", args.bulk_records_per_s)) if v is not None}
+        emu = start_emulator(Path(tmp) / "org.sqlite3", port=0, daily_limit=10_000_000, **pace)
         try:
             creds = emu.credentials
             settings = SinkSettings(
