@@ -24,7 +24,7 @@ from sinks.auth import AuthError, Authenticator
 from sinks.errors import Decision, classify_call, error_fields
 from sinks.metrics import SinkMetrics
 from sinks.payload import parse_csv
-from sinks.settings import SalesforceSettings, SinkSettings
+from sinks.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +330,3 @@ class SalesforceClient:
             self.request("bulk", "PATCH", base, json={"state": "Aborted"})
         except CallError as exc:
             log.warning("could not abort bulk job", extra={"job": base, "error": exc.decision.code})
-
-
-def client_from_settings(settings: SinkSettings, metrics: SinkMetrics) -> SalesforceClient:
-    """The client the sink uses (a fresh `requests.Session`)."""
-    return SalesforceClient(settings, metrics)

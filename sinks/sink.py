@@ -323,9 +323,10 @@ class Sink:
                     self._deliver_dead_letters()
                     self._commit()
                 self._update_lag(now)
+            self.writer.bulk_enabled = False  # stopping: what is left goes by Composite
+            self._drain_bulk()
             if not self._budget_paused:
                 self.flush()
-            self._drain_bulk()
             self._commit()
         finally:
             self.consumer.close()

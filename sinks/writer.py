@@ -71,6 +71,7 @@ class BatchWriter:
         self.paths = Paths(client, settings.sink_collection_size, pool)
         self.jobs = BulkJobs(client, settings)
         self.in_batch_retries = 4
+        self.bulk_enabled = True
         self.absent_links: set[tuple[str, str]] = set()  # (object, link field) the org does not have
 
     # public ----------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class BatchWriter:
     def _use_bulk(self, n: int, backlog: int) -> bool:
         """Bulk for `n` records of one object? Only for large groups with a free job slot; then the cheaper path
         in calls when the budget is tight, else Bulk when the backlog is large or Bulk is not dearer."""
-        if n < self.s.sink_bulk_threshold or self.jobs.slots() <= 0:
+        if not self.bulk_enabled or n < self.s.sink_bulk_threshold or self.jobs.slots() <= 0:
             return False
         bulk_calls = self.jobs.expected_calls()
         composite_calls = math.ceil(n / (MAX_COLLECTIONS * self.s.sink_collection_size))
