@@ -129,7 +129,8 @@ def run_sink(sink_env: dict[str, str]) -> Iterator[Callable[..., RunningSink]]:
 
 def test_every_record_lands_exactly_once_under_faults(emulator: Any, sink_env: dict[str, str], produce: Any,
                                                       run_sink: Any) -> None:
-    emulator.faults(error_503_rate=0.2, lock_rate=0.2, session_ttl_s=2)
+    # lock errors hit child inserts too, half of them wrapped in CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY (issue 14.5)
+    emulator.faults(error_503_rate=0.2, lock_rate=0.2, lock_wrap_rate=0.5, session_ttl_s=2)
     msgs, expected = workload(150, "f")
     produce(msgs[: len(msgs) // 2])
     running = run_sink(sink_bulk_threshold=120, sink_bulk_backlog=0, sink_bulk_first_poll_s=0.1)

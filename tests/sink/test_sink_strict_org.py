@@ -93,6 +93,25 @@ def test_point3_children_land_in_the_same_call_as_their_new_parents(strict: Any,
     assert strict.stats()["calls"]["composite"] - before == 8  # one call per batch, no retries
 
 
+def test_point5_the_loser_of_an_insert_race_is_written_again(strict: Any, writer: BatchWriter) -> None:
+    """Two writers insert one new external id at once: the loser's DUPLICATE_VALUE is a race, not a data error."""
+    strict.admin("POST", "/_emulator/gate", {"value": "ch_race"})
+    reports: list[Any] = []
+    loser = threading.Thread(target=lambda: reports.append(
+        writer.write([rec("Stripe_Payment__c", "ch_race", {"Amount__c": "2.00"})])))
+    loser.start()
+    assert wait_for(lambda: strict.stats()["gate"]["waiting"] == 1, 20)  # held between its check and its write
+    other = SalesforceClient(settings_of(strict), SinkMetrics())
+    won = other.upsert_collection("Stripe_Payment__c", "Stripe_Charge_Id__c", {"allOrNone": False, "records": [
+        {"attributes": {"type": "Stripe_Payment__c"}, "Stripe_Charge_Id__c": "ch_race", "Status__c": "Pending"}]})
+    assert won[0]["success"]
+    strict.admin("POST", "/_emulator/gate/release")
+    loser.join(30)
+    assert [r.external_id for r in reports[0].landed] == ["ch_race"] and not reports[0].dead
+    (row,) = other.query("SELECT Amount__c, Status__c FROM Stripe_Payment__c WHERE Stripe_Charge_Id__c = 'ch_race'")
+    assert float(row["Amount__c"]) == 2.0 and row["Status__c"] == "Pending"
+
+
 def test_point6_refused_links_are_dropped_and_the_payments_land(strict: Any, writer: BatchWriter) -> None:
     good = opportunity(strict)
     account = seed(strict, "Account", {"Name": "Not an opportunity"})
