@@ -62,7 +62,6 @@ class BulkResult:
     job_id: str
     state: str
     error_message: str = ""
-    total: int = 0
     processed: int = 0
     successful: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -308,7 +307,7 @@ class SalesforceClient:
         """The results of a finished job, reading no more CSVs than needed: none when every record succeeded,
         `failedResults` when some failed, `successfulResults` too only when some were not processed."""
         state = str(info.get("state", ""))
-        result = BulkResult(job_id, state, str(info.get("errorMessage") or ""), total,
+        result = BulkResult(job_id, state, str(info.get("errorMessage") or ""),
                             int(info.get("numberRecordsProcessed") or 0))
         if state != "JobComplete":
             return result

@@ -191,7 +191,7 @@ class FakeSalesforce:
 
     def bulk_results(self, job_id: str, info: dict[str, Any], total: int) -> BulkResult:
         ok, failed = self.jobs[job_id]
-        return BulkResult(job_id, "JobComplete", "", total, len(ok) + len(failed), failed=failed,
+        return BulkResult(job_id, "JobComplete", "", len(ok) + len(failed), failed=failed,
                           all_others_succeeded=True)
 
     def bulk_abort(self, job_id: str) -> None:
