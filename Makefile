@@ -30,6 +30,7 @@ kafka-stop: bootstrap
 
 lint: bootstrap
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	-$(BIN)/paysync kafka stop
