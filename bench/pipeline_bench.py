@@ -44,7 +44,7 @@ from emulators.salesforce_emulator import start_emulator
 from emulators.stripe_simulator.handle import start_simulator
 from ops.pipeline import WEBHOOK_SECRETS, LocalPipeline, PipelineOptions, Quiet
 from ops.supervisor import Supervisor
-from paysync.broker import free_port
+from paysync.net import free_port
 from paysync.codec import AvroCodec
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
 from producers.envelope import envelope
@@ -623,7 +623,7 @@ def main() -> int:
     say(f"paysync end-to-end benchmark · load {load_start:.2f} · workdir {workdir}")
     try:
         say("phase 1/3: paysync")
-        from paysync.broker import BrokerError
+        from ops.broker import BrokerError
 
         try:
             ps = run_paysync(args, workdir)
@@ -642,7 +642,7 @@ def main() -> int:
                                   "finished": False, "replay_1m_s": None, "replay_1m_extrapolated": True}
         if "replay" not in args.skip:
             say("phase 3/3: replay from offset 0")
-            from paysync.broker import BrokerConfig, BrokerError, start, stop
+            from ops.broker import BrokerConfig, BrokerError, start, stop
 
             cfg = BrokerConfig(port=free_port(), controller_port=free_port(), data_dir=workdir / "replay-kafka")
             try:

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import stripe
 
-from paysync.broker import free_port
+from paysync.net import free_port
 from paysync.topics import create_topics
 
 REPO = Path(__file__).resolve().parents[1]

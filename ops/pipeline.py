@@ -26,7 +26,8 @@ from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
 from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
 from ops.reconcile.salesforce_side import SalesforceReader
 from ops.supervisor import Supervisor
-from paysync.broker import BrokerConfig, free_port, start, stop
+from ops.broker import BrokerConfig, start, stop
+from paysync.net import free_port
 from paysync.topics import (ALL_TOPICS, DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS,
                             STRIPE_EVENTS, create_topics, wait_for_topics)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from paysync.broker import free_port
+from paysync.net import free_port
 
 
 class SimulatorError(RuntimeError):
