@@ -24,7 +24,7 @@ from confluent_kafka import Producer
 from emulators.salesforce_emulator import start_emulator
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
-from paysync.settings import KafkaSettings
+from paysync.settings import KafkaConnection
 from paysync.topics import SALESFORCE_UPSERTS, create_topics
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
@@ -81,7 +81,7 @@ def main() -> None:
     setup_logging(args.log_level)
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    kafka = KafkaSettings()
+    kafka = KafkaConnection()
     create_topics(kafka.confluent_config(), prefix, 6)
     with tempfile.TemporaryDirectory() as tmp:
         emu = start_emulator(Path(tmp) / "org.sqlite3", port=0, daily_limit=10_000_000)

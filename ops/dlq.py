@@ -96,10 +96,10 @@ class DeadLetterStore:
 
     def __init__(self, settings: OpsSettings) -> None:
         self.settings = settings
-        self.conf = settings.confluent_config()
-        self.topic = DEAD_LETTERS.full_name(settings.topic_prefix)
+        self.conf = settings.kafka.confluent_config()
+        self.topic = DEAD_LETTERS.full_name(settings.topics.prefix)
         self.group = settings.dlq_resolved_group
-        self.codec = AvroCodec(settings.schema_registry_url)
+        self.codec = AvroCodec(settings.kafka.schema_registry_url)
         self.tool = KafkaTool(self.conf, settings.ops_request_timeout_s)
 
     def close(self) -> None:

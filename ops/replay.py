@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import Field
 
-from paysync.settings import KafkaSettings
+from paysync.settings import KafkaConnection, PaysyncSettings, TopicSettings
 from paysync.topics import ALL_TOPICS
 
 REPLAY_HEADER = "paysync-replay-of"
@@ -40,8 +40,11 @@ class ReplayError(Exception):
     """The request cannot be carried out as asked; the message says why (exit status 1)."""
 
 
-class OpsSettings(KafkaSettings):
+class OpsSettings(PaysyncSettings):
     """Settings of the operator tools (`paysync replay`, `paysync dlq`)."""
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
 
     ops_idle_timeout_s: float = Field(default=30.0, gt=0, description="give up when a read makes no progress this long")
     ops_request_timeout_s: float = Field(default=15.0, gt=0, description="timeout of one admin/metadata request")
@@ -389,8 +392,8 @@ def main(argv: list[str], stdout: Any = None, stderr: Any = None) -> int:
 
     args = _parser().parse_args(argv)
     settings = OpsSettings()
-    conf = settings.confluent_config()
-    topic = resolve_topic(args.topic, settings.topic_prefix)
+    conf = settings.kafka.confluent_config()
+    topic = resolve_topic(args.topic, settings.topics.prefix)
     tool = KafkaTool(conf, settings.ops_request_timeout_s)
     try:
         if args.reset_group:
@@ -411,7 +414,7 @@ def main(argv: list[str], stdout: Any = None, stderr: Any = None) -> int:
         start = _bound(args.from_offset, args.from_timestamp, None, "earliest" if args.from_earliest else None)
         end = _bound(args.to_offset, args.to_timestamp, args.count, None)
         ranges = tool.plan(topic, args.partition, start, end)
-        target = resolve_topic(args.target, settings.topic_prefix) if args.target else topic
+        target = resolve_topic(args.target, settings.topics.prefix) if args.target else topic
         if target != topic:
             missing = {r.partition for r in ranges} - set(tool.partitions(target))
             if missing:

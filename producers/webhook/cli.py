@@ -49,9 +49,9 @@ def main(argv: list[str]) -> int:
     host = args.host or settings.webhook_host
     port = settings.webhook_port if args.port is None else args.port
     metrics_port = settings.webhook_metrics_port if args.metrics_port is None else args.metrics_port
-    kafka_conf = settings.confluent_config()
+    kafka_conf = settings.kafka.confluent_config()
     if args.create_topics:
-        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
     timeout_ms = int(settings.webhook_publish_timeout_s * 1000)
     publisher = KafkaPublisher(
         producer_config(kafka_conf, message_timeout_ms=max(500, timeout_ms - 500), linger_ms=settings.webhook_linger_ms)
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     app = WebhookApp(
         publisher=publisher,
         secrets=settings.secret_bytes(),
-        topic_prefix=settings.topic_prefix,
+        topic_prefix=settings.topics.prefix,
         tolerance_s=settings.webhook_tolerance_s,
         future_tolerance_s=settings.webhook_future_tolerance_s,
         max_body_bytes=settings.webhook_max_body_bytes,
