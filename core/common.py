@@ -1,4 +1,4 @@
-"""Shared pieces of every mapping: the input/config types, validation, conversions and the upsert shape.
+"""Shared pieces of every mapping: the input type, validation, conversions and the upsert shape.
 
 Pure functions only: no Kafka, Faust or HTTP. Values put in upsert `fields` are only None, bool,
 int or str (decimals, dates and datetimes as strings) — never floats.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
+from core.config import MappingConfig
+from paysync.keys import ref_id
 from paysync.money import to_decimal_str
 from paysync.pan import redact_card_numbers
 
@@ -30,18 +31,6 @@ class EventMeta:
     account: str | None
     livemode: bool
     version: str
-
-
-@dataclass(frozen=True)
-class MappingConfig:
-    """Product choices the mappings follow; the app builds it from settings. Defaults are the product defaults."""
-
-    customer_target: Literal["Account", "Contact"] = "Account"
-    opportunity_metadata_keys: tuple[str, ...] = ("salesforce_opportunity_id",)
-    order_metadata_keys: tuple[str, ...] = ("salesforce_order_id",)
-    legal_entities: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    multi_currency: bool = False
-    pii_allowlist: frozenset[str] = frozenset({"name", "email", "phone"})
 
 
 class MappingError(ValueError):
@@ -78,15 +67,6 @@ def require_id(obj: Mapping[str, Any], key: str = "id") -> str:
     if not isinstance(value, str) or not value:
         raise MappingError("MISSING_FIELD", f"{key} is missing or not a string id")
     return value
-
-
-def ref_id(value: Any) -> str | None:
-    """An id from a reference that is either an id string or an expanded object; None when absent."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
-        return str(value["id"])
-    return None
 
 
 def require_amount(obj: Mapping[str, Any], key: str) -> int:

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams import statuses
-from streams.mapping.common import (
-    EventMeta, FieldValue, MappingConfig, MappingError, identity_fields, money, require_currency, upsert,
-)
+from core import statuses
+from core.common import EventMeta, FieldValue, MappingError, identity_fields, money, require_currency, upsert
+from core.config import MappingConfig
 
 
 @dataclass(frozen=True)

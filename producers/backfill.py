@@ -20,14 +20,15 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from core import registry
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
 log = logging.getLogger("producers.backfill")
 EVENTS_WINDOW_S = 30 * 86400
-OBJECT_TYPES = {"charges": "charge", "refunds": "refund", "disputes": "dispute", "invoices": "invoice",
-                "payouts": "payout"}
+# `--types` name (the list endpoint's last segment) -> Stripe type, in the registry's backfill order.
+OBJECT_TYPES: dict[str, str] = {spec.list_path.removeprefix("/v1/"): spec.name for spec in registry.backfill_types()}
 ALL_TYPES = ("events", *OBJECT_TYPES, "balance_transactions")
 
 

@@ -13,19 +13,27 @@ transactions of one source never fight over the same field. Fee and net are in t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from streams.mapping.common import (
-    FieldValue, MappingConfig, MappingError, datetime_str, decimal_str, identity_fields, money, parent,
-    payout_parent, require_amount, require_currency, require_id, text, upper, upsert,
+from core.common import (
+    FieldValue, MappingError, datetime_str, decimal_str, identity_fields, money, parent, payout_parent,
+    require_amount, require_currency, require_id, text, upper, upsert,
 )
-from streams.order import encode_version, version_of
+from core.config import MappingConfig
+from core.spec import StripeType
+from core.version import encode_version
 
 CHARGE_PREFIXES = ("ch_", "py_")
 REFUND_PREFIXES = ("re_", "pyr_")
 DISPUTE_PREFIXES = ("dp_", "du_")
 CHARGE_TYPES = frozenset({"charge", "payment"})
 REFUND_TYPES = frozenset({"refund", "payment_refund"})
+
+
+def rank(bt: Mapping[str, Any]) -> tuple[int, ...]:
+    """Available after pending, then paid out after not (what a later listing adds)."""
+    return (1 if bt.get("status") == "available" else 0, 1 if bt.get("payout_id") else 0)
 
 
 def _is_dispute_withdrawal(bt: dict[str, Any]) -> bool:
@@ -51,7 +59,7 @@ def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict
     source = bt.get("source_id") if isinstance(bt.get("source_id"), str) and bt.get("source_id") else None
     payout_id = bt.get("payout_id") if isinstance(bt.get("payout_id"), str) and bt.get("payout_id") else None
     rate = decimal_str(bt.get("exchange_rate"))
-    version = encode_version(version_of("balance_transaction", bt, created, txn_id))
+    version = encode_version((created, rank(bt), txn_id))
     identity = identity_fields(bt.get("account"), bool(bt.get("livemode")), cfg)
 
     fields: dict[str, FieldValue] = dict(identity)
@@ -106,3 +114,12 @@ def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict
         "Stripe_Balance_Transaction__c", "Stripe_Balance_Transaction_Id__c", txn_id, fields, version, None, parents
     )
     return [record] if partial is None else [record, partial]
+
+
+# Carried by its own topic (`stripe.balance_transactions`, keyed by `paysync.keys.balance_transaction_key`),
+# mapped by `map_balance_transaction`: no `mapper` for `stripe.events`.
+SPEC = StripeType(
+    name="balance_transaction", list_path="/v1/balance_transactions", rank=rank,
+    sobjects=("Stripe_Balance_Transaction__c",), external_id_field="Stripe_Balance_Transaction_Id__c",
+    write_rank=70,
+)

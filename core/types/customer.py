@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from streams.mapping.common import (
-    EventMeta, FieldValue, MappingConfig, check_object, common_fields, require_id, text, upsert,
-)
+from core import statuses
+from core.common import EventMeta, FieldValue, check_object, common_fields, require_id, text, upsert
+from core.config import MappingConfig
+from core.spec import StripeType
 
 NAME_LENGTH = 255  # Account.Name
 LAST_NAME_LENGTH = 80  # Contact.LastName (standard field)
 FIRST_NAME_LENGTH = 40  # Contact.FirstName (standard field)
 PHONE_LENGTH = 40  # standard Phone fields
 EMAIL_LENGTH = 80  # Contact.Email
+
+
+def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
+    """Deleted is later than any live state."""
+    return (statuses.flag(obj.get("deleted")),)
 
 
 def _allowed(obj: dict[str, Any], key: str, cfg: MappingConfig) -> str | None:
@@ -48,3 +55,9 @@ def map_customer(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> li
             fields["Phone"] = text(phone, PHONE_LENGTH)
         sobject = "Account"
     return [upsert(sobject, "Stripe_Customer_Id__c", customer_id, fields, meta.version, meta.event_id)]
+
+
+SPEC = StripeType(
+    name="customer", list_path="/v1/customers", rank=rank, mapper=map_customer,
+    sobjects=("Account", "Contact"), external_id_field="Stripe_Customer_Id__c", write_rank=10,
+)

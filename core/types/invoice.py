@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from streams import statuses
-from streams.mapping.common import (
-    OPPORTUNITY_PREFIX, ORDER_PREFIX, EventMeta, FieldValue, MappingConfig, check_object, common_fields,
-    customer_parent, datetime_str, money, optional_amount, payment_status_upserts, ref_id, require_currency,
+from core import statuses
+from core.common import (
+    OPPORTUNITY_PREFIX, ORDER_PREFIX, EventMeta, FieldValue, check_object, common_fields,
+    customer_parent, datetime_str, money, optional_amount, payment_status_upserts, require_currency,
     require_id, require_status, salesforce_id, text, upper, upsert,
 )
+from core.config import MappingConfig
+from core.spec import StripeType
+from paysync.keys import ref_id
+
+INVOICE_STATUS: Mapping[str, str] = MappingProxyType({
+    "draft": "Draft",
+    "open": "Open",
+    "paid": "Paid",
+    "void": "Void",
+    "uncollectible": "Uncollectible",
+})
+# Invoice status -> payment status of the Opportunity/Order an invoice links to.
+INVOICE_PAYMENT_STATUS: Mapping[str, str] = MappingProxyType({
+    "draft": statuses.PENDING,
+    "open": statuses.PENDING,
+    "paid": statuses.SUCCEEDED,
+    "void": statuses.CANCELED,
+    "uncollectible": statuses.FAILED,
+})
+INVOICE_RANK: Mapping[str, int] = MappingProxyType({
+    "draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3,
+})
 
 URL_LENGTH = 255
+
+
+def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
+    """Status, then amount paid, then payment attempts."""
+    return (
+        statuses.status_rank(INVOICE_RANK, obj),
+        statuses.int_or_zero(obj.get("amount_paid")),
+        statuses.int_or_zero(obj.get("attempt_count")),
+    )
 
 
 def _subscription(obj: dict[str, Any]) -> str | None:
@@ -29,7 +62,7 @@ def map_invoice(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> lis
     obj = check_object("invoice", obj)
     invoice_id = require_id(obj)
     currency = require_currency(obj)
-    status = require_status(statuses.INVOICE_STATUS, obj, "invoice")
+    status = require_status(INVOICE_STATUS, obj, "invoice")
     transitions = obj.get("status_transitions")
     paid_at = transitions.get("paid_at") if isinstance(transitions, dict) else None
     url = obj.get("hosted_invoice_url")
@@ -55,5 +88,12 @@ def map_invoice(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> lis
     })
     parents = customer_parent(obj.get("customer"), cfg)
     out = [upsert("Stripe_Invoice__c", "Stripe_Invoice_Id__c", invoice_id, fields, meta.version, meta.event_id, parents)]
-    out.extend(payment_status_upserts(metadata, statuses.INVOICE_PAYMENT_STATUS[obj["status"]], meta, cfg))
+    out.extend(payment_status_upserts(metadata, INVOICE_PAYMENT_STATUS[obj["status"]], meta, cfg))
     return out
+
+
+SPEC = StripeType(
+    name="invoice", list_path="/v1/invoices", rank=rank, mapper=map_invoice,
+    sobjects=("Stripe_Invoice__c",), external_id_field="Stripe_Invoice_Id__c", write_rank=30,
+    statuses=INVOICE_STATUS, status_ranks=INVOICE_RANK, terminal=frozenset({"paid", "void"}), backfill_order=3,
+)
