@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import cast
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
@@ -72,6 +73,8 @@ def main(argv: list[str]) -> int:
     )
     log.info("webhook receiver starting", extra={"host": host, "port": port, "metrics_port": metrics_port,
                                                  "secrets": len(settings.webhook_secrets)})
+    # uvicorn hints an int but hands the value to asyncio.wait_for, which takes fractional seconds
+    graceful_s = cast(int, settings.webhook_publish_timeout_s + 2)
     uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                access_log=False, log_config=None, timeout_graceful_shutdown=settings.webhook_publish_timeout_s + 2)
+                access_log=False, log_config=None, timeout_graceful_shutdown=graceful_s)
     return 0
