@@ -7,7 +7,7 @@ Integer arithmetic on minor units only; the decimal strings are made at the end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,24 @@ class PayoutMember:
     fee: int
     net: int
     currency: str
+
+
+def _common_currency(payout_currency: str | None, members: Iterable[PayoutMember]) -> str | None:
+    """The payout's currency (else its members'); MappingError when a member's amounts or currency do not fit."""
+    currency = require_currency({"currency": payout_currency}) if payout_currency else None
+    for member in members:
+        member_currency = require_currency({"currency": member.currency})
+        for name in ("amount", "fee", "net"):
+            value = getattr(member, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MappingError("BAD_AMOUNT", f"{member.balance_transaction_id}.{name} is not an integer")
+        if currency is None:
+            currency = member_currency
+        elif member_currency != currency:
+            raise MappingError(
+                "CURRENCY_MISMATCH", f"{member.balance_transaction_id} is {member_currency}, payout is {currency}"
+            )
+    return currency
 
 
 def reconcile_payout(
@@ -47,19 +65,7 @@ def reconcile_payout(
     if not payout_id:
         raise MappingError("MISSING_FIELD", "payout id is missing")
     unique = {m.balance_transaction_id: m for m in members}
-    currency = require_currency({"currency": payout_currency}) if payout_currency else None
-    for member in unique.values():
-        member_currency = require_currency({"currency": member.currency})
-        for name in ("amount", "fee", "net"):
-            value = getattr(member, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise MappingError("BAD_AMOUNT", f"{member.balance_transaction_id}.{name} is not an integer")
-        if currency is None:
-            currency = member_currency
-        elif member_currency != currency:
-            raise MappingError(
-                "CURRENCY_MISMATCH", f"{member.balance_transaction_id} is {member_currency}, payout is {currency}"
-            )
+    currency = _common_currency(payout_currency, unique.values())
     if payout_amount is not None and (isinstance(payout_amount, bool) or not isinstance(payout_amount, int)):
         raise MappingError("BAD_AMOUNT", f"payout amount is not an integer: {payout_amount!r}")
     gross = sum(m.amount for m in unique.values())

@@ -39,12 +39,43 @@ def rank(bt: Mapping[str, Any]) -> tuple[int, ...]:
 def _is_dispute_withdrawal(bt: dict[str, Any]) -> bool:
     category = bt.get("reporting_category")
     if category:
-        return category == "dispute"
+        return bool(category == "dispute")
     return int(bt["amount"]) < 0
 
 
-def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Balance_Transaction__c upsert, then at most one partial upsert of its source record."""
+def _source_partial(bt: dict[str, Any], source: str, identity: dict[str, FieldValue],
+                    fields: dict[str, FieldValue], version: str,
+                    payout_id: str | None) -> tuple[dict[str, str] | None, dict[str, Any] | None]:
+    """(parent reference to the source record, the partial upsert of its fee fields or None) for a source id.
+
+    `fields` are the transaction's own (its fee, net, currency and rate are copied onto the source).
+    """
+    bt_type, txn_id = bt["type"], bt["id"]
+    source_parents = payout_parent(payout_id)
+    if source.startswith(CHARGE_PREFIXES):
+        ref = parent("Payment__r", "Stripe_Payment__c", "Stripe_Charge_Id__c", source)
+        if bt_type not in CHARGE_TYPES:
+            return ref, None
+        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"], "Balance_Transaction_Id__c": txn_id,
+                   "Settlement_Currency__c": fields["Currency__c"], "Exchange_Rate__c": fields["Exchange_Rate__c"]}
+        return ref, upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", source, partial, version, None, source_parents)
+    if source.startswith(REFUND_PREFIXES):
+        ref = parent("Refund__r", "Stripe_Refund__c", "Stripe_Refund_Id__c", source)
+        if bt_type not in REFUND_TYPES:
+            return ref, None
+        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"], "Balance_Transaction_Id__c": txn_id}
+        return ref, upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", source, partial, version, None, source_parents)
+    if source.startswith(DISPUTE_PREFIXES):
+        ref = parent("Dispute__r", "Stripe_Dispute__c", "Stripe_Dispute_Id__c", source)
+        if not _is_dispute_withdrawal(bt):
+            return ref, None
+        partial = {**identity, "Dispute_Fee__c": fields["Fee__c"], "Balance_Transaction_Id__c": txn_id}
+        return ref, upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", source, partial, version, None, source_parents)
+    return None, None
+
+
+def _checked(bt: Any) -> tuple[str, str, int, int, int, int, str]:
+    """(id, currency, amount, fee, net, created, type) of a well-formed record; MappingError otherwise."""
     if not isinstance(bt, dict):
         raise MappingError("BAD_OBJECT", "balance transaction is not a record")
     txn_id = require_id(bt)
@@ -56,12 +87,20 @@ def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict
     bt_type = bt.get("type")
     if not isinstance(bt_type, str) or not bt_type:
         raise MappingError("MISSING_FIELD", "type is missing")
-    source = bt.get("source_id") if isinstance(bt.get("source_id"), str) and bt.get("source_id") else None
-    payout_id = bt.get("payout_id") if isinstance(bt.get("payout_id"), str) and bt.get("payout_id") else None
+    return txn_id, currency, amount, fee, net, created, bt_type
+
+
+def _id_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict[str, Any]]:
+    """The Stripe_Balance_Transaction__c upsert, then at most one partial upsert of its source record."""
+    txn_id, currency, amount, fee, net, created, bt_type = _checked(bt)
+    source, payout_id = _id_or_none(bt.get("source_id")), _id_or_none(bt.get("payout_id"))
     rate = decimal_str(bt.get("exchange_rate"))
     version = encode_version((created, rank(bt), txn_id))
     identity = identity_fields(bt.get("account"), bool(bt.get("livemode")), cfg)
-
     fields: dict[str, FieldValue] = dict(identity)
     if cfg.multi_currency:
         fields["CurrencyIsoCode"] = upper(currency)
@@ -80,36 +119,11 @@ def map_balance_transaction(bt: dict[str, Any], cfg: MappingConfig) -> list[dict
     })
     own_payout = source if bt_type == "payout" and source and source.startswith("po_") else None
     parents = payout_parent(payout_id or own_payout)
-    partial: dict[str, Any] | None = None
-    source_parents = payout_parent(payout_id)
-    if source and source.startswith(CHARGE_PREFIXES):
-        parents.append(parent("Payment__r", "Stripe_Payment__c", "Stripe_Charge_Id__c", source))
-        if bt_type in CHARGE_TYPES:
-            partial_fields = dict(identity)
-            partial_fields.update({
-                "Fee__c": money(fee, currency),
-                "Net__c": money(net, currency),
-                "Balance_Transaction_Id__c": txn_id,
-                "Settlement_Currency__c": upper(currency),
-                "Exchange_Rate__c": rate,
-            })
-            partial = upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", source, partial_fields, version, None, source_parents)
-    elif source and source.startswith(REFUND_PREFIXES):
-        parents.append(parent("Refund__r", "Stripe_Refund__c", "Stripe_Refund_Id__c", source))
-        if bt_type in REFUND_TYPES:
-            partial_fields = dict(identity)
-            partial_fields.update({
-                "Fee__c": money(fee, currency),
-                "Net__c": money(net, currency),
-                "Balance_Transaction_Id__c": txn_id,
-            })
-            partial = upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", source, partial_fields, version, None, source_parents)
-    elif source and source.startswith(DISPUTE_PREFIXES):
-        parents.append(parent("Dispute__r", "Stripe_Dispute__c", "Stripe_Dispute_Id__c", source))
-        if _is_dispute_withdrawal(bt):
-            partial_fields = dict(identity)
-            partial_fields.update({"Dispute_Fee__c": money(fee, currency), "Balance_Transaction_Id__c": txn_id})
-            partial = upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", source, partial_fields, version, None, source_parents)
+    ref, partial = (None, None)
+    if source:
+        ref, partial = _source_partial(bt, source, identity, fields, version, payout_id)
+    if ref is not None:
+        parents.append(ref)
     record = upsert(
         "Stripe_Balance_Transaction__c", "Stripe_Balance_Transaction_Id__c", txn_id, fields, version, None, parents
     )
