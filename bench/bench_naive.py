@@ -13,11 +13,13 @@ from pathlib import Path
 import httpx
 from bench_common import REPO, TRAFFIC, pct, proc_cpu, say
 from bench_paysync import Phase
+from naive_receiver import NaiveSettings
 
 from emulators.salesforce_emulator import start_emulator
 from emulators.stripe_simulator.handle import start_simulator
 from ops.pipeline import WEBHOOK_SECRETS, LocalPipeline
 from paysync.net import free_port
+from paysync.settings import settings_env
 
 
 def run_naive(args: argparse.Namespace, workdir: Path) -> Phase:
@@ -25,10 +27,10 @@ def run_naive(args: argparse.Namespace, workdir: Path) -> Phase:
     sf = start_emulator(workdir / "naive" / "salesforce.db", daily_limit=50_000_000)
     port = free_port()
     creds = sf.credentials
-    env = {**os.environ, "PAYSYNC_NAIVE_PORT": str(port), "PAYSYNC_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
-           "PAYSYNC_SALESFORCE_LOGIN_URL": sf.base_url, "PAYSYNC_SALESFORCE_CLIENT_ID": creds["client_id"],
-           "PAYSYNC_SALESFORCE_CLIENT_SECRET": creds["client_secret"],
-           "PAYSYNC_SALESFORCE_CA_BUNDLE": str(sf.ca_cert_path),
+    env = {**os.environ,
+           **settings_env(NaiveSettings, naive_port=port, webhook_secrets=",".join(WEBHOOK_SECRETS),
+                          salesforce_login_url=sf.base_url, salesforce_client_id=creds["client_id"],
+                          salesforce_client_secret=creds["client_secret"], salesforce_ca_bundle=sf.ca_cert_path),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "naive_receiver.py")], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
