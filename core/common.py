@@ -110,6 +110,12 @@ def check_object(object_type: str, obj: Any) -> dict[str, Any]:
     return obj
 
 
+def check_amount_object(object_type: str, obj: Any) -> tuple[dict[str, Any], str, str, int]:
+    """(obj, id, currency, amount) of a snapshot with an id, a currency and an `amount`, checked in that order."""
+    checked = check_object(object_type, obj)
+    return checked, require_id(checked), require_currency(checked), require_amount(checked, "amount")
+
+
 # Conversions ----------------------------------------------------------------------------------
 
 def money(minor: int | None, currency: str) -> str | None:

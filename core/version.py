@@ -1,4 +1,4 @@
-"""The order guard's version value: `(created, lifecycle rank, event id)`, compared lexicographically, and its text form."""
+"""The order guard's version: `(created, lifecycle rank, event id)`, compared lexicographically, and its text form."""
 
 from __future__ import annotations
 

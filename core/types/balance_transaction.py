@@ -56,14 +56,16 @@ def _source_partial(bt: dict[str, Any], source: str, identity: dict[str, FieldVa
         ref = parent("Payment__r", "Stripe_Payment__c", "Stripe_Charge_Id__c", source)
         if bt_type not in CHARGE_TYPES:
             return ref, None
-        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"], "Balance_Transaction_Id__c": txn_id,
-                   "Settlement_Currency__c": fields["Currency__c"], "Exchange_Rate__c": fields["Exchange_Rate__c"]}
+        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"],
+                   "Balance_Transaction_Id__c": txn_id, "Settlement_Currency__c": fields["Currency__c"],
+                   "Exchange_Rate__c": fields["Exchange_Rate__c"]}
         return ref, upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", source, partial, version, None, source_parents)
     if source.startswith(REFUND_PREFIXES):
         ref = parent("Refund__r", "Stripe_Refund__c", "Stripe_Refund_Id__c", source)
         if bt_type not in REFUND_TYPES:
             return ref, None
-        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"], "Balance_Transaction_Id__c": txn_id}
+        partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"],
+                   "Balance_Transaction_Id__c": txn_id}
         return ref, upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", source, partial, version, None, source_parents)
     if source.startswith(DISPUTE_PREFIXES):
         ref = parent("Dispute__r", "Stripe_Dispute__c", "Stripe_Dispute_Id__c", source)

@@ -11,8 +11,8 @@ from typing import Any
 
 from core import statuses
 from core.common import (
-    EventMeta, FieldValue, check_object, common_fields, datetime_str, money, payment_parent,
-    require_amount, require_currency, require_id, require_status, text, upper, upsert,
+    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, money, payment_parent,
+    require_status, text, upper, upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
@@ -52,10 +52,7 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
 
 def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
     """One Stripe_Dispute__c upsert."""
-    obj = check_object("dispute", obj)
-    dispute_id = require_id(obj)
-    currency = require_currency(obj)
-    amount = require_amount(obj, "amount")
+    obj, dispute_id, currency, amount = check_amount_object("dispute", obj)
     details = obj.get("evidence_details")
     due_by = details.get("due_by") if isinstance(details, dict) else None
     fields: dict[str, FieldValue] = common_fields(meta, cfg, currency)

@@ -8,8 +8,8 @@ from typing import Any
 
 from core import statuses
 from core.common import (
-    EventMeta, FieldValue, check_object, common_fields, date_str, money, require_amount,
-    require_currency, require_id, require_status, text, upper, upsert,
+    EventMeta, FieldValue, check_amount_object, common_fields, date_str, money, require_status, text, upper,
+    upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
@@ -33,10 +33,7 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
 
 def map_payout(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
     """One Stripe_Payout__c upsert."""
-    obj = check_object("payout", obj)
-    payout_id = require_id(obj)
-    currency = require_currency(obj)
-    amount = require_amount(obj, "amount")
+    obj, payout_id, currency, amount = check_amount_object("payout", obj)
     automatic = obj.get("automatic")
     fields: dict[str, FieldValue] = common_fields(meta, cfg, currency)
     fields.update({

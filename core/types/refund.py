@@ -11,8 +11,8 @@ from typing import Any
 
 from core import statuses
 from core.common import (
-    EventMeta, FieldValue, check_object, common_fields, datetime_str, money, payment_parent,
-    require_amount, require_currency, require_id, require_status, text, upper, upsert,
+    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, money, payment_parent,
+    require_status, text, upper, upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
@@ -36,10 +36,7 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
 
 def map_refund(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
     """One Stripe_Refund__c upsert."""
-    obj = check_object("refund", obj)
-    refund_id = require_id(obj)
-    currency = require_currency(obj)
-    amount = require_amount(obj, "amount")
+    obj, refund_id, currency, amount = check_amount_object("refund", obj)
     fields: dict[str, FieldValue] = common_fields(meta, cfg, currency)
     fields.update({
         "Amount__c": money(amount, currency),
