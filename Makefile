@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 jars: bootstrap
-	$(BIN)/python -c "from paysync.broker import BrokerConfig, ensure_jars; print('kafka jars in', ensure_jars(BrokerConfig().jars_dir))"
+	$(BIN)/python -c "from ops.broker import BrokerConfig, ensure_jars; print('kafka jars in', ensure_jars(BrokerConfig().jars_dir))"
 
 kafka-start: jars
 	$(BIN)/paysync kafka start
@@ -30,6 +30,7 @@ kafka-stop: bootstrap
 
 lint: bootstrap
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	-$(BIN)/paysync kafka stop

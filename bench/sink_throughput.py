@@ -24,7 +24,8 @@ from confluent_kafka import Producer
 from emulators.salesforce_emulator import start_emulator
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
-from paysync.settings import KafkaSettings
+from paysync.produce import produce_waiting
+from paysync.settings import KafkaConnection
 from paysync.topics import SALESFORCE_UPSERTS, create_topics
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
@@ -58,17 +59,60 @@ def produce(conf: dict[str, Any], topic: str, records: list[dict[str, Any]]) -> 
     producer = Producer({**conf, "linger.ms": 50, "batch.size": 1_000_000, "acks": "all"})
     for r in records:
         value = codec.encode(SALESFORCE_UPSERTS.schema, r)
-        while True:
-            try:
-                producer.produce(topic, key=f"{r['sobject']}:{r['external_id']}", value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, topic, value, key=f"{r['sobject']}:{r['external_id']}", poll_s=0.05)
     producer.flush(120)
 
 
 def api_calls(stats: dict[str, Any]) -> int:
     return sum(v for k, v in stats["calls"].items() if k != "auth")
+
+
+def _run_sink(settings: SinkSettings, emu: Any, records: list[dict[str, Any]]) -> None:
+    """Drain the produced upserts with the real sink; print records/s and API calls per 1,000 records."""
+    metrics = SinkMetrics()
+    sink = Sink(settings, metrics)
+    before = api_calls(emu.stats())
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    landed = 0.0
+    while landed < len(records):
+        time.sleep(0.5)
+        landed = sum(s.value for m in metrics.records.collect() for s in m.samples
+                     if s.name.endswith("_total") and s.labels.get("result") == "upserted")
+        if time.monotonic() - started > 3600:
+            raise SystemExit("sink did not finish in an hour")
+    elapsed = time.monotonic() - started
+    stop.set()
+    thread.join(60)
+    calls = api_calls(emu.stats()) - before
+    by_path: dict[str, int] = {}
+    for m in metrics.records.collect():
+        for s in m.samples:
+            if s.name.endswith("_total"):
+                key = s.labels["path"]
+                by_path[key] = by_path.get(key, 0) + int(s.value)
+    print(f"sink:     {len(records)} records in {elapsed:.1f}s = {len(records) / elapsed:,.0f} records/s; "
+          f"{calls} API calls = {calls * 1000 / len(records):.2f} calls per 1,000 records; by path {by_path}")
+
+
+def _run_baseline(settings: SinkSettings, emu: Any, count: int) -> None:
+    """The naive baseline: one REST upsert per record; print the same figures."""
+    client = SalesforceClient(settings, SinkMetrics())
+    sample = workload(count, "n")
+    before = api_calls(emu.stats())
+    started = time.monotonic()
+    for r in sample:
+        body = {k: v for k, v in r["fields"].items()}
+        for p in r["parents"]:
+            body[p["relationship"]] = {p["external_id_field"]: p["external_id"]}
+        client.request("rest", "PATCH", f"sobjects/{r['sobject']}/{r['external_id_field']}/{r['external_id']}",
+                       json=body)
+    elapsed = time.monotonic() - started
+    calls = api_calls(emu.stats()) - before
+    print(f"baseline: {len(sample)} records in {elapsed:.1f}s = {len(sample) / elapsed:,.0f} records/s; "
+          f"{calls} API calls = {calls * 1000 / len(sample):.0f} calls per 1,000 records")
 
 
 def main() -> None:
@@ -83,7 +127,7 @@ def main() -> None:
     setup_logging(args.log_level)
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    kafka = KafkaSettings()
+    kafka = KafkaConnection()
     create_topics(kafka.confluent_config(), prefix, 6)
     with tempfile.TemporaryDirectory() as tmp:
         pace = {k: v for k, v in (("bulk_queue_s", args.bulk_queue_s),
@@ -100,50 +144,8 @@ def main() -> None:
             t0 = time.monotonic()
             produce(kafka.confluent_config(), SALESFORCE_UPSERTS.full_name(prefix), records)
             print(f"produced {len(records)} upserts in {time.monotonic() - t0:.1f}s")
-
-            # the sink
-            metrics = SinkMetrics()
-            sink = Sink(settings, metrics)
-            before = api_calls(emu.stats())
-            stop = threading.Event()
-            thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-            started = time.monotonic()
-            thread.start()
-            landed = 0.0
-            while landed < len(records):
-                time.sleep(0.5)
-                landed = sum(s.value for m in metrics.records.collect() for s in m.samples
-                             if s.name.endswith("_total") and s.labels.get("result") == "upserted")
-                if time.monotonic() - started > 3600:
-                    raise SystemExit("sink did not finish in an hour")
-            elapsed = time.monotonic() - started
-            stop.set()
-            thread.join(60)
-            calls = api_calls(emu.stats()) - before
-            by_path = {}
-            for m in metrics.records.collect():
-                for s in m.samples:
-                    if s.name.endswith("_total"):
-                        key = s.labels["path"]
-                        by_path[key] = by_path.get(key, 0) + int(s.value)
-            print(f"sink:     {len(records)} records in {elapsed:.1f}s = {len(records) / elapsed:,.0f} records/s; "
-                  f"{calls} API calls = {calls * 1000 / len(records):.2f} calls per 1,000 records; by path {by_path}")
-
-            # the naive baseline: one record per call
-            client = SalesforceClient(settings, SinkMetrics())
-            sample = workload(args.baseline_records, "n")
-            before = api_calls(emu.stats())
-            started = time.monotonic()
-            for r in sample:
-                body = {k: v for k, v in r["fields"].items()}
-                for p in r["parents"]:
-                    body[p["relationship"]] = {p["external_id_field"]: p["external_id"]}
-                client.request("rest", "PATCH", f"sobjects/{r['sobject']}/{r['external_id_field']}/{r['external_id']}",
-                               json=body)
-            elapsed = time.monotonic() - started
-            calls = api_calls(emu.stats()) - before
-            print(f"baseline: {len(sample)} records in {elapsed:.1f}s = {len(sample) / elapsed:,.0f} records/s; "
-                  f"{calls} API calls = {calls * 1000 / len(sample):.0f} calls per 1,000 records")
+            _run_sink(settings, emu, records)
+            _run_baseline(settings, emu, args.baseline_records)
         finally:
             emu.stop()
 

@@ -24,8 +24,10 @@ from pathlib import Path
 import httpx
 import stripe
 
-from paysync.broker import free_port
+from paysync.net import free_port
+from paysync.settings import KafkaConnection, TopicSettings, settings_env
 from paysync.topics import create_topics
+from producers.webhook.settings import WebhookSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "whsec_bench_" + uuid.uuid4().hex[:12]
@@ -121,8 +123,8 @@ def main() -> int:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     create_topics({"bootstrap.servers": bootstrap}, prefix, partitions=6)
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PAYSYNC_TOPIC_PREFIX": prefix,
-           "PAYSYNC_WEBHOOK_SECRETS": SECRET}
+    env = {**os.environ, **settings_env(KafkaConnection, bootstrap_servers=bootstrap),
+           **settings_env(TopicSettings, prefix=prefix), **settings_env(WebhookSettings, webhook_secrets=SECRET)}
     proc = subprocess.Popen([str(REPO / ".venv/bin/paysync"), "webhook", "--port", str(port), "--metrics-port", "0",
                              "--log-level", "WARNING"], env=env)
     try:

@@ -57,10 +57,10 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
 def run_reconcile(p: LocalPipeline) -> dict[str, Any]:
     """Reconcile Salesforce (the emulator) with the simulator's truth."""
     from ops.reconcile.engine import reconcile
-    from streams.mapping import MappingConfig
+    from core.config import mapping_config
 
     assert p.stripe is not None
-    return reconcile(p.stripe.truth(), p.salesforce_reader(), MappingConfig())
+    return reconcile(p.stripe.truth(), p.salesforce_reader(), mapping_config())
 
 
 def main(argv: list[str]) -> int:

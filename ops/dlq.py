@@ -21,221 +21,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from paysync.codec import AvroCodec, CodecError
-from paysync.deadletter import dead_letter
+from ops.dlq_letters import DeadLetterStore, Letter, letter_time_ms, parse_ident
+from ops.dlq_view import detail, summary, table
+from ops.kafka_toolkit import OpsSettings, Redriver, ToolError, parse_time
 from paysync.logs import scrub
-from paysync.topics import DEAD_LETTERS
-from ops.replay import (
-    KafkaTool,
-    OpsSettings,
-    Range,
-    Redriver,
-    ReplayError,
-    format_ms,
-    parse_time,
-    read_ranges,
-)
 
-MARKER_STAGE = "ops"
-MARKER_KIND = "replayed"
-MARKER_CODE = "REPLAYED"
 DLQ_REPLAY_HEADER = "paysync-dlq-replay-of"
-PREVIEW_BYTES = 2048
-
-
-@dataclass
-class Letter:
-    """One dead letter as read from the topic, with its bookkeeping status."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    record: dict[str, Any] | None  # None when the value is not a readable DeadLetter
-    problem: str | None = None
-    replayed_by: str | None = None  # PARTITION:OFFSET of the marker
-    resolved: bool = False
-
-    @property
-    def ident(self) -> str:
-        return f"{self.partition}:{self.offset}"
-
-    @property
-    def status(self) -> str:
-        return "resolved" if self.resolved else "replayed" if self.replayed_by else "open"
-
-    def field(self, name: str, default: Any = None) -> Any:
-        return (self.record or {}).get(name, default)
-
-
-def _ms(value: Any) -> int | None:
-    """A timestamp-millis field (fastavro gives datetimes) as epoch milliseconds."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return int(value) if isinstance(value, int) else None
-
-
-def _is_marker(record: dict[str, Any] | None, dlq_topic: str) -> bool:
-    return bool(record) and record.get("stage") == MARKER_STAGE and record.get("error_kind") == MARKER_KIND \
-        and record.get("topic") == dlq_topic  # type: ignore[union-attr]
-
-
-def parse_ident(text: str) -> tuple[int, int]:
-    """`PARTITION:OFFSET` → (partition, offset)."""
-    part, sep, off = text.partition(":")
-    if not sep or not part.isdigit() or not off.isdigit():
-        raise ReplayError(f"name a dead letter as PARTITION:OFFSET (as `paysync dlq list` prints), not {text!r}")
-    return int(part), int(off)
-
-
-class DeadLetterStore:
-    """Reads the dead-letter topic with its replay markers and resolved offsets."""
-
-    def __init__(self, settings: OpsSettings) -> None:
-        self.settings = settings
-        self.conf = settings.confluent_config()
-        self.topic = DEAD_LETTERS.full_name(settings.topic_prefix)
-        self.group = settings.dlq_resolved_group
-        self.codec = AvroCodec(settings.schema_registry_url)
-        self.tool = KafkaTool(self.conf, settings.ops_request_timeout_s)
-
-    def close(self) -> None:
-        self.tool.close()
-
-    def ranges(self) -> list[Range]:
-        """Every stored offset of every partition, as of now."""
-        out = []
-        for p in self.tool.partitions(self.topic):
-            low, high = self.tool.watermarks(self.topic, p)
-            out.append(Range(p, low, high))
-        return out
-
-    def resolved_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
-        """Per partition, the first offset not resolved yet (0 when nothing was purged)."""
-        return {p: o or 0 for p, o in self.tool.committed(self.group, self.topic, partitions).items()}
-
-    def letters(self) -> list[Letter]:
-        """Every dead letter (markers excluded) in partition, offset order, with status."""
-        ranges = self.ranges()
-        resolved = self.resolved_offsets([r.partition for r in ranges])
-        letters: dict[tuple[int, int], Letter] = {}
-        for msg in read_ranges(self.conf, self.topic, ranges, self.settings.ops_idle_timeout_s):
-            record: dict[str, Any] | None = None
-            problem: str | None = None
-            try:
-                record = self.codec.decode(msg.value(), DEAD_LETTERS.schema, self.topic)
-            except CodecError as exc:
-                problem = exc.code
-            if _is_marker(record, self.topic):
-                target = letters.get((int(record["partition"]), int(record["offset"])))  # type: ignore[index]
-                if target is not None:
-                    target.replayed_by = f"{msg.partition()}:{msg.offset()}"
-                continue
-            letters[(msg.partition(), msg.offset())] = Letter(
-                msg.partition(), msg.offset(), msg.key(), record, problem,
-                resolved=msg.offset() < resolved.get(msg.partition(), 0),
-            )
-        return [letters[k] for k in sorted(letters)]
-
-    def mark_replayed(self, letters: Sequence[Letter], note: str) -> None:
-        """Append a replay marker for each letter, in the letter's partition."""
-        out = Redriver(self.conf)
-        for letter in letters:
-            marker = dead_letter(
-                topic=self.topic, partition=letter.partition, offset=letter.offset, stage=MARKER_STAGE,
-                error_kind=MARKER_KIND, error_code=MARKER_CODE, message=note, key=letter.key,
-                event_id=letter.field("event_id"), object_id=letter.field("object_id"),
-            )
-            out.send(self.topic, letter.partition, letter.key, self.codec.encode(DEAD_LETTERS.schema, marker), [])
-        out.finish(max(self.settings.ops_idle_timeout_s, 30.0))
-
-    def resolve(self, offsets: dict[int, int]) -> None:
-        """Commit resolved offsets (first unresolved offset per partition)."""
-        self.tool.commit(self.group, self.topic, offsets)
-
-
-# Presentation ------------------------------------------------------------------------------------
-
-
-def summary(letter: Letter) -> dict[str, Any]:
-    """The list view of a letter as plain JSON-able values (message scrubbed)."""
-    last = _ms(letter.field("last_failure_at"))
-    return {
-        "id": letter.ident,
-        "time": format_ms(last) if last is not None else None,
-        "stage": letter.field("stage"),
-        "kind": letter.field("error_kind"),
-        "code": letter.field("error_code", letter.problem),
-        "origin": {"topic": letter.field("topic"), "partition": letter.field("partition"),
-                   "offset": letter.field("offset")},
-        "event_id": letter.field("event_id"),
-        "object_id": letter.field("object_id"),
-        "attempts": letter.field("attempts"),
-        "status": letter.status,
-        "replayed_by": letter.replayed_by,
-        "message": scrub(letter.field("message") or (f"unreadable dead letter: {letter.problem}" if letter.problem else "")),
-    }
-
-
-def _plain(value: Any) -> Any:
-    """Avro-decoded values made JSON-able: bytes as UTF-8 text (else hex), datetimes as ISO."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            text = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return {"hex": bytes(value).hex()}
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
-
-
-def preview(data: bytes | None, codec: AvroCodec) -> dict[str, Any]:
-    """The original value for display: decoded when it is Avro, else a UTF-8 or hex preview."""
-    if data is None:
-        return {"format": "none"}
-    try:
-        return {"format": "avro", "record": _plain(codec.decode(data))}
-    except CodecError as exc:
-        reason = exc.code
-    head = data[:PREVIEW_BYTES]
-    try:
-        return {"format": "text", "not_avro": reason, "bytes": len(data), "text": head.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"format": "binary", "not_avro": reason, "bytes": len(data), "hex": head[:256].hex()}
-
-
-def detail(letter: Letter, codec: AvroCodec) -> dict[str, Any]:
-    """Everything about one letter: the list view plus the original key and decoded value."""
-    out = summary(letter)
-    out["first_failure"] = format_ms(ms) if (ms := _ms(letter.field("first_failure_at"))) is not None else None
-    key = letter.field("original_key")
-    out["original_key"] = _plain(key) if key is not None else None
-    out["original_value"] = preview(letter.field("original_value"), codec)
-    return out
-
-
-def _table(rows: Sequence[dict[str, Any]], out: Any) -> None:
-    head = f"{'ID':<10} {'TIME':<24} {'STAGE':<9} {'CODE':<24} {'ORIGIN':<36} {'EVENT ID':<30} {'STATUS':<8} MESSAGE"
-    out.write(head + "\n")
-    for r in rows:
-        o = r["origin"]
-        origin = f"{o['topic']}/{o['partition']}/{o['offset']}"
-        msg = (r["message"] or "").replace("\n", " ")
-        out.write(
-            f"{r['id']:<10} {r['time'] or '-':<24} {r['stage'] or '-':<9} {str(r['code'] or '-')[:24]:<24} "
-            f"{origin[:36]:<36} {(r['event_id'] or '-')[:30]:<30} {r['status']:<8} {msg[:80]}\n"
-        )
 
 
 def _select(letters: Sequence[Letter], args: argparse.Namespace) -> list[Letter]:
@@ -249,7 +42,7 @@ def _select(letters: Sequence[Letter], args: argparse.Namespace) -> list[Letter]
             continue
         if args.stage and letter.field("stage") not in args.stage:
             continue
-        if since is not None and (_ms(letter.field("last_failure_at")) or 0) < since:
+        if since is not None and (letter_time_ms(letter.field("last_failure_at")) or 0) < since:
             continue
         chosen.append(letter)
     return chosen
@@ -266,7 +59,7 @@ def cmd_list(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int:
     if args.json:
         out.write(scrub(json.dumps(rows, ensure_ascii=False, default=str)) + "\n")
     else:
-        _table(rows, out)
+        table(rows, out)
         out.write(f"{len(rows)} dead letter(s)" + ("" if args.all else " (resolved ones hidden; --all shows them)") + "\n")
     return 0
 
@@ -277,12 +70,12 @@ def cmd_show(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int:
         if (letter.partition, letter.offset) == wanted:
             out.write(scrub(json.dumps(detail(letter, store.codec), indent=2, ensure_ascii=False, default=str)) + "\n")
             return 0
-    raise ReplayError(f"no dead letter at {args.ident} of {store.topic} (markers are not dead letters)")
+    raise ToolError(f"no dead letter at {args.ident} of {store.topic} (markers are not dead letters)")
 
 
 def cmd_replay(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int:
     if not (args.all or args.code or args.stage or args.id):
-        raise ReplayError("choose what to replay: --id P:O, --code CODE, --stage STAGE, or --all")
+        raise ToolError("choose what to replay: --id P:O, --code CODE, --stage STAGE, or --all")
     named = {parse_ident(i) for i in (args.id or [])}
     chosen: list[Letter] = []
     for letter in _select(store.letters(), args):
@@ -321,7 +114,7 @@ def cmd_replay(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> in
 
 def cmd_purge(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int:
     if not (args.all or args.through or args.replayed):
-        raise ReplayError("choose what to resolve: --through P:O, --replayed, or --all")
+        raise ToolError("choose what to resolve: --through P:O, --replayed, or --all")
     ranges = store.ranges()
     current = store.resolved_offsets([r.partition for r in ranges])
     wanted = dict(current)
@@ -330,7 +123,7 @@ def cmd_purge(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int
     for ident in args.through or []:
         part, off = parse_ident(ident)
         if part not in wanted:
-            raise ReplayError(f"{store.topic} has no partition {part}")
+            raise ToolError(f"{store.topic} has no partition {part}")
         wanted[part] = max(wanted[part], off + 1)
     if args.replayed:  # advance over the unbroken run of replayed letters (markers are skipped over too)
         by_part: dict[int, list[Letter]] = {}
@@ -404,7 +197,7 @@ def main(argv: list[str], stdout: Any = None, stderr: Any = None) -> int:
     store = DeadLetterStore(OpsSettings())
     try:
         return COMMANDS[args.action](store, args, out)
-    except (ReplayError, KafkaException) as exc:
+    except (ToolError, KafkaException) as exc:
         err.write(f"paysync dlq: {exc}\n")
         return 1
     finally:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from paysync.broker import BrokerConfig, BrokerError, start, status, stop
+from ops.broker import BrokerConfig, BrokerError, start, status, stop
 from paysync.paths import state_dir
 
 

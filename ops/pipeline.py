@@ -25,10 +25,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from emulators.salesforce_emulator import DEFAULT_CREDENTIALS, start_emulator
 from emulators.stripe_simulator.handle import SimulatorHandle, start_simulator
 from ops.reconcile.salesforce_side import SalesforceReader
+from ops.broker import BrokerConfig, start, stop
 from ops.supervisor import Supervisor
-from paysync.broker import BrokerConfig, free_port, start, stop
+from paysync.net import free_port
+from paysync.settings import KafkaConnection, TopicSettings, env_name, settings_env
 from paysync.topics import (ALL_TOPICS, DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS,
                             STRIPE_EVENTS, create_topics, wait_for_topics)
+from producers.pollers.settings import PollerSettings
+from producers.webhook.settings import WebhookSettings
+from sinks.settings import SinkSettings
+from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.pipeline")
 _T = TypeVar("_T")
@@ -137,29 +143,7 @@ class LocalPipeline:
             webhook_secrets=list(WEBHOOK_SECRETS), clock="realtime", rate_limit=o.stripe_rate_limit,
             **o.simulator_knobs,
         )
-        creds = DEFAULT_CREDENTIALS
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "PAYSYNC_TOPIC_PREFIX": self.prefix,
-            "PAYSYNC_TOPIC_PARTITIONS": str(o.partitions),
-            "PAYSYNC_WEBHOOK_SECRETS": ",".join(WEBHOOK_SECRETS),
-            "PAYSYNC_WEBHOOK_PORT": str(self.ports["webhook"]),
-            "PAYSYNC_WEBHOOK_METRICS_PORT": str(self.ports["webhook_metrics"]),
-            "PAYSYNC_STRIPE_API_KEY": self.stripe.api_key,
-            "PAYSYNC_STRIPE_API_BASE": self.stripe.base_url,
-            "PAYSYNC_POLL_INTERVAL_S": str(o.poll_interval_s),
-            "PAYSYNC_POLL_INITIAL_LOOKBACK_S": str(3 * 86400),
-            "PAYSYNC_POLLER_METRICS_PORT": str(self.ports["poll_metrics"]),
-            "PAYSYNC_STREAM_APP_ID": "paysync-streams",
-            "PAYSYNC_SALESFORCE_LOGIN_URL": self.sf.base_url,
-            "PAYSYNC_SALESFORCE_AUTH_FLOW": "client_credentials",
-            "PAYSYNC_SALESFORCE_CLIENT_ID": creds["client_id"],
-            "PAYSYNC_SALESFORCE_CLIENT_SECRET": creds["client_secret"],
-            "PAYSYNC_SALESFORCE_CA_BUNDLE": str(self.sf.ca_cert_path),
-            "PAYSYNC_SINK_GROUP_ID": f"{self.prefix}paysync-sink",
-            **o.extra_env,
-        }
+        self.env = {**os.environ, **self.component_env(), **o.extra_env}
         self.supervisor = Supervisor(o.workdir / "logs", base_env=self.env)
         on_step("starting the pipeline: webhook receiver, pollers, stream worker(s), sink")
         self.supervisor.add("webhook", ["webhook"])
@@ -171,6 +155,26 @@ class LocalPipeline:
             self.supervisor.add(f"sink{i}", ["sink", "--metrics-port", str(self.ports[f"sink{i}_metrics"])])
         self.wait_http(f"http://127.0.0.1:{self.ports['webhook']}/readyz", timeout=60)
         return self
+
+    def component_env(self) -> dict[str, str]:
+        """The `PAYSYNC_*` environment of every component, each name taken from the settings class that reads it
+        (a renamed field fails here, at start, instead of leaving a component on its default)."""
+        assert self.stripe is not None and self.sf is not None
+        creds = DEFAULT_CREDENTIALS
+        return {
+            **settings_env(KafkaConnection, bootstrap_servers=self.bootstrap),
+            **settings_env(TopicSettings, prefix=self.prefix, partitions=self.o.partitions),
+            **settings_env(WebhookSettings, webhook_secrets=",".join(WEBHOOK_SECRETS),
+                           webhook_port=self.ports["webhook"], webhook_metrics_port=self.ports["webhook_metrics"]),
+            **settings_env(PollerSettings, stripe_api_key=self.stripe.api_key, stripe_api_base=self.stripe.base_url,
+                           poll_interval_s=self.o.poll_interval_s, poll_initial_lookback_s=3 * 86400,
+                           poller_metrics_port=self.ports["poll_metrics"]),
+            **settings_env(StreamSettings, stream_app_id="paysync-streams"),
+            **settings_env(SinkSettings, salesforce_login_url=self.sf.base_url,
+                           salesforce_auth_flow="client_credentials", salesforce_client_id=creds["client_id"],
+                           salesforce_client_secret=creds["client_secret"],
+                           salesforce_ca_bundle=self.sf.ca_cert_path, sink_group_id=self.sink_group()),
+        }
 
     def drive(self, events: int, rate: float, timeout: float = 60.0, **params: Any) -> None:
         """Start simulated traffic, then the pollers (which must know the connected accounts to list)."""
@@ -185,7 +189,7 @@ class LocalPipeline:
             if not accounts and st.get("done") and st.get("runs"):
                 break
             time.sleep(0.1)
-        self.supervisor.add("poll", ["poll"], env={"PAYSYNC_STRIPE_ACCOUNTS": ",".join(accounts)})
+        self.supervisor.add("poll", ["poll"], env=settings_env(PollerSettings, stripe_accounts=",".join(accounts)))
 
     def stop(self) -> None:
         """Stop components, emulators and the private broker."""
@@ -304,8 +308,8 @@ class LocalPipeline:
         session.verify = str(self.sf.ca_cert_path)
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
         resp = session.post(f"{self.sf.base_url}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": self.env["PAYSYNC_SALESFORCE_CLIENT_ID"],
-            "client_secret": self.env["PAYSYNC_SALESFORCE_CLIENT_SECRET"]}, timeout=30)
+            "grant_type": "client_credentials", "client_id": self.env[env_name(SinkSettings, "salesforce_client_id")],
+            "client_secret": self.env[env_name(SinkSettings, "salesforce_client_secret")]}, timeout=30)
         resp.raise_for_status()
         body = resp.json()
         return session, str(body["access_token"]), str(body["instance_url"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from paysync.settings import KafkaSettings
+from paysync.settings import KafkaConnection, TopicSettings
 from paysync.topics import ALL_TOPICS, create_topics
 
 
@@ -13,12 +13,12 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="paysync topics")
     p.add_argument("action", choices=["create", "list"])
     args = p.parse_args(argv)
-    settings = KafkaSettings()
+    topics = TopicSettings()
     if args.action == "list":
         for t in ALL_TOPICS:
             kind = "compacted" if t.compacted else f"retention {t.retention_ms} ms"
-            print(f"{t.full_name(settings.topic_prefix):32} key={t.key}; value={t.schema}; {kind}")
+            print(f"{t.full_name(topics.prefix):32} key={t.key}; value={t.schema}; {kind}")
         return 0
-    created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
+    created = create_topics(KafkaConnection().confluent_config(), topics.prefix, topics.partitions)
     print(f"created {len(created)} topic(s): {', '.join(created) or 'none (all existed)'}")
     return 0

@@ -2,7 +2,7 @@
 
 It imports none of them (an import-linter contract checks this). Contents:
 settings (configuration read once), topics (declared once), codec (Avro wire formats),
-money (exact minor-unit conversions), broker (the local KRaft broker), logs (JSON logs
+money (exact minor-unit conversions), net (free_port), logs (JSON logs
 that never carry secrets), outcomes (retry / dead-letter / skip vocabulary), deadletter.
 """
 

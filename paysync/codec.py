@@ -9,6 +9,8 @@ Two wire formats:
 
 Every decoding problem raises `CodecError` with a `code` naming it: TRUNCATED, BAD_MAGIC,
 UNKNOWN_FINGERPRINT, UNKNOWN_SCHEMA, INVALID_RECORD, INCOMPATIBLE.
+
+`encode_record` / `decode_record` take an `AvroRecord` (`paysync.records`) and are typed by it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from paysync.records import AvroRecord
 from schemas import SCHEMAS_DIR
+
+R = TypeVar("R")
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -99,7 +105,15 @@ class AvroCodec:
         except KeyError:
             raise CodecError("UNKNOWN_SCHEMA", f"no schema named {name!r} in schemas/") from None
 
-    def encode(self, schema_name: str, record: dict[str, Any], topic: str | None = None) -> bytes:
+    def encode_record(self, kind: AvroRecord[R], record: R, topic: str | None = None) -> bytes:
+        """`encode` of a typed record (`paysync.records`): the schema comes with the type."""
+        return self.encode(kind.schema, cast(Mapping[str, Any], record), topic)
+
+    def decode_record(self, kind: AvroRecord[R], data: bytes | None, topic: str | None = None) -> R:
+        """`decode` read as `kind`'s schema, typed as its record (CodecError as `decode`)."""
+        return cast(R, self.decode(data, kind.schema, topic))
+
+    def encode(self, schema_name: str, record: Mapping[str, Any], topic: str | None = None) -> bytes:
         """Serialize `record` with the current schema `schema_name`; raises CodecError(INVALID_RECORD)."""
         schema = self.schema(schema_name)
         if self._registry is not None:
@@ -139,11 +153,13 @@ class AvroCodec:
             raise CodecError("INVALID_RECORD", f"cannot read body as {writer.name}: {exc}") from None
         if stream.tell() != len(data) - 10:
             raise CodecError("INVALID_RECORD", f"{len(data) - 10 - stream.tell()} trailing bytes after {writer.name}")
-        return record  # type: ignore[no-any-return]
+        if not isinstance(record, dict):
+            raise CodecError("INVALID_RECORD", f"{writer.name} is not a record schema")
+        return record
 
     # Confluent wire format ---------------------------------------------------------------------
 
-    def _encode_confluent(self, schema: Schema, record: dict[str, Any], topic: str) -> bytes:
+    def _encode_confluent(self, schema: Schema, record: Mapping[str, Any], topic: str) -> bytes:
         from confluent_kafka.schema_registry.avro import AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -169,8 +185,10 @@ class AvroCodec:
             reader = self.schema(schema_name).canonical if schema_name else None
             self._deserializers[cache_key] = AvroDeserializer(self._registry, reader)
         try:
-            return self._deserializers[cache_key](data, SerializationContext(topic or "", MessageField.VALUE))  # type: ignore[no-any-return]
+            context = SerializationContext(topic or "", MessageField.VALUE)
+            record: dict[str, Any] = self._deserializers[cache_key](data, context)
         except Exception as exc:
             text = str(exc)
             code = "UNKNOWN_FINGERPRINT" if "not found" in text.lower() else "INVALID_RECORD"
             raise CodecError(code, f"cannot read Confluent-framed record: {text}") from None
+        return record

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from paysync.codec import AvroCodec
+from paysync.records import DeadLetter
 from paysync.topics import DEAD_LETTERS
 
 
-def dead_letter(
+def dead_letter_record(
     *,
     topic: str,
     partition: int,
@@ -24,8 +26,8 @@ def dead_letter(
     object_id: str | None = None,
     attempts: int = 1,
     first_failure_ms: int | None = None,
-) -> dict[str, Any]:
-    """A `paysync.DeadLetter` record (a dict ready for the codec)."""
+) -> DeadLetter:
+    """A `paysync.DeadLetter` record, ready for the codec; the message is cut to 4000 characters."""
     now = int(time.time() * 1000)
     return {
         "original_key": key,
@@ -45,6 +47,11 @@ def dead_letter(
     }
 
 
-def encode_dead_letter(codec: AvroCodec, record: dict[str, Any], topic_prefix: str = "") -> tuple[str, bytes]:
+def dead_letter(**fields: Any) -> dict[str, Any]:
+    """Compatibility: `dead_letter_record` as a plain dict, for streams/sinks until they take `DeadLetter`."""
+    return dict(dead_letter_record(**fields))
+
+
+def encode_dead_letter(codec: AvroCodec, record: Mapping[str, Any], topic_prefix: str = "") -> tuple[str, bytes]:
     """(topic name, encoded value) for producing a dead letter."""
     return DEAD_LETTERS.full_name(topic_prefix), codec.encode(DEAD_LETTERS.schema, record)

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 from typing import Any
 
-_CHILDREN_OF_CHARGE = frozenset({"refund", "dispute"})
+# The types whose events are keyed by their charge. The shared package cannot read `core.registry`
+# (it imports nothing of paysync's own packages), so tests/core/test_registry.py checks this set
+# against the registry's `child_of_charge` flags.
+CHILDREN_OF_CHARGE = frozenset({"refund", "dispute"})
 
 
-def _ref_id(value: Any) -> str | None:
+def ref_id(value: Any) -> str | None:
+    """An id from a Stripe reference that is either an id string or an expanded object; None when absent or empty."""
     if isinstance(value, str) and value:
         return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
+    if isinstance(value, dict):
+        inner = value.get("id")
+        if isinstance(inner, str) and inner:
+            return inner
     return None
 
 
 def event_key(object_type: str, obj: dict[str, Any]) -> str:
     """The `stripe.events` key of an event about `obj`: its charge's id for refunds and disputes, else its own id."""
-    if object_type in _CHILDREN_OF_CHARGE:
-        charge = _ref_id(obj.get("charge"))
+    if object_type in CHILDREN_OF_CHARGE:
+        charge = ref_id(obj.get("charge"))
         if charge:
             return charge
-    object_id = _ref_id(obj.get("id"))
+    object_id = ref_id(obj.get("id"))
     if object_id is None:
         raise ValueError(f"{object_type} object has no id")
     return object_id
@@ -40,7 +46,7 @@ def balance_transaction_key(txn: dict[str, Any]) -> str:
     """
     source = txn.get("source")
     if isinstance(source, dict):
-        charge = _ref_id(source.get("charge"))
-        if source.get("object") in _CHILDREN_OF_CHARGE and charge:
+        charge = ref_id(source.get("charge"))
+        if source.get("object") in CHILDREN_OF_CHARGE and charge:
             return charge
-    return _ref_id(source) or str(txn["id"])
+    return ref_id(source) or str(txn["id"])

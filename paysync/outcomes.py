@@ -24,4 +24,4 @@ def backoff_delay(attempt: int, base: float = 0.2, cap: float = 30.0, rand: floa
     import random
 
     ceiling = min(cap, base * (2 ** max(0, attempt)))
-    return ceiling * (random.random() if rand is None else rand)
+    return float(ceiling * (random.random() if rand is None else rand))

@@ -1,9 +1,14 @@
 """Configuration, read once and validated at start-up.
 
-Every component defines its own `BaseSettings` subclass next to its code and builds it once in
-its entry point; this module holds what they share: the Kafka connection and the `*_FILE`
-convention for secrets (`PAYSYNC_STRIPE_API_KEY_FILE=/run/secrets/key` reads the key from that
-file). Secrets are `SecretStr`: printing a settings object shows `**********`.
+Every component defines its own settings class next to its code and builds it once in its entry
+point. The parts they share are small settings models of their own, which a component composes as
+fields (`kafka: KafkaConnection`, `topics: TopicSettings`) rather than inheriting them: each part
+reads its own environment variables (`KAFKA_BOOTSTRAP_SERVERS`, `PAYSYNC_TOPIC_PREFIX` …) when the
+component is built. `KafkaSettings` is the older flat form (both parts' fields on one class), kept
+for the components that still subclass it. The `*_FILE` convention holds for every field
+(`PAYSYNC_STRIPE_API_KEY_FILE=/run/secrets/key` reads the key from that file). Secrets are
+`SecretStr`: printing a settings object shows `**********`. `env_name` / `settings_env` write a
+component's environment from the class that reads it (the local pipeline), so names cannot drift.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -70,8 +75,52 @@ class PaysyncSettings(BaseSettings):
         return (init_settings, env_settings, _FileSecretsSource(settings_cls), dotenv_settings)
 
 
+class KafkaConnection(PaysyncSettings):
+    """How to reach Kafka and its Schema Registry. `KAFKA_BOOTSTRAP_SERVERS` (or `PAYSYNC_KAFKA_BOOTSTRAP_SERVERS`)
+    and `SCHEMA_REGISTRY_URL` (or `PAYSYNC_SCHEMA_REGISTRY_URL`) win; the rest are `PAYSYNC_KAFKA_*`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAYSYNC_KAFKA_", extra="ignore", validate_default=True, validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "PAYSYNC_KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port] of the Kafka cluster",
+    )
+    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL …")
+    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-512 …")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    schema_registry_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SCHEMA_REGISTRY_URL", "PAYSYNC_SCHEMA_REGISTRY_URL"),
+        description="Confluent Schema Registry; unset = Avro single-object encoding",
+    )
+
+    def confluent_config(self) -> dict[str, Any]:
+        """librdkafka settings for a client of this cluster (secrets included: never log the result)."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return conf
+
+
+class TopicSettings(PaysyncSettings):
+    """How the data topics are named and sized: `PAYSYNC_TOPIC_PREFIX`, `PAYSYNC_TOPIC_PARTITIONS`."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYSYNC_TOPIC_", extra="ignore", validate_default=True)
+
+    prefix: str = Field(default="", description="prefix for every topic name (several pipelines per cluster)")
+    partitions: int = Field(default=6, ge=1, le=1000, description="partitions of the data topics")
+
+
 class KafkaSettings(PaysyncSettings):
-    """How to reach Kafka. `KAFKA_BOOTSTRAP_SERVERS` (or `PAYSYNC_KAFKA_BOOTSTRAP_SERVERS`) wins."""
+    """Compatibility: the flat form of `KafkaConnection` + `TopicSettings` (same variables) for the components that
+    still subclass it; `.kafka` and `.topics` give the composed parts, so shared code takes those."""
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
@@ -90,14 +139,43 @@ class KafkaSettings(PaysyncSettings):
     topic_partitions: int = Field(default=6, ge=1, le=1000, description="partitions of the data topics")
     topic_prefix: str = Field(default="", description="prefix for every topic name (several pipelines per cluster)")
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The connection part of these settings, in its composed form (no environment is read again)."""
+        return KafkaConnection.model_construct(
+            bootstrap_servers=self.kafka_bootstrap_servers, security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password, schema_registry_url=self.schema_registry_url,
+        )
+
+    @property
+    def topics(self) -> TopicSettings:
+        """The topic part of these settings, in its composed form (no environment is read again)."""
+        return TopicSettings.model_construct(prefix=self.topic_prefix, partitions=self.topic_partitions)
+
     def confluent_config(self) -> dict[str, Any]:
         """librdkafka settings for a client of this cluster (secrets included: never log the result)."""
-        conf: dict[str, Any] = {
-            "bootstrap.servers": self.kafka_bootstrap_servers,
-            "security.protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_sasl_mechanism:
-            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
-            conf["sasl.username"] = self.kafka_sasl_username or ""
-            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-        return conf
+        return self.kafka.confluent_config()
+
+
+def env_name(settings_cls: type[BaseSettings], field_name: str) -> str:
+    """The environment variable that sets `field_name` of `settings_cls`: its first alias if it has one, else the
+    class's prefix + the field name. KeyError names a field the class does not have (a renamed setting)."""
+    info = settings_cls.model_fields[field_name]
+    annotation = info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        raise TypeError(f"{settings_cls.__name__}.{field_name} is a composed part: name its own class's fields")
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    if isinstance(alias, str):
+        return alias
+    return f"{settings_cls.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
+def settings_env(settings_cls: type[BaseSettings], **values: object) -> dict[str, str]:
+    """Environment variables that set these fields of `settings_cls` (values as `str()`; lists comma-joined)."""
+    return {
+        env_name(settings_cls, name): ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        for name, value in values.items()
+    }

@@ -7,8 +7,9 @@ same partition). Faust's own changelog and repartition topics are created by Fau
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -79,11 +80,12 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
-def _create_missing(conf: dict[str, object], specs: list[tuple[str, int, dict[str, str]]],
+def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[str, str]]],
                     timeout: float) -> list[str]:
     """Create each `(name, partitions, config)` whose topic does not exist yet; returns the names created."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient(dict(conf))
     existing = set(admin.list_topics(timeout=timeout).topics)
@@ -102,20 +104,20 @@ def _create_missing(conf: dict[str, object], specs: list[tuple[str, int, dict[st
     return created
 
 
-def create_topics(conf: dict[str, object], prefix: str = "", partitions: int = 6, timeout: float = 30.0) -> list[str]:
+def create_topics(conf: Mapping[str, Any], prefix: str = "", partitions: int = 6, timeout: float = 30.0) -> list[str]:
     """Create every declared topic that does not exist yet; returns the names created (idempotent)."""
     return _create_missing(
         conf, [(t.full_name(prefix), t.partitions or partitions, t.broker_config()) for t in ALL_TOPICS], timeout)
 
 
-def ensure_topics(conf: dict[str, object], names: Sequence[str], partitions: int, timeout: float = 30.0,
+def ensure_topics(conf: Mapping[str, Any], names: Sequence[str], partitions: int, timeout: float = 30.0,
                   compact: bool = False) -> list[str]:
     """Create the topics in `names` that do not exist (delete policy, or compacted); returns those created."""
     config = {"cleanup.policy": "compact"} if compact else {}
     return _create_missing(conf, [(n, partitions, config) for n in names], timeout)
 
 
-def wait_for_topics(conf: dict[str, object], names: list[str], timeout: float = 30.0) -> list[str]:
+def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 30.0) -> list[str]:
     """Wait until every topic in `names` is in the cluster's metadata with a leader for each partition.
 
     Returns the names still missing or leaderless when `timeout` runs out (empty: all ready). A topic that

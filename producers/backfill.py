@@ -17,17 +17,19 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from core import registry
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
 log = logging.getLogger("producers.backfill")
 EVENTS_WINDOW_S = 30 * 86400
-OBJECT_TYPES = {"charges": "charge", "refunds": "refund", "disputes": "dispute", "invoices": "invoice",
-                "payouts": "payout"}
+# `--types` name (the list endpoint's last segment) -> Stripe type, in the registry's backfill order.
+OBJECT_TYPES: dict[str, str] = {spec.list_path.removeprefix("/v1/"): spec.name for spec in registry.backfill_types()}
 ALL_TYPES = ("events", *OBJECT_TYPES, "balance_transactions")
 
 
@@ -86,14 +88,97 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@dataclass
+class _Run:
+    """One backfill run: its arguments and the Stripe and Kafka clients it publishes through."""
+
+    args: argparse.Namespace
+    since: int
+    account: str | None
+    api: Any
+    publisher: Any
+    cursors: Any
+    codec: AvroCodec
+    members: Any  # BalanceTransactionsPoller: a paid/failed payout's members
+    events_topic: str
+    bt_topic: str
+    publish_timeout_s: float
+
+
+def _window(kind: str, since: int, until: int) -> tuple[int, int] | None:
+    """The created range listed for `kind`: the events window, older history for object lists; None when empty."""
+    low, high = since, until
+    if kind == "events":
+        low = max(since, until - EVENTS_WINDOW_S + 60)
+    elif kind in OBJECT_TYPES:
+        high = min(until, until - EVENTS_WINDOW_S + 60)  # newer history comes from the events
+        if high <= low:
+            return None
+    return low, high
+
+
+def _page_records(run: _Run, kind: str, page: Any, listed_at: int) -> list[tuple[str, str, bytes]]:
+    """(topic, key, Avro value) of every record one listed page publishes."""
+    from producers.balance_records import balance_record
+    from producers.envelope import envelope
+
+    batch: list[tuple[str, str, bytes]] = []
+    for obj, raw in zip(page.objects, page.raw):
+        if kind == "events":
+            key, rec = envelope(obj, raw, "backfill", listed_at * 1000)
+            rec["account"] = rec["account"] or run.account
+            batch.append((run.events_topic, key, run.codec.encode(STRIPE_EVENTS.schema, rec)))
+        elif kind == "balance_transactions":
+            key, bt_rec = balance_record(obj, raw, source="backfill", account=run.account,
+                                         api_version=run.api.api_version, received_at_ms=listed_at * 1000)
+            batch.append((run.bt_topic, key, run.codec.encode(STRIPE_BALANCE_TRANSACTIONS.schema, bt_rec)))
+        else:
+            event = snapshot_envelope(obj, raw, OBJECT_TYPES[kind], run.account, listed_at, run.api.api_version)
+            key, rec = envelope(event, json.dumps(event, separators=(",", ":")), "backfill", listed_at * 1000)
+            batch.append((run.events_topic, key, run.codec.encode(STRIPE_EVENTS.schema, rec)))
+            if kind == "payouts" and obj.get("status") in ("paid", "failed"):
+                batch.extend(run.members.payout_members(obj["id"]))
+    return batch
+
+
+def _backfill_kind(run: _Run, kind: str) -> int:
+    """List and publish one `--types` entry, resumably; how many records it published."""
+    args, cursors = run.args, run.cursors
+    name = f"backfill:{kind}:{run.account or 'platform'}:{run.since}"
+    state = {} if args.restart else cursors.load_state(name)
+    if state.get("done"):
+        log.warning("already complete", extra={"cursor": name})
+        return 0
+    until = int(state.get("until") or (parse_date(args.until) if args.until else time.time()))
+    state["until"] = until
+    window = _window(kind, run.since, until)
+    if window is None:
+        return 0
+    low, high = window
+    path = "/v1/balance_transactions" if kind == "balance_transactions" else f"/v1/{kind}"
+    params: dict[str, Any] = {"created": {"gte": low, "lte": high}}
+    if kind == "balance_transactions":
+        params["expand"] = ["data.source"]
+    progress = Progress(kind, low, high, enabled=not args.no_progress)
+    for page, cursor in run.api.list_all(path, params, run.account, starting_after=state.get("after")):
+        batch = _page_records(run, kind, page, int(time.time()))
+        run.publisher.publish_many_sync(batch, run.publish_timeout_s)
+        state["after"] = cursor
+        cursors.save(name, state, None)
+        oldest = min((int(o.get("created") or high) for o in page.objects), default=None)
+        progress.update(len(batch), oldest if page.has_more else None)
+    progress.finish()
+    state["done"] = True
+    cursors.save(name, state, None)
+    return progress.count
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `paysync backfill`."""
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
-    from producers.envelope import envelope
     from producers.pollers.balance_poller import BalanceTransactionsPoller
     from producers.pollers.settings import PollerSettings
-    from producers.balance_records import balance_record
     from producers.pollers.wiring import open_stripe_io
     from producers.stripe_api import StripeApiError
 
@@ -106,69 +191,21 @@ def main(argv: list[str]) -> int:
     if not settings.stripe_api_key.get_secret_value():
         sys.stderr.write("paysync backfill: set PAYSYNC_STRIPE_API_KEY or PAYSYNC_STRIPE_API_KEY_FILE\n")
         return 2
-    since = parse_date(args.since)
     io = open_stripe_io(settings, args.create_topics)
-    publisher, api, cursors = io.publisher, io.api, io.cursors
     codec = AvroCodec()
-    account = args.account
-    bt = BalanceTransactionsPoller(api, publisher, cursors, topic_prefix=settings.topic_prefix, account=account,
-                                   codec=codec, source="backfill")
-    events_topic = STRIPE_EVENTS.full_name(settings.topic_prefix)
-    bt_topic = STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix)
+    members = BalanceTransactionsPoller(io.api, io.publisher, io.cursors, topic_prefix=settings.topic_prefix,
+                                        account=args.account, codec=codec, source="backfill")
+    run = _Run(args, parse_date(args.since), args.account, io.api, io.publisher, io.cursors, codec, members,
+               STRIPE_EVENTS.full_name(settings.topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix),
+               settings.poll_publish_timeout_s)
     total = 0
     try:
         for kind in types:
-            name = f"backfill:{kind}:{account or 'platform'}:{since}"
-            state = {} if args.restart else cursors.load_state(name)
-            if state.get("done"):
-                log.warning("already complete", extra={"cursor": name})
-                continue
-            until = int(state.get("until") or (parse_date(args.until) if args.until else time.time()))
-            state["until"] = until
-            low, high = since, until
-            if kind == "events":
-                low = max(since, until - EVENTS_WINDOW_S + 60)
-            elif kind in OBJECT_TYPES:
-                high = min(until, until - EVENTS_WINDOW_S + 60)  # newer history comes from the events
-                if high <= low:
-                    continue
-            path = "/v1/balance_transactions" if kind == "balance_transactions" else f"/v1/{kind}"
-            params: dict[str, Any] = {"created": {"gte": low, "lte": high}}
-            if kind == "balance_transactions":
-                params["expand"] = ["data.source"]
-            progress = Progress(kind, low, high, enabled=not args.no_progress)
-            for page, cursor in api.list_all(path, params, account, starting_after=state.get("after")):
-                listed_at = int(time.time())
-                batch: list[tuple[str, str, bytes]] = []
-                for obj, raw in zip(page.objects, page.raw):
-                    if kind == "events":
-                        key, rec = envelope(obj, raw, "backfill", listed_at * 1000)
-                        rec["account"] = rec["account"] or account
-                        batch.append((events_topic, key, codec.encode(STRIPE_EVENTS.schema, rec)))
-                    elif kind == "balance_transactions":
-                        key, rec = balance_record(obj, raw, source="backfill", account=account,
-                                                  api_version=api.api_version, received_at_ms=listed_at * 1000)
-                        batch.append((bt_topic, key, codec.encode(STRIPE_BALANCE_TRANSACTIONS.schema, rec)))
-                    else:
-                        event = snapshot_envelope(obj, raw, OBJECT_TYPES[kind], account, listed_at, api.api_version)
-                        key, rec = envelope(event, json.dumps(event, separators=(",", ":")), "backfill",
-                                            listed_at * 1000)
-                        batch.append((events_topic, key, codec.encode(STRIPE_EVENTS.schema, rec)))
-                        if kind == "payouts" and obj.get("status") in ("paid", "failed"):
-                            batch.extend(bt.payout_members(obj["id"]))
-                publisher.publish_many_sync(batch, settings.poll_publish_timeout_s)
-                state["after"] = cursor
-                cursors.save(name, state, None)
-                oldest = min((int(o.get("created") or high) for o in page.objects), default=None)
-                progress.update(len(batch), oldest if page.has_more else None)
-            progress.finish()
-            total += progress.count
-            state["done"] = True
-            cursors.save(name, state, None)
+            total += _backfill_kind(run, kind)
     except StripeApiError as exc:
         sys.stderr.write(f"\npaysync backfill: {exc}\n(re-run the same command to resume)\n")
         return 1
     finally:
-        publisher.close()
-    sys.stderr.write(f"backfill published {total} records with {api.calls_made} Stripe API calls\n")
+        io.publisher.close()
+    sys.stderr.write(f"backfill published {total} records with {io.api.calls_made} Stripe API calls\n")
     return 0

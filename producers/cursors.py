@@ -50,7 +50,7 @@ class CursorStore:
                     msg = consumer.poll(0.5)
                     if msg is None or msg.error() is not None:
                         continue
-                    offset = msg.offset()
+                    offset = msg.offset() or 0  # a record (no error) always has its offset
                     if msg.key() == poller.encode() and msg.value():
                         latest = self.codec.decode(msg.value(), CURSORS.schema)
                 if offset < high - 1:

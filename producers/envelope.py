@@ -10,11 +10,12 @@ producer (webhook, poller, backfill) puts one object's events in one partition.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from paysync.keys import event_key
+from paysync.records import EventSource, StripeEventEnvelope
 
-Source = Literal["webhook", "poll", "backfill"]
+Source = EventSource
 _INT64_MAX = 2**63 - 1
 THIN_OBJECT = "v2.core.event"
 
@@ -43,7 +44,31 @@ def _created(value: Any, thin: bool) -> int:
     return value
 
 
-def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) -> tuple[str, dict[str, Any]]:
+def _thin_subject(event: dict[str, Any], event_id: str) -> tuple[str | None, str, dict[str, Any]]:
+    """(account, object type, object) of a thin event: its `related_object`, else the event itself."""
+    account = _str(event.get("context"), "context", optional=True)
+    related = event.get("related_object")
+    if related is None:
+        return account, THIN_OBJECT, {"id": event_id}
+    if not isinstance(related, dict):
+        raise NotAnEvent("related_object must be an object")
+    object_type = str(_str(related.get("type"), "related_object.type"))
+    return account, object_type, {"id": _str(related.get("id"), "related_object.id")}
+
+
+def _snapshot_subject(event: dict[str, Any]) -> tuple[str | None, str, dict[str, Any]]:
+    """(account, object type, object) of a snapshot event: its `data.object`."""
+    account = _str(event.get("account"), "account", optional=True)
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise NotAnEvent("data.object must be an object")
+    object_type = str(_str(obj.get("object"), "data.object.object"))
+    _str(obj.get("id"), "data.object.id", optional=True)
+    return account, object_type, obj
+
+
+def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) -> tuple[str, StripeEventEnvelope]:
     """(Kafka key, envelope record) for one parsed event; raises NotAnEvent when it is not one."""
     if not isinstance(event, dict):
         raise NotAnEvent("the body is not a JSON object")
@@ -51,36 +76,19 @@ def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) ->
     thin = kind == THIN_OBJECT
     if kind != "event" and not thin:
         raise NotAnEvent("object must be 'event' or 'v2.core.event'")
-    event_id = _str(event.get("id"), "id")
-    event_type = _str(event.get("type"), "type")
+    event_id = str(_str(event.get("id"), "id"))
+    event_type = str(_str(event.get("type"), "type"))
     livemode = event.get("livemode")
     if not isinstance(livemode, bool):
         raise NotAnEvent("livemode must be a boolean")
     api_version = event.get("api_version") if isinstance(event.get("api_version"), str) else None
-    if thin:
-        account = _str(event.get("context"), "context", optional=True)
-        related = event.get("related_object")
-        if related is None:
-            object_type, obj = THIN_OBJECT, {"id": event_id}
-        elif isinstance(related, dict):
-            object_type = str(_str(related.get("type"), "related_object.type"))
-            obj = {"id": _str(related.get("id"), "related_object.id")}
-        else:
-            raise NotAnEvent("related_object must be an object")
-    else:
-        account = _str(event.get("account"), "account", optional=True)
-        data = event.get("data")
-        obj = data.get("object") if isinstance(data, dict) else None
-        if not isinstance(obj, dict):
-            raise NotAnEvent("data.object must be an object")
-        object_type = str(_str(obj.get("object"), "data.object.object"))
-        _str(obj.get("id"), "data.object.id", optional=True)
+    account, object_type, obj = _thin_subject(event, event_id) if thin else _snapshot_subject(event)
     try:
         key = event_key(object_type, obj)
     except ValueError:  # id-less singletons such as `balance` (balance.available): one key per account
         key = f"{object_type}:{account}" if account else object_type
     object_id = obj.get("id") or key
-    record = {
+    record: StripeEventEnvelope = {
         "event_id": event_id,
         "event_type": event_type,
         "created": _created(event.get("created"), thin),

@@ -18,6 +18,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from paysync.produce import produce_waiting
+
 log = logging.getLogger(__name__)
 
 
@@ -100,12 +102,7 @@ class KafkaPublisher:
         for topic, key, value in records:
             with lock:
                 pending += 1
-            while True:
-                try:
-                    self._producer.produce(topic, value, key.encode(), on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
+            produce_waiting(self._producer, topic, value, key=key.encode(), on_delivery=on_delivery)
             count += 1
         if count == 0:
             return 0

@@ -12,6 +12,10 @@ class StreamMetrics:
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._counters(registry)
+        self._watch_and_latency(registry)
+
+    def _counters(self, registry: CollectorRegistry) -> None:
         self.processed = Counter(
             "paysync_stream_processed_total", "Input records handled (any outcome)", ["input"], registry=registry
         )
@@ -43,6 +47,8 @@ class StreamMetrics:
         self.expired = Counter(
             "paysync_stream_expired_total", "Table entries removed by the expiry sweep", ["table"], registry=registry
         )
+
+    def _watch_and_latency(self, registry: CollectorRegistry) -> None:
         self.table_size = Gauge(
             "paysync_stream_table_keys", "Keys in a table on this worker (estimated at sweeps)", ["table"],
             registry=registry,

@@ -70,6 +70,8 @@ class RangeReader:
                             return records
                         raise RangeReadError(f"{topic}[{partition}] offsets {start}..{stop - 1}: {error}")
                     offset = msg.offset()
+                    if offset is None:  # only error events have no offset, and they were handled above
+                        continue
                     if offset >= stop:
                         return records
                     if offset >= start:

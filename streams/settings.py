@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.config import MappingSettings
 from paysync.paths import state_dir
 from paysync.settings import KafkaSettings
 
@@ -14,8 +15,8 @@ from paysync.settings import KafkaSettings
 TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")  # the worker's RocksDB tables
 
 
-class StreamSettings(KafkaSettings):
-    """Everything `paysync stream` needs; CLI flags override these values."""
+class StreamSettings(KafkaSettings, MappingSettings):
+    """Everything `paysync stream` needs (the `PAYSYNC_MAPPING_*` settings included); CLI flags override these values."""
 
     stream_app_id: str = Field(
         default="paysync-streams",
@@ -70,12 +71,6 @@ class StreamSettings(KafkaSettings):
     stream_metrics_port: int | None = Field(default=None, description="prometheus_client /metrics port (127.0.0.1)")
     stream_web_port: int | None = Field(default=None, description="Faust web port; unset = Faust web off")
     stream_log_level: str = Field(default="INFO")
-    # Mapping configuration (streams.mapping.MappingConfig)
-    mapping_customer_target: str = Field(default="Account", description="Account or Contact")
-    mapping_opportunity_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
-    mapping_order_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
-    mapping_legal_entities: dict[str, str] = Field(default_factory=dict, description="Connect account -> legal entity")
-    mapping_multi_currency: bool = False
 
     @property
     def app_id(self) -> str:

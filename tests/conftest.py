@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from paysync.broker import BrokerConfig, BrokerError, free_port, start, stop
+from ops.broker import BrokerConfig, BrokerError, start, stop
+from paysync.net import free_port
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stripe"
 

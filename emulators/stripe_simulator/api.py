@@ -87,7 +87,8 @@ class ReadApi:
                 with self._lock:
                     self.counts["rate_limited"] += 1
                 return rate_limited()
-            return handler(request, request.headers.get("stripe-account") or PLATFORM)
+            response: Response = handler(request, request.headers.get("stripe-account") or PLATFORM)
+            return response
         return endpoint
 
     # -- events -------------------------------------------------------------------------------------------

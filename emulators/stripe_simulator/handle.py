@@ -8,11 +8,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-from paysync.broker import free_port
+from paysync.net import free_port
 
 
 class SimulatorError(RuntimeError):
@@ -56,15 +56,15 @@ class SimulatorHandle:
 
     def status(self) -> dict[str, Any]:
         """`GET /_sim/status`."""
-        return self.admin("GET", "/_sim/status")
+        return cast(dict[str, Any], self.admin("GET", "/_sim/status"))
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """`POST /_sim/config`."""
-        return self.admin("POST", "/_sim/config", knobs)
+        return cast(dict[str, Any], self.admin("POST", "/_sim/config", knobs))
 
     def stats(self) -> dict[str, int]:
         """API requests counted by endpoint."""
-        return self.admin("GET", "/_sim/stats")
+        return cast(dict[str, int], self.admin("GET", "/_sim/stats"))
 
     def truth(self) -> list[dict[str, Any]]:
         """The truth export, parsed."""

@@ -107,7 +107,7 @@ class Store:
     def list_events(self, account: str, *, types: list[str], created: dict[str, int], delivery_success: bool | None,
                     limit: int, starting_after: str | None, ending_before: str | None) -> Page | None:
         """Events newest first (None when a cursor id is unknown)."""
-        where, args = ["account = ?"], [account]
+        where, args = ["account = ?"], list[str | int]([account])
         if types:
             parts = []
             for t in types:
@@ -129,7 +129,7 @@ class Store:
     def list_txns(self, account: str, *, payout: str | None, txn_type: str | None, created: dict[str, int],
                   limit: int, starting_after: str | None, ending_before: str | None) -> Page | None:
         """Balance transactions newest first."""
-        where, args = ["account = ?"], [account]
+        where, args = ["account = ?"], list[str | int]([account])
         if payout is not None:
             where.append("payout = ?")
             args.append(payout)
@@ -144,7 +144,7 @@ class Store:
     def list_objects(self, account: str, object_type: str, *, created: dict[str, int], limit: int,
                      starting_after: str | None, ending_before: str | None) -> Page | None:
         """Objects of one type, newest first."""
-        where, args = ["account = ?", "type = ?"], [account, object_type]
+        where, args = ["account = ?", "type = ?"], list[str | int]([account, object_type])
         for op, value in created.items():
             where.append(f"created {op} ?")
             args.append(value)

@@ -37,7 +37,7 @@ def truth_lines(store: Store) -> Iterator[str]:
         yield dumps({"kind": "payout", "id": payout_id, "account": members[0][1], "currency": po.get("currency"),
                      "amount": po.get("amount"), "status": po.get("status"), "balance_transaction": own,
                      "members": listed, "sum_of_nets": sum(m["net"] for m in listed)})
-    for (account, currency), rows in groupby(store.iter_unpaid(), key=lambda r: (r[0], r[1])):
-        unpaid = list(rows)
+    for (account, currency), unpaid_rows in groupby(store.iter_unpaid(), key=lambda r: (r[0], r[1])):
+        unpaid = list(unpaid_rows)
         yield dumps({"kind": "unpaid", "account": account, "currency": currency, "net": sum(r[3] for r in unpaid),
                      "balance_transactions": [r[2] for r in unpaid]})

@@ -69,6 +69,6 @@ def check(p: LocalPipeline, poison: list[PoisonRecord]) -> dict[str, Any]:
 
 
 def _mapping_config() -> Any:
-    from streams.mapping import MappingConfig
+    from core.config import mapping_config
 
-    return MappingConfig()
+    return mapping_config()

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from paysync.codec import AvroCodec
+from paysync.records import ENVELOPE, UPSERT, SalesforceUpsert, StripeEventEnvelope
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
 KINDS: tuple[str, ...] = (
@@ -45,14 +46,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _envelope(n: int) -> dict[str, Any]:
-    charge = {"id": f"ch_poison_{n}", "object": "charge", "amount": "12.34", "currency": "usd",
-              "status": "succeeded", "created": int(time.time()), "livemode": False}
-    event = {"id": f"evt_poison_{n}", "object": "event", "type": "charge.succeeded", "created": int(time.time()),
+def _envelope(n: int) -> StripeEventEnvelope:
+    charge_id, event_id, created = f"ch_poison_{n}", f"evt_poison_{n}", int(time.time())
+    charge = {"id": charge_id, "object": "charge", "amount": "12.34", "currency": "usd",
+              "status": "succeeded", "created": created, "livemode": False}
+    event = {"id": event_id, "object": "event", "type": "charge.succeeded", "created": created,
              "livemode": False, "data": {"object": charge}}
-    return {"event_id": event["id"], "event_type": event["type"], "created": event["created"], "api_version": None,
+    return {"event_id": event_id, "event_type": "charge.succeeded", "created": created, "api_version": None,
             "livemode": False, "account": None, "source": "webhook", "received_at": _now_ms(),
-            "object_id": charge["id"], "object_type": "charge", "thin": False, "raw_event": json.dumps(event)}
+            "object_id": charge_id, "object_type": "charge", "thin": False, "raw_event": json.dumps(event)}
 
 
 def _balance_transaction(n: int) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def _balance_transaction(n: int) -> dict[str, Any]:
             "source": "poll", "api_version": None, "received_at": _now_ms(), "raw": json.dumps(raw)}
 
 
-def _upsert(n: int) -> dict[str, Any]:
+def _upsert(n: int) -> SalesforceUpsert:
     return {"sobject": "Stripe_Balance_Transaction__c", "external_id_field": "Stripe_Balance_Transaction_Id__c",
             "external_id": f"txn_poison_{n}", "fields": {"Type__c": "x" * 300}, "parents": [],
             "source_event_id": f"evt_poison_{n}", "version": f"0:0:evt_poison_{n}", "origin_topic": None,
@@ -76,10 +78,10 @@ def poison_value(kind: str, n: int, codec: AvroCodec) -> tuple[str, bytes, bytes
     if kind == "events-bad-magic":
         return STRIPE_EVENTS.name, f"ch_poison_{n}".encode(), b"\x07not avro at all"
     if kind == "events-truncated":
-        full = codec.encode(STRIPE_EVENTS.schema, _envelope(n))
+        full = codec.encode_record(ENVELOPE, _envelope(n))
         return STRIPE_EVENTS.name, f"ch_poison_{n}".encode(), full[: len(full) // 2]
     if kind == "events-invalid-charge":
-        return STRIPE_EVENTS.name, f"ch_poison_{n}".encode(), codec.encode(STRIPE_EVENTS.schema, _envelope(n))
+        return STRIPE_EVENTS.name, f"ch_poison_{n}".encode(), codec.encode_record(ENVELOPE, _envelope(n))
     if kind == "balance-bad-magic":
         return STRIPE_BALANCE_TRANSACTIONS.name, f"txn_poison_{n}".encode(), b"\xff\xfe garbage"
     if kind == "balance-invalid-currency":
@@ -89,7 +91,7 @@ def poison_value(kind: str, n: int, codec: AvroCodec) -> tuple[str, bytes, bytes
         return SALESFORCE_UPSERTS.name, f"Stripe_Balance_Transaction__c:txn_poison_{n}".encode(), b"\x00\x01"
     if kind == "upserts-string-too-long":
         return (SALESFORCE_UPSERTS.name, f"Stripe_Balance_Transaction__c:txn_poison_{n}".encode(),
-                codec.encode(SALESFORCE_UPSERTS.schema, _upsert(n)))
+                codec.encode_record(UPSERT, _upsert(n)))
     raise ValueError(f"unknown poison kind {kind!r}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +71,7 @@ class _Injector:
         self.plan = plan
         self.poison = poison
         self.counts: Counter[str] = Counter()
-        self.outage_s: Counter[str] = Counter()
+        self.outage_s: dict[str, float] = defaultdict(float)
         self.errors: list[str] = []
         self._thread = threading.Thread(target=self._run, name="chaos-injector", daemon=True)
         self._t0 = 0.0

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.chaos.poison import KINDS as POISON_KINDS
+from paysync.settings import settings_env
+from sinks.settings import SinkSettings
+from streams.settings import StreamSettings
 
 SCENARIOS: dict[str, str] = {
     "kill-receiver": "SIGKILL the webhook receiver at random moments; the supervisor restarts it",
@@ -79,7 +82,8 @@ def plan(names: list[str], events: int, rate: float, seed: int, window_s: float 
     p.generate = {"delay_scale": 0.001}
     # Crash detection in seconds, not the default minute: a SIGKILLed consumer stays in its group until its session
     # times out, and its restarted successor gets no partitions before that (no static membership).
-    p.extra_env = {"PAYSYNC_STREAM_SESSION_TIMEOUT_S": "15", "PAYSYNC_SINK_SESSION_TIMEOUT_MS": "10000"}
+    p.extra_env = {**settings_env(StreamSettings, stream_session_timeout_s=15),
+                   **settings_env(SinkSettings, sink_session_timeout_ms=10000)}
     for name in names:
         if name in KILL_TARGETS:
             count = max(2, round(window / 6))
@@ -91,7 +95,7 @@ def plan(names: list[str], events: int, rate: float, seed: int, window_s: float 
         elif name == "session-expiry":
             p.emulator_knobs.update(session_ttl_s=3)
         elif name == "api-limit":
-            p.extra_env.update(PAYSYNC_SINK_PAUSE_CHECK_S="1", PAYSYNC_SINK_LIMITS_CHECK_S="2")
+            p.extra_env.update(settings_env(SinkSettings, sink_pause_check_s=1, sink_limits_check_s=2))
             p.actions.append(Action(rng.uniform(0.15, 0.35) * window, "api-limit-outage", duration=8.0))
         elif name == "redelivery":
             p.tee = True

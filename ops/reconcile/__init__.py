@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
 
     from ops.reconcile import engine, stripe_side
     from ops.reconcile.report import render_text
-    from streams.mapping import MappingConfig
+    from core.config import mapping_config
 
     settings = ReconcileSettings()
     since, until = _timestamp(args.since), _timestamp(args.until)
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
             truth = list(stripe_side.truth_from_stripe(client, [None, *settings.stripe_accounts], since))
         reader = engine.salesforce_reader(settings)
         started = time.monotonic()
-        report = engine.reconcile(truth, reader, MappingConfig(), since, until,
+        report = engine.reconcile(truth, reader, mapping_config(), since, until,
                                   progress=not args.no_progress and sys.stderr.isatty())
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator, not a traceback
         print(f"paysync reconcile: {type(exc).__name__}: {exc}", file=sys.stderr)

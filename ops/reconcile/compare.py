@@ -83,7 +83,7 @@ def normalize(value: Any) -> Any:
 
 def same(expected: Any, actual: Any) -> bool:
     """Whether two field values mean the same thing."""
-    return normalize(expected) == normalize(actual)
+    return bool(normalize(expected) == normalize(actual))
 
 
 def compare(expected: dict[Key, dict[str, Any]], actual: dict[Key, dict[str, Any]],

@@ -12,8 +12,8 @@ import requests
 from paysync.codec import AvroCodec
 from paysync.topics import SALESFORCE_UPSERTS
 from sinks.auth import Authenticator
+from core.config import MappingConfig
 from sinks.settings import SalesforceSettings
-from streams.mapping import MappingConfig
 
 from ops.reconcile.compare import Drift, compare
 from ops.reconcile.expected import expected_records

@@ -14,9 +14,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from streams.mapping import EventMeta, MappingConfig, PayoutMember, map_balance_transaction, map_object, reconcile_payout
-from streams.mapping import SUPPORTED_OBJECT_TYPES
-from streams.order import encode_version, version_of
+from core import registry
+from core.common import EventMeta
+from core.config import MappingConfig
+from core.mapping import map_object
+from core.order import encode_version, version_of
+from core.payout_reconciliation import PayoutMember, reconcile_payout
+from core.types.balance_transaction import map_balance_transaction
+from producers.balance_records import balance_record
 
 Key = tuple[str, str]
 
@@ -41,19 +46,11 @@ def _meta(object_type: str, obj: dict[str, Any], account: str | None) -> EventMe
 
 
 def _bt_record(txn: dict[str, Any], account: str | None, payout_id: str | None, count: int | None) -> dict[str, Any]:
-    source = txn.get("source")
-    source_id = source.get("id") if isinstance(source, dict) else source
-    rate = txn.get("exchange_rate")
-    return {
-        "id": txn["id"], "source_id": source_id, "payout_id": payout_id, "payout_transaction_count": count,
-        "account": account or None, "livemode": bool(txn.get("livemode", False)), "type": txn["type"],
-        "reporting_category": txn.get("reporting_category"), "amount": txn["amount"], "fee": txn["fee"],
-        "net": txn["net"], "currency": txn["currency"],
-        "exchange_rate": None if rate is None else (rate if isinstance(rate, str) else repr(rate)),
-        "available_on": txn.get("available_on", 0), "created": txn.get("created", 0), "status": txn.get("status", ""),
-        "source": "backfill", "api_version": None, "received_at": int(time.time() * 1000),
-        "raw": json.dumps(txn, separators=(",", ":")),
-    }
+    """The `paysync.StripeBalanceTransaction` record the pollers would publish for `txn` (the same builder)."""
+    _, record = balance_record(txn, json.dumps(txn, separators=(",", ":"), default=str), source="backfill",
+                               account=account or None, api_version="", received_at_ms=int(time.time() * 1000),
+                               payout_id=payout_id, payout_transaction_count=count)
+    return record
 
 
 def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
@@ -84,12 +81,10 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
             upserts_by_key.setdefault((up["sobject"], up["external_id"]), []).append(up)
 
     # Object snapshots first, then balance transactions, then reconciliations: the ownership order.
-    for object_type in ("customer", "payout", "invoice", "payment_intent", "charge", "refund", "dispute"):
-        if object_type not in SUPPORTED_OBJECT_TYPES:
-            continue
-        for obj, account in objects.get(object_type, {}).values():
+    for spec in registry.event_types():
+        for obj, account in objects.get(spec.name, {}).values():
             if in_range(obj):
-                add(map_object(object_type, obj, _meta(object_type, obj, account), cfg))
+                add(map_object(spec.name, obj, _meta(spec.name, obj, account), cfg))
     membership: dict[str, tuple[str, int]] = {}
     for po in payouts:
         for member in po["members"]:

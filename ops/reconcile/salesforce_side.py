@@ -7,24 +7,17 @@ Rows are fetched through the REST query endpoint with `nextRecordsUrl` paging an
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 import requests
 
+from core import registry
+
 Key = tuple[str, str]
 
-EXTERNAL_ID_FIELDS: dict[str, str] = {
-    "Account": "Stripe_Customer_Id__c",
-    "Contact": "Stripe_Customer_Id__c",
-    "Stripe_Payment__c": "Stripe_Charge_Id__c",
-    "Stripe_Refund__c": "Stripe_Refund_Id__c",
-    "Stripe_Dispute__c": "Stripe_Dispute_Id__c",
-    "Stripe_Invoice__c": "Stripe_Invoice_Id__c",
-    "Stripe_Payout__c": "Stripe_Payout_Id__c",
-    "Stripe_Balance_Transaction__c": "Stripe_Balance_Transaction_Id__c",
-}
+EXTERNAL_ID_FIELDS: Mapping[str, str] = registry.external_id_fields()  # sobject -> external id field
 
 
 class SalesforceReader:

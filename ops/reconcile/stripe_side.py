@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 
-LISTED_TYPES: dict[str, str] = {
-    "customer": "customers",
-    "payment_intent": "payment_intents",
-    "charge": "charges",
-    "refund": "refunds",
-    "dispute": "disputes",
-    "invoice": "invoices",
-    "payout": "payouts",
-    "balance_transaction": "balance_transactions",
-}
+from core import registry
+
+# Stripe type -> its stripe-python v1 service (`client.v1.charges` lists `/v1/charges`).
+LISTED_TYPES: Mapping[str, str] = MappingProxyType({
+    spec.name: spec.list_path.removeprefix("/v1/") for spec in registry.TYPES
+})
 
 
 def truth_from_simulator(base_url: str, timeout: float = 300.0) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
         return 2
     io = open_stripe_io(settings, args.create_topics)
     publisher, api, cursors = io.publisher, io.api, io.cursors
-    common: dict[str, Any] = {"topic_prefix": settings.topic_prefix, "overlap_s": settings.poll_overlap_s,
+    common: dict[str, Any] = {"topic_prefix": settings.topics.prefix, "overlap_s": settings.poll_overlap_s,
                               "recent_overlap_s": settings.poll_recent_overlap_s,
                               "deep_every_s": settings.poll_deep_every_s,
                               "initial_lookback_s": settings.poll_initial_lookback_s,

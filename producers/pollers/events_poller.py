@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from paysync.codec import AvroCodec
+from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.cursors import CursorStore
 from producers.envelope import NotAnEvent, envelope
@@ -68,7 +69,7 @@ class EventsPoller:
                 continue
             if record["account"] is None:
                 record["account"] = self.account
-            batch.append((self.topic, key, self.codec.encode(STRIPE_EVENTS.schema, record)))
+            batch.append((self.topic, key, self.codec.encode_record(ENVELOPE, record)))
         published = self.publisher.publish_many_sync(batch, self.publish_timeout_s)
         for obj, _ in fresh:
             seen[str(obj.get("id"))] = int(obj.get("created") or 0)

@@ -7,11 +7,14 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from paysync.settings import KafkaSettings
+from paysync.settings import KafkaConnection, PaysyncSettings, TopicSettings
 
 
-class PollerSettings(KafkaSettings):
+class PollerSettings(PaysyncSettings):
     """What the pollers and backfill need to reach Stripe and how hard they may push it."""
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
 
     stripe_api_key: SecretStr = Field(default=SecretStr(""), description="sk_/rk_ key (restricted read is enough)")
     stripe_api_base: str = Field(default="https://api.stripe.com", description="API base URL (simulator in tests)")
@@ -34,3 +37,8 @@ class PollerSettings(KafkaSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def topic_prefix(self) -> str:
+        """Compatibility for `producers/backfill.py` until it reads `settings.topics.prefix`; then delete this."""
+        return self.topics.prefix

@@ -24,10 +24,10 @@ class StripeIO:
 
 def open_stripe_io(settings: PollerSettings, create: bool) -> StripeIO:
     """Create the topics if asked, then the publisher, the rate-limited Stripe client and the cursor store."""
-    kafka_conf = settings.confluent_config()
+    kafka_conf = settings.kafka.confluent_config()
     if create:
-        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
     publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
     api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
                     rate_per_s=settings.stripe_rate_limit_per_s)
-    return StripeIO(kafka_conf, publisher, api, CursorStore(kafka_conf, publisher, settings.topic_prefix))
+    return StripeIO(kafka_conf, publisher, api, CursorStore(kafka_conf, publisher, settings.topics.prefix))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from paysync.codec import AvroCodec, CodecError
+from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.envelope import NotAnEvent, envelope
 from producers.publisher import PublishError
@@ -167,7 +168,7 @@ class WebhookApp:
             raise Reject(400, "malformed_json", "the body is not UTF-8 JSON") from None
         try:
             key, record = envelope(event, text, "webhook", received_at_ms)
-            value = self.codec.encode(STRIPE_EVENTS.schema, record)
+            value = self.codec.encode_record(ENVELOPE, record)
         except (NotAnEvent, CodecError) as exc:
             raise Reject(400, "not_an_event", str(exc)) from None
         return key, value, record["event_id"]

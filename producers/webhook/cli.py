@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import cast
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
@@ -49,9 +50,9 @@ def main(argv: list[str]) -> int:
     host = args.host or settings.webhook_host
     port = settings.webhook_port if args.port is None else args.port
     metrics_port = settings.webhook_metrics_port if args.metrics_port is None else args.metrics_port
-    kafka_conf = settings.confluent_config()
+    kafka_conf = settings.kafka.confluent_config()
     if args.create_topics:
-        create_topics(kafka_conf, settings.topic_prefix, settings.topic_partitions)
+        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
     timeout_ms = int(settings.webhook_publish_timeout_s * 1000)
     publisher = KafkaPublisher(
         producer_config(kafka_conf, message_timeout_ms=max(500, timeout_ms - 500), linger_ms=settings.webhook_linger_ms)
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
     app = WebhookApp(
         publisher=publisher,
         secrets=settings.secret_bytes(),
-        topic_prefix=settings.topic_prefix,
+        topic_prefix=settings.topics.prefix,
         tolerance_s=settings.webhook_tolerance_s,
         future_tolerance_s=settings.webhook_future_tolerance_s,
         max_body_bytes=settings.webhook_max_body_bytes,
@@ -72,6 +73,8 @@ def main(argv: list[str]) -> int:
     )
     log.info("webhook receiver starting", extra={"host": host, "port": port, "metrics_port": metrics_port,
                                                  "secrets": len(settings.webhook_secrets)})
+    # uvicorn hints an int but hands the value to asyncio.wait_for, which takes fractional seconds
+    graceful_s = cast(int, settings.webhook_publish_timeout_s + 2)
     uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                access_log=False, log_config=None, timeout_graceful_shutdown=settings.webhook_publish_timeout_s + 2)
+                access_log=False, log_config=None, timeout_graceful_shutdown=graceful_s)
     return 0

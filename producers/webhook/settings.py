@@ -7,11 +7,14 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from paysync.settings import KafkaSettings, comma_or_line_list
+from paysync.settings import KafkaConnection, PaysyncSettings, TopicSettings, comma_or_line_list
 
 
-class WebhookSettings(KafkaSettings):
+class WebhookSettings(PaysyncSettings):
     """`PAYSYNC_WEBHOOK_SECRETS=whsec_a,whsec_b` (or `_FILE`, one per line): every secret being rotated."""
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
 
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="endpoint signing secrets (comma/newline separated)"

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from paysync.broker import free_port
+from paysync.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "stripe" / "stripe-ruby-mock"

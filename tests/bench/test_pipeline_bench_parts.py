@@ -23,7 +23,7 @@ from emulators.stripe_simulator import EventRecord, ScenarioParams, generate
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from naive_receiver import NaiveReceiver, NaiveSettings  # noqa: E402
-from pipeline_bench import histogram_quantiles, proc_cpu  # noqa: E402
+from bench_common import histogram_quantiles, proc_cpu  # noqa: E402
 
 SECRET = "whsec_naive_test"
 

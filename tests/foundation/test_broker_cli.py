@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from paysync.broker import free_port
+from paysync.net import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -20,6 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
+from paysync.net import free_port
 from paysync.paths import REPO_ROOT
 
 DASHBOARDS = REPO_ROOT / "dashboards"
@@ -71,12 +71,6 @@ def test_dashboard_is_well_formed_and_every_metric_is_documented() -> None:
 
 
 # A running Prometheus scraping the components' metric definitions -----------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _members(obj: Any) -> list[Any]:
@@ -139,7 +133,7 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
     fed: list[MetricWrapperBase] = []
     servers = []
     for registry, metrics in _component_registries():
-        port = _free_port()
+        port = free_port()
         servers.append(start_http_server(port, addr="127.0.0.1", registry=registry))
         targets.append(f"127.0.0.1:{port}")
         fed.extend(metrics)
@@ -158,7 +152,7 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [alerts.yml]\n"
         "scrape_configs:\n  - job_name: paysync-test\n    static_configs:\n"
         f"      - targets: {json.dumps(targets)}\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("w"))

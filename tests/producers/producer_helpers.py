@@ -17,7 +17,7 @@ import pytest
 import stripe
 from confluent_kafka import Consumer, TopicPartition
 
-from paysync.broker import free_port
+from paysync.net import free_port
 from paysync.codec import AvroCodec
 from paysync.topics import create_topics
 

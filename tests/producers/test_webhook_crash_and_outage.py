@@ -13,7 +13,8 @@ import httpx
 import pytest
 from producer_helpers import Receiver, make_event, post, read_topic
 
-from paysync.broker import BrokerConfig, free_port, start, stop
+from ops.broker import BrokerConfig, start, stop
+from paysync.net import free_port
 from paysync.topics import STRIPE_EVENTS, create_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -113,7 +113,7 @@ def test_health_and_readiness(inproc: InProcessReceiver) -> None:
 
 
 def test_readiness_fails_and_publish_answers_503_without_a_broker(topic_prefix: str) -> None:
-    from paysync.broker import free_port
+    from paysync.net import free_port
 
     receiver = InProcessReceiver(f"127.0.0.1:{free_port()}", topic_prefix, publish_timeout_s=1.5)
     try:

@@ -21,7 +21,8 @@ from paysync.codec import AvroCodec
 from paysync.keys import event_key
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
-FIXTURES3 = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "stripe" / "stripe-openapi" / "fixtures3.json"
+# Stripe's own example of every resource, captured into the repository (tests/fixtures/stripe/SOURCES.md)
+FIXTURES3 = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "stripe-openapi" / "fixtures3.json"
 
 
 @dataclass(frozen=True)

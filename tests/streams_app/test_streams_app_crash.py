@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from streams_app_gen import FIXTURES3, Rec, fold, redeliver
+from streams_app_gen import Rec, fold, redeliver
 from streams_app_harness import StreamWorker, diff_states, start_worker, produce, setup_topics, upsert_reader, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
 
-if not FIXTURES3.exists():
-    pytest.skip("../shared/fixtures/stripe is not present", allow_module_level=True)
 
 
 @pytest.mark.parametrize("restart_dir", ["same", "fresh"])

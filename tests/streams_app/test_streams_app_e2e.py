@@ -11,7 +11,7 @@ import pytest
 
 from paysync.codec import AvroCodec
 from streams.app import EXIT_STALLED
-from streams_app_gen import FIXTURES3, Rec, encode, fold, redeliver
+from streams_app_gen import Rec, encode, fold, redeliver
 from streams_app_harness import (
     StreamWorker, diff_states, dlq_reader, produce, setup_topics, start_worker, upsert_reader, wait_for, wait_until,
     worker_report,
@@ -19,8 +19,6 @@ from streams_app_harness import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
 
-if not FIXTURES3.exists():
-    pytest.skip("../shared/fixtures/stripe is not present", allow_module_level=True)
 
 
 def test_three_random_redeliveries_give_the_upserts_of_one_ordered_delivery(

@@ -14,10 +14,8 @@ from streams.outputs import Origin, Target
 from streams.ports import RealMapper
 from streams.processor import Processor, Retention, Tables
 from streams.settings import StreamSettings
-from streams_app_gen import FIXTURES3, Rec, encode, fold, generate, redeliver, run_in_process
+from streams_app_gen import Rec, encode, fold, generate, redeliver, run_in_process
 
-if not FIXTURES3.exists():
-    pytest.skip("../shared/fixtures/stripe is not present", allow_module_level=True)
 
 NOW = 1_800_000_000_000
 ORIGIN = Origin("p.stripe.events", 2, 41)

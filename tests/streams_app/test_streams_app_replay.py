@@ -18,10 +18,8 @@ from streams.outputs import Origin, OutputEncoder, Target
 from streams.ports import RealMapper
 from streams.processor import Processor, Tables
 from streams.settings import StreamSettings
-from streams_app_gen import FIXTURES3, Rec, encode, fold, generate, redeliver, run_in_process
+from streams_app_gen import Rec, encode, fold, generate, redeliver, run_in_process
 
-if not FIXTURES3.exists():
-    pytest.skip("../shared/fixtures/stripe is not present", allow_module_level=True)
 
 NOW = 1_800_000_000_000
 CODEC = AvroCodec()
@@ -134,19 +132,6 @@ def test_an_older_record_meeting_a_later_uncommitted_write_stays_silent(stream: 
                           if o.target is Target.UPSERT and o.value["source_event_id"])
 
 
-def test_tables_written_before_origins_still_read(stream: list[Rec]) -> None:
-    rec = stream[0]
-    proc = _processor()
-    step = proc.on_event(rec.key.encode(), encode(CODEC, rec), Origin("events", 0, 1), NOW)
-    legacy = {t: k for t, k, _ in step.writes}
-    proc.tables.dedupe[legacy["dedupe"]] = NOW  # a bare first-seen ms
-    version = next(v for t, _, v in step.writes if t == "versions")
-    proc.tables.versions[legacy["versions"]] = version[0]  # a bare version string
-    later = _processor(proc.tables)
-    assert later.on_event(rec.key.encode(), encode(CODEC, rec), Origin("events", 0, 1), NOW).outputs == []
-    assert later.dedupe_expired(NOW, NOW + later.retention.dedupe_ms)
-
-
 def test_the_fast_upsert_encoder_writes_the_codecs_bytes(stream: list[Rec]) -> None:
     encoder = OutputEncoder(CODEC)
     proc = _processor()
@@ -166,38 +151,16 @@ def test_the_fast_upsert_encoder_writes_the_codecs_bytes(stream: list[Rec]) -> N
         encoder.encode(outputs[0].__class__(Target.UPSERT, b"k", dict(outputs[0].value, fields={"X": 1.5})))
 
 
-def test_payout_members_stored_as_dicts_by_an_older_worker_still_reconcile(
-    stream: list[Rec], expected: dict[Any, Any]
-) -> None:
-    proc = _processor()
-    run_in_process(stream, proc)
-    for payout_id, state in list(proc.tables.payouts.items()):
-        old = {bt: {"balance_transaction_id": bt, "amount": m[0], "fee": m[1], "net": m[2], "currency": m[3]}
-               for bt, m in state["members"].items()}
-        proc.tables.payouts[payout_id] = dict(state, members=old, at=None)
-    header = next(r for r in stream if r.value.get("event_type") == "payout.paid")
-    member = {"kind": "member", "payout_id": header.value["object_id"], "member": None, "expected_count": None,
-              "meta": {}, "origin": ["bts", 0, 1], "received_at": 0}
-    state = proc.tables.payouts[header.value["object_id"]]
-    bt_id, first = next(iter(state["members"].items()))
-    again = proc.on_payout_message(dict(member, member=first), NOW, Origin("payout-join", 0, 10**6))
-    assert again.outputs == []  # the same member, only stored the old way: a duplicate
-    changed = dict(first, fee=first["fee"] + 1, net=first["net"] - 1)
-    [upsert] = proc.on_payout_message(dict(member, member=changed), NOW, Origin("payout-join", 0, 10**6 + 1)).outputs
-    assert upsert.value["fields"]["Reconciliation_Status__c"] == "Discrepancy"
-    assert upsert.value["fields"]["Discrepancy__c"] == "0.01"
-
-
 def test_a_failed_delivery_ends_the_process_before_any_commit() -> None:
     import subprocess
     import sys
 
     script = (
         "import asyncio\n"
-        "from streams.app import _fail_stop\n"
+        "from streams.delivery import fail_stop\n"
         "loop = asyncio.new_event_loop()\n"
-        "ok = loop.create_future(); ok.set_result(None); _fail_stop(ok)\n"
-        "bad = loop.create_future(); bad.set_exception(RuntimeError('broker gone')); _fail_stop(bad)\n"
+        "ok = loop.create_future(); ok.set_result(None); fail_stop(ok)\n"
+        "bad = loop.create_future(); bad.set_exception(RuntimeError('broker gone')); fail_stop(bad)\n"
         "print('still running')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

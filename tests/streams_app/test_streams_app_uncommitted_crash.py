@@ -19,13 +19,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
-from streams_app_gen import FIXTURES3, Rec, expected_state, fold, generate, redeliver
+from streams_app_gen import Rec, expected_state, fold, generate, redeliver
 from streams_app_harness import diff_states, PARTITIONS, StreamWorker, produce, setup_topics, upsert_reader, wait_for, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
-if not FIXTURES3.exists():
-    pytest.skip("../shared/fixtures/stripe is not present", allow_module_level=True)
 
 NEVER = {"PAYSYNC_STREAM_COMMIT_EVERY": "100000000"}
 

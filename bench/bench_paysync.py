@@ -1,0 +1,155 @@
+"""Phase 1 of the benchmark: paysync end to end — `LocalPipeline` on a private KRaft broker, the Stripe simulator
+delivering `--events` signed webhooks while the pollers run, measured until everything is in Salesforce."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_common import TRAFFIC, Lag, histogram_quantiles, metric_sum, proc_cpu, say, scrape
+
+from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
+from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
+
+
+@dataclass
+class Phase:
+    """What one side of the comparison measured."""
+
+    figures: dict[str, Any]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Settled:
+    """What the settle loop saw: webhooks accepted (and when the count last moved), lag per stage, the end."""
+
+    accepted: float = 0.0
+    last_accept: float = field(default_factory=time.monotonic)
+    lag_area: Counter[str] = field(default_factory=Counter)
+    max_lag: Counter[str] = field(default_factory=Counter)
+    end: float | None = None
+
+
+def _watch_first_accept(port: int, first: dict[str, float], stop: threading.Event) -> None:
+    """Record in `first["t"]` when the receiver acknowledged its first webhook, to 50 ms."""
+    while not stop.is_set():
+        try:
+            if metric_sum(scrape(port), "paysync_webhook_accepted") > 0:
+                first["t"] = time.monotonic()
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag) -> _Settled:
+    """Poll lags and accepted webhooks every 0.25 s until the simulator is done and both stages have had zero lag
+    for `--quiet` seconds, or `--timeout` runs out (then `end` stays None)."""
+    assert p.stripe is not None
+    deadline = time.monotonic() + args.timeout
+    seen, quiet = _Settled(), Quiet(args.quiet)
+    while time.monotonic() < deadline:
+        st = p.stripe.status()
+        lags = {"streams": lag.of(p.stream_group(), [p.topic(STRIPE_EVENTS.name),
+                                                     p.topic(STRIPE_BALANCE_TRANSACTIONS.name)]),
+                "sink": lag.of(p.sink_group(), [p.topic(SALESFORCE_UPSERTS.name)])}
+        if None in lags.values():
+            time.sleep(0.25)
+            continue
+        now_acc = metric_sum(scrape(p.ports["webhook_metrics"]), "paysync_webhook_accepted")
+        now = time.monotonic()
+        if now_acc != seen.accepted:
+            seen.accepted, seen.last_accept = now_acc, now
+        for k, v in lags.items():
+            seen.lag_area[k] += v or 0
+            seen.max_lag[k] = max(seen.max_lag[k], v or 0)
+        if quiet.update(bool(st.get("done")) and not any(lags.values()), now):
+            seen.end = quiet.since
+            break
+        if int(now) % 5 == 0:
+            say(f"  paysync: webhooks {seen.accepted:>7.0f}/{args.events} · lag streams {lags['streams']:>6} "
+                f"sink {lags['sink']:>6}")
+        time.sleep(0.25)
+    return seen
+
+
+def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
+    """Drive `--events` through the whole pipeline and measure it until everything is in Salesforce."""
+    options = PipelineOptions(workdir=workdir / "paysync", seed=args.seed, poll_interval_s=args.poll_interval,
+                              simulator_knobs={"delivery_concurrency": args.delivery_concurrency},
+                              emulator_knobs={"daily_limit": 50_000_000}, stream_workers=args.stream_workers)
+    p = LocalPipeline(options)
+    try:
+        p.start(on_step=lambda s: say(f"  paysync: {s}"))
+        assert p.stripe is not None and p.supervisor is not None and p.broker_cfg is not None
+        broker_pid = int(json.loads(p.broker_cfg.pid_file.read_text())["pid"])
+        LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['sink_metrics']}/metrics", 60)
+        LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['stream0_metrics']}/metrics", 90)
+        time.sleep(3)  # let the stream worker and the sink finish joining their groups
+        sf_before = p.sf.stats()["calls"]
+        pids = {"broker": broker_pid, **{n: c.process.pid for n, c in p.supervisor.components.items()}}  # type: ignore[union-attr]
+        external = {"salesforce emulator": p.sf.process.pid, "stripe simulator": p.stripe.process.pid}
+        cpu0 = {n: proc_cpu(pid) for n, pid in {**pids, **external}.items()}
+        lag = Lag(p.bootstrap)
+        first: dict[str, float] = {}
+        stop_watch = threading.Event()
+        watcher = threading.Thread(target=_watch_first_accept, args=(p.ports["webhook_metrics"], first, stop_watch),
+                                   daemon=True)
+        watcher.start()
+        say(f"  paysync: driving {args.events} events (rate {args.rate or 'max'}/s, "
+            f"delivery concurrency {args.delivery_concurrency})")
+        p.drive(args.events, args.rate, **TRAFFIC)
+        pids["poll"] = p.supervisor.components["poll"].process.pid  # type: ignore[union-attr]
+        cpu0["poll"] = proc_cpu(pids["poll"])
+        seen = _settle(p, args, lag)
+        stop_watch.set()
+        finished = seen.end is not None
+        end = seen.end or time.monotonic()
+        cpu = {n: proc_cpu(pid) - cpu0[n] for n, pid in {**pids, **external}.items()}
+        restarts = {n: c.restarts for n, c in p.supervisor.components.items() if c.restarts}
+        sink_m = scrape(p.ports["sink_metrics"])
+        stripe_calls = int(p.stripe.stats().get("total", 0))
+        sf_after = p.sf.stats()["calls"]
+        sf_calls = {k: sf_after.get(k, 0) - sf_before.get(k, 0) for k in sf_after}
+        lag.close()
+    finally:
+        p.stop()
+    measured = {"cpu": cpu, "external": external, "sf_calls": sf_calls, "stripe_calls": stripe_calls,
+                "restarts": restarts, "finished": finished, "end": end}
+    return _phase(seen, first, sink_m, measured)
+
+
+def _phase(seen: _Settled, first: dict[str, float], sink_m: dict[str, Any], measured: dict[str, Any]) -> Phase:
+    """paysync's figures from what the run measured (time runs from the first acknowledged webhook)."""
+    finished, end = measured["finished"], measured["end"]
+    cpu, external, sf_calls = measured["cpu"], measured["external"], measured["sf_calls"]
+    accepted, stripe_calls = seen.accepted, measured["stripe_calls"]
+    records = metric_sum(sink_m, "paysync_sink_records", result="upserted")
+    t_first = first.get("t", end)
+    elapsed = max(end - t_first, 1e-9)
+    q = histogram_quantiles(sink_m, "paysync_end_to_end_seconds")
+    components_cpu = sum(v for n, v in cpu.items() if n not in external)
+    api_calls = sum(v for k, v in sf_calls.items() if k != "auth")
+    figures = {
+        "events_per_s": accepted / elapsed, "p50_latency_s": q["p50"], "p99_latency_s": q["p99"],
+        "salesforce_calls_per_1k": api_calls * 1000 / max(records, 1),
+        "stripe_calls_per_1k": stripe_calls * 1000 / max(accepted, 1),
+        "cpu_s_per_1k": components_cpu * 1000 / max(accepted, 1),
+    }
+    detail = {"events": int(accepted), "records": int(records), "seconds": elapsed, "finished": finished,
+              "offered_events_per_s": accepted / max(seen.last_accept - t_first, 1e-9),
+              "latency_share_le_2s": q["share_le_2s"], "latency_observations": q["count"],
+              "salesforce_calls": sf_calls, "stripe_calls": stripe_calls,
+              "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+              "cpu_s_per_1k_with_emulators": sum(cpu.values()) * 1000 / max(accepted, 1),
+              "max_lag": dict(seen.max_lag), "lag_area": dict(seen.lag_area), "restarts": measured["restarts"],
+              "slowest_stage": max(("streams", "sink"), key=lambda k: seen.lag_area[k])}
+    return Phase(figures, detail)

@@ -1,0 +1,97 @@
+"""Payout reconciliation: do the nets of a payout's balance transactions add up to its amount?
+
+Writes only the reconciliation fields of Stripe_Payout__c (Gross__c, Fees__c, Net__c, Discrepancy__c,
+Transaction_Count__c, Reconciliation_Status__c); the payout object's own mapping owns the rest.
+Integer arithmetic on minor units only; the decimal strings are made at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core import statuses
+from core.common import EventMeta, FieldValue, MappingError, identity_fields, money, require_currency, upsert
+from core.config import MappingConfig
+
+
+@dataclass(frozen=True)
+class PayoutMember:
+    """One balance transaction paid out by the payout (its own `type=payout` transaction excluded)."""
+
+    balance_transaction_id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+
+
+def _common_currency(payout_currency: str | None, members: Iterable[PayoutMember]) -> str | None:
+    """The payout's currency (else its members'); MappingError when a member's amounts or currency do not fit."""
+    currency = require_currency({"currency": payout_currency}) if payout_currency else None
+    for member in members:
+        member_currency = require_currency({"currency": member.currency})
+        for name in ("amount", "fee", "net"):
+            value = getattr(member, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MappingError("BAD_AMOUNT", f"{member.balance_transaction_id}.{name} is not an integer")
+        if currency is None:
+            currency = member_currency
+        elif member_currency != currency:
+            raise MappingError(
+                "CURRENCY_MISMATCH", f"{member.balance_transaction_id} is {member_currency}, payout is {currency}"
+            )
+    return currency
+
+
+def reconcile_payout(
+    payout_id: str,
+    payout_amount: int | None,
+    payout_currency: str | None,
+    members: Sequence[PayoutMember],
+    expected_count: int | None,
+    meta: EventMeta,
+    cfg: MappingConfig,
+) -> dict[str, Any]:
+    """A partial Stripe_Payout__c upsert with the sums and the reconciliation status.
+
+    Members are de-duplicated by balance transaction id (the last one wins). Status: Pending while
+    fewer members than `expected_count` are in, or the payout amount is unknown, or (count unknown)
+    the nets do not add up yet; Reconciled when sum(net) == payout_amount exactly; else Discrepancy
+    with Discrepancy__c = payout_amount - sum(net). MappingError(CURRENCY_MISMATCH) when a member's
+    currency differs from the payout's.
+    """
+    if not payout_id:
+        raise MappingError("MISSING_FIELD", "payout id is missing")
+    unique = {m.balance_transaction_id: m for m in members}
+    currency = _common_currency(payout_currency, unique.values())
+    if payout_amount is not None and (isinstance(payout_amount, bool) or not isinstance(payout_amount, int)):
+        raise MappingError("BAD_AMOUNT", f"payout amount is not an integer: {payout_amount!r}")
+    gross = sum(m.amount for m in unique.values())
+    fees = sum(m.fee for m in unique.values())
+    net = sum(m.net for m in unique.values())
+    count = len(unique)
+
+    discrepancy: int | None = None
+    if payout_amount is None or (expected_count is not None and count < expected_count):
+        status = statuses.RECONCILIATION_PENDING
+    elif net == payout_amount:
+        status = statuses.RECONCILED
+        discrepancy = 0
+    elif expected_count is None:
+        status = statuses.RECONCILIATION_PENDING
+    else:
+        status = statuses.RECONCILIATION_DISCREPANCY
+        discrepancy = payout_amount - net
+
+    fields: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
+    fields.update({
+        "Gross__c": money(gross, currency) if currency else None,
+        "Fees__c": money(fees, currency) if currency else None,
+        "Net__c": money(net, currency) if currency else None,
+        "Discrepancy__c": money(discrepancy, currency) if currency else None,
+        "Transaction_Count__c": count,
+        "Reconciliation_Status__c": status,
+    })
+    return upsert("Stripe_Payout__c", "Stripe_Payout_Id__c", payout_id, fields, meta.version, meta.event_id)

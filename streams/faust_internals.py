@@ -1,0 +1,149 @@
+"""Every access of the stream worker to Faust's, mode's and Faust's RocksDB store's private parts, in one place.
+
+faust-streaming 0.15.3 (pinned) has no public accessor for these; each is commented with why it is needed and
+what it stands for, so a Faust upgrade has one module to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+import faust
+from faust.sensors.monitor import Monitor
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TP
+from prometheus_client import REGISTRY, CollectorRegistry
+
+
+def committed_offsets(app: faust.App) -> Mapping[TP, int | None]:
+    """The offsets Faust last committed, per partition (`Consumer._committed_offset`; None also stands for 0).
+
+    They move only once a record's outputs are acknowledged: the stall watch's measure of progress, and where
+    the consumer began reading a partition in this assignment (the continuity guard).
+    """
+    offsets: Mapping[TP, int | None] = app.consumer._committed_offset  # type: ignore[attr-defined]
+    return offsets
+
+
+async def add_gap(app: faust.App, tp: TP, start: int, stop: int) -> None:
+    """Register offsets `start`..`stop` (inclusive) as acknowledged once the record after them is (`Consumer._add_gap`).
+
+    Records the continuity guard read from the broker itself never passed through Faust, so they would never
+    count as acknowledged and Faust's commit could stop below them for good.
+    """
+    await app.consumer._add_gap(tp, start, stop)  # type: ignore[attr-defined]
+
+
+def partition_items(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:
+    """(key, value) of one partition of a table: RocksDB keeps one database per partition.
+
+    Faust's table iterates every partition's database; the expiry sweep reads only the current event's
+    partition through the store's `_db_for_partition`, `_visible_items` and `_decode_key/_decode_value`.
+    """
+    store = table.data
+    db_for = getattr(store, "_db_for_partition", None)
+    if db_for is None:  # memory:// store: one dict for every partition (tests only)
+        yield from list(table.items())
+        return
+    for raw_key, raw_value in store._visible_items(db_for(partition)):
+        yield store._decode_key(raw_key), store._decode_value(raw_value)
+
+
+class TableView(MutableMapping[str, Any]):
+    """A Faust table for the processor: reads go straight to the store (`table.data`: one lookup in the current
+    event's partition instead of Faust's contains-then-get), writes and deletes go through the table (changelog)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._store = table.data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._store[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self._store[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._table[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+class LeanPrometheusMonitor(PrometheusMonitor):
+    """Faust's Prometheus monitor (same `<prefix>_*` metrics) with its per-record label lookups cached.
+
+    It overrides the monitor's hooks and reads its private `_metrics` and `_stream_label` (Faust's own hooks look
+    every label up again for each record).
+    """
+
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics=metrics, **kwargs)
+        # not `_children`: that is mode.Service's list of child services, stopped with the monitor
+        self._label_children: dict[tuple[int, tuple[Any, ...]], Any] = {}
+        self._stream_labels: dict[int, str] = {}
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), labels)
+        found = self._label_children.get(key)
+        if found is None:
+            found = self._label_children[key] = metric.labels(*labels)
+        return found
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        Monitor.on_message_in(self, tp, offset, message)
+        m = self._metrics
+        m.messages_received.inc()
+        m.active_messages.inc()
+        self._child(m.messages_received_per_topics, tp.topic).inc()
+        self._child(m.messages_received_per_topics_partition, tp.topic, tp.partition).set(offset)
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        m = self._metrics
+        m.total_events.inc()
+        m.total_active_events.inc()
+        label = self._stream_labels.get(id(stream))
+        if label is None:
+            label = self._stream_labels[id(stream)] = f"stream.{self._stream_label(stream)}.events"
+        self._child(m.total_events_per_stream, label).inc()
+        return state
+
+    def _table_op(self, table: Any, operation: str) -> None:
+        self._child(self._metrics.table_operations, f"table.{table.name}", operation).inc()
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        Monitor.on_table_get(self, table, key)
+        self._table_op(table, self.KEYS_RETRIEVED)
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        Monitor.on_table_set(self, table, key, value)
+        self._table_op(table, self.KEYS_UPDATED)
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        Monitor.on_table_del(self, table, key)
+        self._table_op(table, self.KEYS_DELETED)
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        self._child(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
+        return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+
+
+def setup_faust_metrics(app: faust.App, name_prefix: str = "paysync_faust",
+                        registry: CollectorRegistry = REGISTRY) -> None:
+    """Faust's own metrics (`<prefix>_*`: consumer offsets, lag, commits …) on `registry`, with cheap hot paths."""
+    app.monitor = LeanPrometheusMonitor(metrics=FaustMetrics.create(registry, name_prefix))
