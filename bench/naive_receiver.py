@@ -1,7 +1,7 @@
 """The naive baseline for `bench/pipeline_bench.py`: Stripe webhook → Salesforce the way people first write it.
 
 A single-worker synchronous WSGI app (`wsgiref`, one request at a time): verify the signature with stripe-python,
-map the event with the same `streams.mapping` paysync uses (so both do the same mapping work), then upsert every
+map the event with the same `core.mapping` paysync uses (so both do the same mapping work), then upsert every
 resulting record with one REST call each (simple-salesforce `sf.<Object>.upsert("<ExtField>/<id>", body)`) and
 answer 200 only when all of them are in Salesforce. A child whose parent does not exist yet is retried once after
 upserting the parent as a stub (one more call per parent) — the minimum that makes it work at all.
@@ -34,8 +34,9 @@ from simple_salesforce.exceptions import SalesforceError
 from paysync.logs import setup_logging
 from paysync.settings import PaysyncSettings, comma_or_line_list
 from sinks.payload import stub_record
-from streams.mapping import MappingConfig, MappingError, map_object
-from streams.mapping.common import EventMeta
+from core.common import EventMeta, MappingError
+from core.config import MappingConfig
+from core.mapping import map_object
 
 log = logging.getLogger("paysync.bench.naive")
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]

@@ -5,15 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from paysync.keys import balance_transaction_key
+from paysync.keys import balance_transaction_key, ref_id
 
 Source = Literal["webhook", "poll", "backfill"]
-
-
-def _source_id(source: Any) -> str | None:
-    if isinstance(source, dict):
-        return source.get("id") if isinstance(source.get("id"), str) else None
-    return source if isinstance(source, str) and source else None
 
 
 def balance_record(txn: dict[str, Any], raw: str, *, source: Source, account: str | None, api_version: str,
@@ -23,7 +17,7 @@ def balance_record(txn: dict[str, Any], raw: str, *, source: Source, account: st
     rate = txn.get("exchange_rate")
     return balance_transaction_key(txn), {
         "id": txn["id"],
-        "source_id": _source_id(txn.get("source")),
+        "source_id": ref_id(txn.get("source")),
         "payout_id": payout_id,
         "payout_transaction_count": payout_transaction_count,
         "account": account,

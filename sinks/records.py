@@ -12,22 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import registry
+
 FieldValue = bool | int | str | None
 
-# Parents before children, so relationship external ids resolve (docs/data-model.md).
-OBJECT_ORDER: tuple[str, ...] = (
-    "Account",
-    "Contact",
-    "Stripe_Payout__c",
-    "Stripe_Invoice__c",
-    "Stripe_Payment__c",
-    "Stripe_Refund__c",
-    "Stripe_Dispute__c",
-    "Stripe_Balance_Transaction__c",
-    "Opportunity",
-    "Order",
-    "Stripe_Sync_Error__c",
-)
+# Parents before children, so relationship external ids resolve (docs/data-model.md): the registry's write
+# order, then the sync-error rows (which point at nothing the sink writes).
+OBJECT_ORDER: tuple[str, ...] = (*registry.write_order(), "Stripe_Sync_Error__c")
 
 
 def object_rank(sobject: str) -> int:

@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from paysync.codec import AvroCodec, CodecError
 from paysync.deadletter import dead_letter, encode_dead_letter
+from paysync.produce import produce_waiting
 from paysync.topics import SALESFORCE_UPSERTS
 from sinks.batcher import Batcher
 from sinks.client import CallError, SalesforceClient
@@ -124,12 +125,7 @@ class Sink:
     def _send_dead_letter(self, record: dict[str, Any], key: bytes | None) -> None:
         assert self.producer is not None
         topic, payload = encode_dead_letter(self.codec, record, self.s.topic_prefix)
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=payload, on_delivery=self._delivery)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
+        produce_waiting(self.producer, topic, payload, key=key, on_delivery=self._delivery)
 
     # flushing ------------------------------------------------------------------------------------
 

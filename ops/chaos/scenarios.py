@@ -95,7 +95,7 @@ def plan(names: list[str], events: int, rate: float, seed: int, window_s: float 
         elif name == "session-expiry":
             p.emulator_knobs.update(session_ttl_s=3)
         elif name == "api-limit":
-            p.extra_env.update(settings_env(SinkSettings, sink_pause_check_s=1, sink_limits_check_s=2))
+            p.extra_env.update(settings_env(SinkSettings, sink_pause_check_s=1))
             p.actions.append(Action(rng.uniform(0.15, 0.35) * window, "api-limit-outage", duration=8.0))
         elif name == "redelivery":
             p.tee = True

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipeline_probe import card_numbers
 
-from streams.mapping.common import text
+from core.common import text
 
 PANS = ["4242424242424242", "4242 4242 4242 4242", "5555-5555-5555-4444", "378282246310005", "6011111111111117"]
 

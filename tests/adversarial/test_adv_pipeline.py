@@ -25,7 +25,7 @@ from ops.pipeline import WEBHOOK_SECRETS, LocalPipeline, PipelineOptions
 from paysync.codec import AvroCodec
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from producers.envelope import envelope
-from streams.mapping.common import upsert
+from core.common import upsert
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

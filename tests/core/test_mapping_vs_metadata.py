@@ -13,20 +13,22 @@ from core.config import MappingConfig
 from core.mapping import SUPPORTED_OBJECT_TYPES, map_object
 from core.payout_reconciliation import PayoutMember, reconcile_payout
 from core.types.balance_transaction import map_balance_transaction
-from paysync.paths import SALESFORCE_METADATA_DIR
+from paysync.paths import SALESFORCE_METADATA_DIR, SALESFORCE_PACKAGE_DIRS
 
 NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
 STANDARD_FIELDS = {"Name", "Phone", "FirstName", "LastName", "Email", "CurrencyIsoCode"}
 
 
 def _metadata() -> dict[str, dict[str, ET.Element]]:
-    objects = SALESFORCE_METADATA_DIR / "objects"
-    if not objects.is_dir():
+    """Every object's fields over all package directories (the optional Orders package included)."""
+    if not (SALESFORCE_METADATA_DIR / "objects").is_dir():
         pytest.skip("no SFDX metadata in salesforce/force-app yet")
-    return {
-        d.name: {f.name.removesuffix(".field-meta.xml"): ET.parse(f).getroot() for f in (d / "fields").glob("*.field-meta.xml")}
-        for d in objects.iterdir() if d.is_dir()
-    }
+    out: dict[str, dict[str, ET.Element]] = {}
+    for root in SALESFORCE_PACKAGE_DIRS:
+        for d in sorted(p for p in (root / "objects").iterdir() if p.is_dir()):
+            out.setdefault(d.name, {}).update({f.name.removesuffix(".field-meta.xml"): ET.parse(f).getroot()
+                                               for f in (d / "fields").glob("*.field-meta.xml")})
+    return out
 
 
 def _picklist_values(field: ET.Element) -> set[str | None]:

@@ -19,10 +19,11 @@ from typing import Any
 from package_model import NS, Grant, custom_fields, field_grants, package_dirs, permission_sets
 from emulators.salesforce_emulator.metadata import load_schema
 from paysync.paths import SALESFORCE_PROJECT_DIR
-from streams.mapping import (
-    SUPPORTED_OBJECT_TYPES, EventMeta, MappingConfig, MappingError, PayoutMember, map_balance_transaction,
-    map_object, reconcile_payout,
-)
+from core.common import EventMeta, MappingError
+from core.config import MappingConfig
+from core.mapping import SUPPORTED_OBJECT_TYPES, map_object
+from core.payout_reconciliation import PayoutMember, reconcile_payout
+from core.types.balance_transaction import map_balance_transaction
 
 PROJECT = SALESFORCE_PROJECT_DIR
 SCHEMA = load_schema(PROJECT)  # the emulator's reading: required flags of standard and custom fields

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from paysync.broker import free_port
+from paysync.net import free_port
 from paysync.codec import AvroCodec
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
 

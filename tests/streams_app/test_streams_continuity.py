@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from paysync.broker import free_port
+from paysync.net import free_port
 from streams.continuity import Continuity, Guard, Hole, TailWatch
 from streams.range_reader import RangeReader, RangeReadError, RawRecord
 
