@@ -18,6 +18,7 @@ from paysync.topics import STRIPE_BALANCE_TRANSACTIONS
 from producers.balance_records import Source, balance_record
 from producers.cursors import CursorStore
 from producers.publisher import KafkaPublisher
+from producers.pollers import payouts
 from producers.pollers.window import ListWindow
 from producers.stripe_api import StripeApi
 
@@ -62,12 +63,8 @@ class BalanceTransactionsPoller:
         return self.topic, key, self.codec.encode(STRIPE_BALANCE_TRANSACTIONS.schema, record)
 
     def payout_members(self, payout_id: str) -> list[tuple[str, str, bytes]]:
-        """Every transaction of one payout, encoded with the payout id and member count."""
-        listed: list[tuple[dict[str, Any], str]] = []
-        for page, _ in self.api.list_all("/v1/balance_transactions", {"payout": payout_id, **_EXPAND}, self.account):
-            listed.extend(zip(page.objects, page.raw))
-        count = sum(1 for txn, _ in listed if txn.get("type") != "payout")
-        return [self._encode(txn, raw, payout_id, count) for txn, raw in reversed(listed)]
+        """Every transaction of one payout, encoded with the payout id and member count (see `payouts`)."""
+        return payouts.payout_members(self, payout_id)
 
     def poll_once(self, now: float | None = None) -> int:
         state = self._load()
@@ -93,16 +90,4 @@ class BalanceTransactionsPoller:
         return published
 
     def _poll_payouts(self, state: dict[str, Any], now: int) -> int:
-        done: dict[str, int] = state["payouts_done"]
-        published = 0
-        oldest = now - self.payout_lookback_s
-        for page, _ in self.api.list_all("/v1/payouts", {"created": {"gte": oldest}}, self.account):
-            for payout in page.objects:
-                if payout.get("status") not in FINAL_PAYOUT_STATUSES or payout["id"] in done:
-                    continue
-                published += self.publisher.publish_many_sync(self.payout_members(payout["id"]),
-                                                              self.publish_timeout_s)
-                done[payout["id"]] = int(payout.get("created") or now)
-                self.cursors.save(self.name, state, state.get("created"))  # a listed payout is never re-listed
-        state["payouts_done"] = {k: v for k, v in done.items() if v >= oldest}
-        return published
+        return payouts.poll_payouts(self, state, now)
