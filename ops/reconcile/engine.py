@@ -17,6 +17,7 @@ from sinks.settings import SalesforceSettings
 
 from ops.reconcile.compare import Drift, compare
 from ops.reconcile.expected import expected_records
+from ops.reconcile.refusals import open_sync_errors, split_refused
 from ops.reconcile.report import payout_totals, summary
 from ops.reconcile.salesforce_side import EXTERNAL_ID_FIELDS, SalesforceReader
 
@@ -42,7 +43,8 @@ def salesforce_reader(settings: SalesforceSettings) -> SalesforceReader:
 
 def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: MappingConfig,
               since: int | None = None, until: int | None = None, progress: bool = False) -> dict[str, Any]:
-    """The full report: summary, drifts (as dicts), per-currency payout totals; `context` for repair."""
+    """The full report: summary, unexplained drifts and refusals (drifts of records with an open
+    `Stripe_Sync_Error__c` row, see `refusals`), per-currency payout totals; `context` for repair (every drift)."""
     expected, context = expected_records(truth, cfg, since, until)
     fields: dict[str, set[str]] = {}
     for (sobject, _), rec in expected.items():
@@ -60,9 +62,11 @@ def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: Ma
         sys.stderr.write("\n")
     scope = set(sobjects) if since is None and until is None else set()
     drifts = compare(expected, actual, scope)
+    unexplained, refused = split_refused(drifts, open_sync_errors(reader) if drifts else {})
     return {
-        "summary": summary(drifts, len(expected), len(actual)),
-        "drifts": [d.as_dict() for d in drifts],
+        "summary": summary(unexplained, len(expected), len(actual), refused=len(refused)),
+        "drifts": [d.as_dict() for d in unexplained],
+        "refused": [r.as_dict() for r in refused],
         "payout_totals": payout_totals(context["payouts"], actual),
         "salesforce_queries": reader.calls,
         "_drift_objects": drifts,

@@ -37,8 +37,9 @@ def payout_totals(payouts: list[dict[str, Any]], actual: dict[Key, dict[str, Any
             for cur, row in sorted(rows.items())]
 
 
-def summary(drifts: list[Drift], expected_count: int, actual_count: int) -> dict[str, Any]:
-    """Counts by kind and by object."""
+def summary(drifts: list[Drift], expected_count: int, actual_count: int, refused: int = 0) -> dict[str, Any]:
+    """Counts by kind and by object of the unexplained drifts; `refused`: records Salesforce refused and paysync
+    recorded. `clean`: nothing differs; `explained`: every difference is a recorded refusal."""
     by_kind = Counter(d.kind for d in drifts)
     by_object: dict[str, Counter[str]] = defaultdict(Counter)
     for d in drifts:
@@ -46,7 +47,7 @@ def summary(drifts: list[Drift], expected_count: int, actual_count: int) -> dict
     return {"expected_records": expected_count, "salesforce_records": actual_count,
             "drifts": len(drifts), "by_kind": dict(by_kind),
             "by_object": {k: dict(v) for k, v in sorted(by_object.items())},
-            "clean": not drifts}
+            "refused": refused, "explained": not drifts, "clean": not drifts and not refused}
 
 
 def render_text(report: dict[str, Any], limit: int = 50) -> str:
@@ -54,13 +55,14 @@ def render_text(report: dict[str, Any], limit: int = 50) -> str:
     s = report["summary"]
     lines = [f"Reconciliation: {s['expected_records']} records expected from Stripe, "
              f"{s['salesforce_records']} read from Salesforce — "
-             + ("CLEAN: Salesforce matches Stripe" if s["clean"] else f"DRIFT: {s['drifts']} difference(s)")]
+             + _verdict(s)]
     if s["by_object"]:
         lines.append("")
         lines.append(f"{'object':32} {'missing':>8} {'extra':>8} {'stale':>8} {'mismatch':>9}")
         for obj, kinds in s["by_object"].items():
             lines.append(f"{obj:32} {kinds.get('missing', 0):>8} {kinds.get('extra', 0):>8} "
                          f"{kinds.get('stale', 0):>8} {kinds.get('mismatch', 0):>9}")
+    lines.extend(_refusal_lines(report.get("refused") or [], limit))
     drifts = report["drifts"]
     if drifts:
         lines.append("")
@@ -77,3 +79,25 @@ def render_text(report: dict[str, Any], limit: int = 50) -> str:
                      f"{row['salesforce_payouts']:>6} {row['salesforce_amount']:>16} {row['salesforce_net']:>16} "
                      f"{row['reconciled']:>10} {row['discrepancy']:>8} {row['pending']:>8}")
     return "\n".join(lines)
+
+
+def _verdict(s: dict[str, Any]) -> str:
+    if s["clean"]:
+        return "CLEAN: Salesforce matches Stripe"
+    refused = f"{s.get('refused', 0)} record(s) refused by Salesforce, each recorded in Stripe_Sync_Error__c"
+    if s.get("explained"):
+        return f"REFUSED: {refused}; nothing else differs"
+    return f"DRIFT: {s['drifts']} unexplained difference(s)" + (f"; {refused}" if s.get("refused") else "")
+
+
+def _refusal_lines(refused: list[dict[str, Any]], limit: int) -> list[str]:
+    """The refused records: object, external id, Salesforce's error codes and first message."""
+    if not refused:
+        return []
+    lines = ["", "refused by Salesforce (recorded in Stripe_Sync_Error__c):"]
+    for r in refused[:limit]:
+        message = (r.get("message") or "").replace("\n", " ")[:100]
+        lines.append(f"  {r['sobject']} {r['external_id']}: {', '.join(r['codes'])} {message}")
+    if len(refused) > limit:
+        lines.append(f"  … and {len(refused) - limit} more (use --json for all)")
+    return lines
