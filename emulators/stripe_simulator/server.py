@@ -30,6 +30,7 @@ from .records import EventRecord, TxnRecord
 from .scenario import Scenario
 from .store import Store
 from .truth import truth_lines
+from .webhook_endpoints import WebhookEndpoints  # DOCTOR hook: the Webhook Endpoints API
 from .webhooks import Deliverer, DeliveryKnobs
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,8 @@ def build_app(sim: Simulator) -> Starlette:
 
     admin = [Route("/_sim/generate", generate, methods=["POST"]), Route("/_sim/config", config, methods=["POST"]),
              Route("/_sim/status", status), Route("/_sim/stats", stats), Route("/_sim/truth", truth)]
-    return Starlette(routes=admin + sim.api.routes())
+    endpoints = WebhookEndpoints(sim.api.api_key)  # DOCTOR hook: before the read API's /v1/{resource} catch-all
+    return Starlette(routes=admin + endpoints.routes() + sim.api.routes())
 
 
 async def _json(request: Request) -> dict[str, Any]:
