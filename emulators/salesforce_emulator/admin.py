@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from emulators.salesforce_emulator import access  # DOCTOR hook
 from emulators.salesforce_emulator.org import Org
 from emulators.salesforce_emulator.rest import split_record
 from emulators.salesforce_emulator.values import FieldError
@@ -45,6 +46,8 @@ def handle(org: Org, req: Request, path: str) -> Response:
             faults.gate.released.set()
             org.dml.gate_cond.notify_all()
         return json_response(200, faults.gate.state())
+    if path == "/_emulator/permission_sets":  # DOCTOR hook: assign / unassign (access.py)
+        return access.admin(org.access, req.method, body)
     if path == "/_emulator/seed" and req.method == "POST":
         return _seed(org, body)
     return json_response(404, {"error": "unknown admin endpoint"})

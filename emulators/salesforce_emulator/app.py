@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulators.salesforce_emulator.access import load_access  # DOCTOR hook
 from emulators.salesforce_emulator.auth import Auth, Credentials
 from emulators.salesforce_emulator.certs import ensure_tls
 from emulators.salesforce_emulator.faults import Faults, Knobs
@@ -75,6 +76,7 @@ def build(settings: EmulatorSettings) -> App:
     auth = Auth(creds, faults, base_url="")
     org = Org(schema, store, faults, auth, page_size=settings.page_size, mode=mode,
               view_setup=grants_view_setup(settings.permission_set_path()))
+    org.access = load_access(settings.metadata_dir)  # DOCTOR hook: permission sets -> describe (access.py)
     seed_other_owner_records(org)
     tls = None if settings.plain_http else ensure_tls(settings.db.parent)
     router = Router(org)

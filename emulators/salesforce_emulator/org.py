@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.salesforce_emulator.access import Access  # DOCTOR hook
 from emulators.salesforce_emulator.auth import Auth
 from emulators.salesforce_emulator.dml import Dml
 from emulators.salesforce_emulator.faults import Faults
@@ -24,6 +25,7 @@ class Org:
     page_size: int = 2000
     mode: OrgMode = field(default_factory=OrgMode)
     view_setup: bool = False  # the integration user's permission set grants View Setup and Configuration
+    access: Access | None = None  # DOCTOR hook: assigned permission sets (access.py)
     dml: Dml = field(init=False)
     cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
     cursor_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+from emulators.salesforce_emulator import access as access_mod  # DOCTOR hook
 from emulators.salesforce_emulator import describe as describe_mod
 from emulators.salesforce_emulator import query as query_mod
+from emulators.salesforce_emulator.auth import USER_ID
 from emulators.salesforce_emulator.dml import SaveResult
 from emulators.salesforce_emulator.metadata import ObjectDef
 from emulators.salesforce_emulator.org import Org
@@ -146,7 +148,8 @@ def sobjects(org: Org, req: Request, version: str, parts: list[str]) -> Response
             result = _save_one(org, obj, body, "insert")
             return json_response(201, result.as_json(False)) if result.success else _failed(result)
     elif rest == ["describe"] and req.method == "GET":
-        return json_response(200, describe_mod.describe(org.schema, obj, version))
+        described = describe_mod.describe(org.schema, obj, version)
+        return json_response(200, access_mod.apply_to_describe(org.access, described))  # DOCTOR hook: FLS
     elif len(rest) == 1 and req.method in ("GET", "PATCH", "DELETE"):
         return _by_id(org, req, obj, rest[0], body, version)
     elif len(rest) == 2:
@@ -243,6 +246,9 @@ def query(org: Org, req: Request, version: str, parts: list[str]) -> Response:
         rows, total = entry
     else:
         text = req.query.get("q", "")
+        psa = access_mod.query(org.access, org.view_setup, text, USER_ID, version)  # DOCTOR hook
+        if psa is not None:
+            return psa
         try:
             q = parse(org.schema, text)
             total, rows = query_mod.run(org.store, q, version, org.mode.sharing.visible)
