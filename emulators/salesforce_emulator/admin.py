@@ -5,7 +5,9 @@
 - `POST /_emulator/gate {"value": "pi_1"}` holds the next insert of that external id value between its duplicate
   check and its write; `POST /_emulator/gate/release` lets it go (deterministic write-race tests);
 - `POST /_emulator/seed {"sobject", "record", "owner": "other"}` inserts a record as an admin would (validation
-  rules and required fields skipped), owned by another user when `owner` is "other" → `{"id"}`.
+  rules and required fields skipped), owned by another user when `owner` is "other" → `{"id"}`;
+- `GET /_emulator/events` → `{"events": [...]}`: the platform event messages published so far (`sobject`, fields,
+  `Id`, `EventUuid`, `ReplayId`), since Salesforce offers no SOQL on events; `POST /_emulator/events/clear`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ def handle(org: Org, req: Request, path: str) -> Response:
         return access.admin(org.access, req.method, body)
     if path == "/_emulator/seed" and req.method == "POST":
         return _seed(org, body)
+    if path == "/_emulator/events" and req.method == "GET":
+        with org.store.lock:
+            return json_response(200, {"events": list(org.store.published)})
+    if path == "/_emulator/events/clear" and req.method == "POST":
+        with org.store.lock:
+            org.store.published.clear()
+        return json_response(200, {"events": []})
     return json_response(404, {"error": "unknown admin endpoint"})
 
 

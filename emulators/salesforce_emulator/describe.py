@@ -19,8 +19,9 @@ def _urls(obj: ObjectDef, version: str) -> dict[str, str]:
 
 
 def object_summary(obj: ObjectDef, version: str) -> dict[str, Any]:
+    stored = not obj.platform_event  # an event is only created (published), never updated or queried
     return {"name": obj.name, "label": obj.label, "labelPlural": obj.plural_label, "keyPrefix": obj.key_prefix,
-            "custom": obj.custom, "createable": True, "updateable": True, "deletable": False, "queryable": True,
+            "custom": obj.custom, "createable": True, "updateable": stored, "deletable": False, "queryable": stored,
             "retrieveable": True, "searchable": True, "layoutable": True, "urls": _urls(obj, version)}
 
 

@@ -13,6 +13,8 @@ race as on Salesforce — one wins, the other gets `DUPLICATE_VALUE` naming the 
 
 from __future__ import annotations
 
+import uuid
+
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,11 +35,17 @@ class SaveResult:
     success: bool
     created: bool = False
     errors: list[FieldError] = field(default_factory=list)
+    event_uuid: str | None = None  # a published platform event message
 
     def as_json(self, with_created: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "success": self.success,
                                "errors": [{"statusCode": e.code, "message": e.message, "fields": e.fields}
                                           for e in self.errors]}
+        if self.event_uuid is not None:
+            # "Publish Event Messages with Salesforce APIs": "the OPERATION_ENQUEUED status code is returned for a
+            # successful call in the response's error field, in addition to the event UUID" (and no `created`).
+            out["errors"] = [{"statusCode": "OPERATION_ENQUEUED", "message": self.event_uuid, "fields": []}]
+            return out
         if with_created and self.success:
             out["created"] = self.created
         return out
@@ -45,6 +53,26 @@ class SaveResult:
 
 def _fail(err: FieldError, rid: str | None = None) -> SaveResult:
     return SaveResult(rid, False, False, [err])
+
+
+def publish_event(dml: "Dml", txn: Txn, obj: ObjectDef, values: dict[str, Any], refs: dict[str, tuple[str, Any]],
+                  mode: str) -> SaveResult:
+    """Insert = publish ("Publish events by inserting events in the same way that you insert sObjects",
+    "Publish Event Messages with Salesforce APIs"); "Only after insert Triggers Are Supported ... because event
+    notifications can't be updated. They're only inserted (published)" ("Apex, API, and SOQL Considerations for
+    Platform Events"): update and upsert are refused (code and text are the emulator's). "Platform event records
+    are validated to ensure that the attributes of their custom fields are enforced" (required, length, precision)."""
+    if mode != "insert":
+        raise FieldError("INVALID_OPERATION", f"{obj.name}: platform event messages can only be inserted "
+                         f"(published), not {mode}d", [])
+    changes = dml._changes(obj, {k: v for k, v in values.items()}, refs, True, False)
+    missing = [f.name for f in obj.fields.values() if f.required and changes.get(f.name) in (None, "")]
+    if missing:
+        raise FieldError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+    event_uuid = str(uuid.uuid4())
+    rid = dml.store.next_id(obj)
+    txn.publish(obj, {**changes, "Id": rid, "EventUuid": event_uuid, "CreatedDate": now_datetime()})
+    return SaveResult(rid, True, True, event_uuid=event_uuid)
 
 
 class Dml:
@@ -68,7 +96,10 @@ class Dml:
         """`mode` is insert, update (values carry `Id`) or upsert (by `ext_field` = `ext_value`); `as_admin` skips
         validation rules and sharing (seeding). The caller holds `store.lock`."""
         try:
-            result = self._save(txn, obj, values, refs, mode, ext_field, ext_value, as_admin)
+            if obj.platform_event:
+                result = publish_event(self, txn, obj, values, refs, mode)
+            else:
+                result = self._save(txn, obj, values, refs, mode, ext_field, ext_value, as_admin)
         except FieldError as err:
             return _fail(err)
         self._local.saved = self.saved() + 1

@@ -69,6 +69,7 @@ class ObjectDef:
     custom: bool
     fields: dict[str, FieldDef] = field(default_factory=dict)
     auto_number_format: str = ""
+    platform_event: bool = False  # a `__e` object: inserted (published) only, never stored or queried
     _lower: dict[str, str] = field(default_factory=dict)
 
     def add(self, f: FieldDef) -> None:
@@ -261,6 +262,7 @@ def _custom_objects(dirs: list[Path]) -> dict[str, ObjectDef]:
                 raise MetadataError(f"{path}: object {name} is also defined in {found[name]}")
             found[name] = path
     out: dict[str, ObjectDef] = {}
+    out.update(_platform_events(dirs))
     for i, name in enumerate(sorted(found), start=1):
         el = _parse(found[name])
         obj = ObjectDef(name, _text(el, "label", name), _text(el, "pluralLabel", name), f"a{i:02d}"[:3], True)
@@ -273,6 +275,26 @@ def _custom_objects(dirs: list[Path]) -> dict[str, ObjectDef]:
         auto = bool(obj.auto_number_format)
         obj.add(FieldDef("Name", _text(name_field, "label", "Name"), "Text",
                          length=80, custom=False, required=not auto, createable=not auto, updateable=not auto))
+        out[name] = obj
+    return out
+
+
+def _platform_events(dirs: list[Path]) -> dict[str, ObjectDef]:
+    """Every `<Name>__e.object-meta.xml` of `dirs` (prefixes e00… in name order), with the standard event fields.
+
+    "Migrate Platform Event Definitions with Metadata API" (Platform Events Developer Guide): "The CustomObject
+    metadata type represents a platform event. Platform event names are appended with __e." Their records have no
+    Name; "The returned result also contains the Id system field" ("Publish Event Messages with Salesforce APIs")."""
+    found = sorted({p.parent.name: p for root in dirs for p in (root / "objects").glob("*__e/*__e.object-meta.xml")}.items())
+    out: dict[str, ObjectDef] = {}
+    for i, (name, path) in enumerate(found):
+        el = _parse(path)
+        obj = ObjectDef(name, _text(el, "label", name), _text(el, "pluralLabel", name), f"e{i:02d}", True,
+                        platform_event=True)
+        ro: dict[str, Any] = dict(custom=False, createable=False, updateable=False)
+        obj.add(FieldDef("Id", "Event ID", "Id", length=18, unique=True, case_sensitive=True, **ro))
+        for fname, label in (("CreatedDate", "Created Date"), ("ReplayId", "Replay ID"), ("EventUuid", "Event UUID")):
+            obj.add(FieldDef(fname, label, "DateTime" if fname == "CreatedDate" else "Text", length=36, **ro))
         out[name] = obj
     return out
 

@@ -114,6 +114,10 @@ class _Parser:
         obj = self.schema.get(name) if kind == "word" else None
         if obj is None:
             raise SoqlError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
+        if obj.platform_event:
+            # "No SOQL Support: You can't query event messages using SOQL." ("Considerations for Defining and
+            # Publishing Platform Events"); the answer is the one for an unqueryable type (code as above).
+            raise SoqlError("INVALID_TYPE", f"sObject type '{obj.name}' is not supported.")
         self.obj = obj
         columns = [(c, self.path(c)) for c in raw_cols]
         where = self.condition() if self.kw("WHERE") else None

@@ -46,6 +46,7 @@ class Store:
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in schema.objects}
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self._counters: dict[str, int] = {}
+        self.published: list[dict[str, Any]] = []  # platform event messages, in publish order (in memory)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -149,6 +150,14 @@ class Txn:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._undo: dict[str, tuple[ObjectDef, dict[str, Any] | None]] = {}
+        self._events: list[dict[str, Any]] = []
+
+    def publish(self, obj: ObjectDef, message: dict[str, Any]) -> None:
+        """Queue a platform event message; it is published at `commit()` and dropped at `rollback()`.
+
+        "Publish After Commit to have the event message published only after a transaction commits successfully"
+        ("Platform Event Fields", Platform Events Developer Guide; the package's event is PublishAfterCommit)."""
+        self._events.append({"sobject": obj.name, **message})
 
     def put(self, obj: ObjectDef, rid: str, rec: dict[str, Any]) -> None:
         if rid not in self._undo:
@@ -169,8 +178,13 @@ class Txn:
         for rid, (obj, old) in self._undo.items():
             self.store._put(obj, rid, old)
         self._undo.clear()
+        self._events.clear()
 
     def commit(self) -> None:
         if self._undo:
             self.store._persist({rid: obj.name for rid, (obj, _) in self._undo.items()})
         self._undo.clear()
+        for message in self._events:
+            message["ReplayId"] = str(len(self.store.published) + 1)
+            self.store.published.append(message)
+        self._events.clear()

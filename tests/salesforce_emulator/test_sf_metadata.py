@@ -26,6 +26,7 @@ CUSTOM = {"Stripe_Payment__c": "Stripe_Charge_Id__c", "Stripe_Refund__c": "Strip
           "Stripe_Payout__c": "Stripe_Payout_Id__c",
           "Stripe_Balance_Transaction__c": "Stripe_Balance_Transaction_Id__c",
           "Stripe_Sync_Error__c": "Sync_Error_Key__c"}
+EVENT = "Stripe_Payment_Event__e"  # the platform event paysync publishes (issue 17)
 COMMON = {"Stripe_Account_Id__c", "Legal_Entity__c", "Livemode__c", "Last_Stripe_Event_Id__c",
           "Last_Stripe_Event_At__c"}
 
@@ -36,7 +37,11 @@ def _text(el: ET.Element, tag: str) -> str | None:
 
 
 def _fields(root: Path) -> set[str]:
-    return {f"{p.parent.parent.name}.{p.name.split('.')[0]}" for p in root.glob("objects/*/fields/*.field-meta.xml")}
+    """Every field that takes field-level security: not those of platform events ("All platform event fields are read
+    only by default ... Field-level security permissions don't apply", "Considerations for Defining and Publishing
+    Platform Events")."""
+    return {f"{p.parent.parent.name}.{p.name.split('.')[0]}" for p in root.glob("objects/*/fields/*.field-meta.xml")
+            if not p.parent.parent.name.endswith("__e")}
 
 
 def _granted(permission_set: Path) -> dict[str | None, tuple[str | None, str | None]]:
@@ -122,7 +127,10 @@ def test_permission_sets_cover_exactly_the_model() -> None:
     assert set(main.values()) | set(orders.values()) == {("true", "true")}
     main_root = ET.parse(ROOT / "permissionsets" / "Paysync_Integration.permissionset-meta.xml").getroot()
     objects = {_text(op, "object"): op for op in main_root.findall("m:objectPermissions", NS)}
-    assert set(objects) == set(CUSTOM) | {"Account", "Contact", "Opportunity"}
+    assert set(objects) == set(CUSTOM) | {"Account", "Contact", "Opportunity", EVENT}
+    event = objects.pop(EVENT)  # publishing is Create; an event is never edited
+    _assert_least(EVENT, event)
+    assert (_text(event, "allowCreate"), _text(event, "allowRead"), _text(event, "allowEdit")) == ("true", "true", "false")
     for obj, op in objects.items():
         _assert_least(obj, op)
         assert _text(op, "allowEdit") == "true", obj
