@@ -60,4 +60,5 @@ def map_customer(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> li
 SPEC = StripeType(
     name="customer", list_path="/v1/customers", rank=rank, mapper=map_customer,
     sobjects=("Account", "Contact"), external_id_field="Stripe_Customer_Id__c", write_rank=10,
+    backfill_order=-3,  # parents first: every payment and invoice points at its customer (issue 19 point 7)
 )

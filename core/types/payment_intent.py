@@ -76,4 +76,5 @@ SPEC = StripeType(
     name="payment_intent", list_path="/v1/payment_intents", rank=rank, mapper=map_payment_intent,
     sobjects=(SOBJECT,), external_id_field=EXTERNAL_ID, write_rank=40,
     status_ranks=PAYMENT_INTENT_RANK, terminal=frozenset({"succeeded", "canceled"}),
+    backfill_order=-1,  # before the charges it links to Opportunities/Orders (issue 19 point 7)
 )
