@@ -1,10 +1,12 @@
 """`paysync backfill --since DATE [--until DATE] [--types …] [--account acct_…] [--restart]`.
 
 Publishes Stripe history as `source=backfill` records: the Events API window (30 days) as event
-envelopes; for history older than that window, listed objects (charges, refunds, disputes,
-invoices, payouts) as snapshot envelopes (`event_id = backfill:<object id>:<listed at>`,
+envelopes; for history older than that window, listed objects (customers, payment intents, charges,
+refunds, disputes, invoices, payouts: the registry's `backfill_types()`, parents first) as snapshot envelopes (`event_id = backfill:<object id>:<listed at>`,
 `event_type = <object>.backfill`, `created` = listing time, since a listing is the state at that
-moment) and balance transactions (by created range, and each paid/failed payout's members).
+moment) and balance transactions (by created range, and the members of each automatic payout whose
+reconciliation is `completed` or that failed; a manual payout is never listed with `?payout=`, and a payout
+Stripe refuses to list becomes a dead letter instead of stopping the run: `producers.pollers.payouts`).
 Resumable: after every acknowledged page the `starting_after` cursor is saved in `paysync.cursors`
 under `backfill:<type>:<account>:<since>`; a re-run with the same --since resumes (--restart ignores it).
 A progress line (records, rate, ETA from the created range covered) goes to stderr.
@@ -99,7 +101,7 @@ class _Run:
     publisher: Any
     cursors: Any
     codec: AvroCodec
-    members: Any  # BalanceTransactionsPoller: a paid/failed payout's members
+    members: Any  # BalanceTransactionsPoller: a reconciled (or failed) automatic payout's members
     events_topic: str
     bt_topic: str
     publish_timeout_s: float
@@ -121,6 +123,7 @@ def _page_records(run: _Run, kind: str, page: Any, listed_at: int) -> list[tuple
     """(topic, key, Avro value) of every record one listed page publishes."""
     from producers.balance_records import balance_record
     from producers.envelope import envelope
+    from producers.pollers.payouts import backfill_records
 
     batch: list[tuple[str, str, bytes]] = []
     for obj, raw in zip(page.objects, page.raw):
@@ -136,8 +139,8 @@ def _page_records(run: _Run, kind: str, page: Any, listed_at: int) -> list[tuple
             event = snapshot_envelope(obj, raw, OBJECT_TYPES[kind], run.account, listed_at, run.api.api_version)
             key, rec = envelope(event, json.dumps(event, separators=(",", ":")), "backfill", listed_at * 1000)
             batch.append((run.events_topic, key, run.codec.encode(STRIPE_EVENTS.schema, rec)))
-            if kind == "payouts" and obj.get("status") in ("paid", "failed"):
-                batch.extend(run.members.payout_members(obj["id"]))
+            if kind == "payouts":  # members only when Stripe can list them (`producers.pollers.payouts.plan`)
+                batch.extend(backfill_records(run.members, obj))
     return batch
 
 

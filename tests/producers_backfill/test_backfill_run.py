@@ -8,7 +8,9 @@ from typing import Any
 
 from paysync.codec import AvroCodec
 from producers.backfill import ALL_TYPES, EVENTS_WINDOW_S, OBJECT_TYPES, _backfill_kind, _Run, _window
-from producers.stripe_api import Page
+from paysync.outcomes import Outcome
+from producers.pollers.balance_poller import BalanceTransactionsPoller
+from producers.stripe_api import Page, StripeApiError
 
 NOW = 1_800_000_000
 SINCE = NOW - 90 * 86400
@@ -65,7 +67,9 @@ def _refund(i: int) -> dict[str, Any]:
 
 
 def test_the_types_are_the_registrys_backfill_types_in_order() -> None:
-    assert ALL_TYPES == ("events", "charges", "refunds", "disputes", "invoices", "payouts", "balance_transactions")
+    assert ALL_TYPES == ("events", "customers", "payment_intents", "charges", "refunds", "disputes", "invoices",
+                         "payouts", "balance_transactions")
+    assert OBJECT_TYPES["customers"] == "customer" and OBJECT_TYPES["payment_intents"] == "payment_intent"
     assert OBJECT_TYPES["refunds"] == "refund"
 
 
@@ -91,3 +95,51 @@ def test_listed_objects_become_snapshot_events_keyed_by_their_charge_and_the_run
     assert _backfill_kind(_run(api, cursors, publisher), "refunds") == 0  # complete: not listed again
     assert len(api.calls) == 1
     assert _backfill_kind(_run(api, cursors, publisher, restart=True), "refunds") == 2
+
+
+class PayoutApi(FakeApi):
+    """Payouts on one page; `?payout=` answers members, or Stripe's 400 for the ids in `refused`."""
+
+    def __init__(self, payouts: list[dict[str, Any]], refused: set[str]) -> None:
+        super().__init__([Page(payouts, [json.dumps(p) for p in payouts], has_more=False)])
+        self.refused = refused
+
+    def list_all(self, path: str, params: dict[str, Any], account: str | None = None,
+                 starting_after: str | None = None) -> Any:
+        if "payout" not in params:
+            yield from super().list_all(path, params, account, starting_after)
+            return
+        self.calls.append((path, params, starting_after))
+        if params["payout"] in self.refused:
+            raise StripeApiError(path, 400, "req_1", Outcome.DEAD_LETTER, "cannot list a manual payout")
+        txn = {"id": f"txn_{params['payout']}", "object": "balance_transaction", "type": "charge", "amount": 900,
+               "fee": 0, "net": 900, "currency": "usd", "created": SINCE, "available_on": SINCE, "source": "ch_1"}
+        yield Page([txn], [json.dumps(txn)], has_more=False), None
+
+
+def _payout(pid: str, automatic: bool, status: str, reconciliation: str | None) -> dict[str, Any]:
+    return {"id": pid, "object": "payout", "amount": 900, "currency": "usd", "status": status,
+            "automatic": automatic, "reconciliation_status": reconciliation, "created": SINCE + 5}
+
+
+def test_payouts_list_members_only_when_stripe_can_and_a_refusal_is_dead_lettered_not_fatal() -> None:
+    listed = [_payout("po_manual", False, "paid", "not_applicable"), _payout("po_open", True, "paid", "in_progress"),
+              _payout("po_done", True, "paid", "completed"), _payout("po_failed", True, "failed", "not_applicable"),
+              _payout("po_refused", True, "paid", "completed")]
+    api, cursors, publisher = PayoutApi(listed, {"po_refused", "po_manual"}), FakeCursors(), FakePublisher()
+    members = BalanceTransactionsPoller(api, publisher, cursors, topic_prefix="t.", account="acct_1",  # type: ignore[arg-type]
+                                        source="backfill")
+    run = _Run(argparse.Namespace(restart=False, until=str(NOW), no_progress=True), SINCE, "acct_1", api, publisher,
+               cursors, AvroCodec(), members, "t.stripe.events", "t.stripe.balance_transactions", 1.0)
+    _backfill_kind(run, "payouts")
+    assert [params["payout"] for _, params, _ in api.calls if "payout" in params] == [
+        "po_done", "po_failed", "po_refused"]
+    codec = AvroCodec()
+    [batch] = publisher.batches
+    members_out = [codec.decode(v) for t, _, v in batch if t == "t.stripe.balance_transactions"]
+    assert {(m["payout_id"], m["payout_transaction_count"], m["source"]) for m in members_out} == {
+        ("po_done", 1, "backfill"), ("po_failed", 1, "backfill")}
+    [letter] = [codec.decode(v) for t, _, v in batch if t == "t.paysync.dlq"]
+    assert (letter["object_id"], letter["error_code"]) == ("po_refused", "PAYOUT_MEMBERS_REFUSED")
+    assert cursors.saved[f"backfill:payouts:acct_1:{SINCE}"]["done"] is True
+    assert len([t for t, _, _ in batch if t == "t.stripe.events"]) == 5  # every payout's snapshot
