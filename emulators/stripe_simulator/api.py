@@ -17,13 +17,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import bad_param, json_response, missing, rate_limited, unauthorized
+from .errors import bad_param, json_response, missing, rate_limited, stripe_error, unauthorized
 from .records import dumps
 from .store import PLATFORM, Page, Store
 
 EVENTS_WINDOW = 30 * 86400
 _RESOURCES = {"charges": "charge", "payment_intents": "payment_intent", "refunds": "refund", "disputes": "dispute",
-              "invoices": "invoice", "customers": "customer", "payouts": "payout"}
+              "invoices": "invoice", "customers": "customer", "payouts": "payout", "invoice_payments": "invoice_payment"}
+# List filters on a top-level field, per resource (stripe-python `InvoicePaymentListParams.invoice`: "The identifier
+# of the invoice whose payments to return.").
+_FIELD_FILTERS = {"invoice_payments": ("invoice",)}
+# `GET /v1/balance_transactions?payout=` of a manual payout: the 400 Stripe answers (reported in
+# proudcity/wp-proudcity#993); the reference's `payout` parameter: "For automatic Stripe payouts only, only returns
+# transactions that were paid out on the specified payout ID."; docs "Payout reconciliation": "You control the
+# timing and amount of manual payouts, so Stripe can't identify which transactions are included in each payout."
+MANUAL_PAYOUT_FILTER_MESSAGE = "Balance transaction history can only be filtered on automatic transfers, not manual."
 
 
 class TokenBucket:
@@ -124,8 +132,12 @@ class ReadApi:
         except ValueError as exc:
             return bad_param(str(exc), exc.args[1] if len(exc.args) > 1 else "limit")
         payout = q.get("payout")
-        if payout is not None and self.store.get("objects", payout, account, "payout") is None:
-            return missing("payout", payout)
+        if payout is not None:
+            payout_body = self.store.get("objects", payout, account, "payout")
+            if payout_body is None:
+                return missing("payout", payout)
+            if '"automatic":false' in payout_body:
+                return stripe_error(400, "invalid_request_error", MANUAL_PAYOUT_FILTER_MESSAGE, param="payout")
         page = self.store.list_txns(account, payout=payout, txn_type=q.get("type"), created=_ops(created),
                                     limit=paging[0], starting_after=paging[1], ending_before=paging[2])
         return _list_response(page, "/v1/balance_transactions", paging, "balance_transaction")
@@ -145,8 +157,9 @@ class ReadApi:
             created = _created(q)
         except ValueError as exc:
             return bad_param(str(exc), exc.args[1] if len(exc.args) > 1 else "limit")
+        fields = {name: q[name] for name in _FIELD_FILTERS.get(resource, ()) if q.get(name)}
         page = self.store.list_objects(account, _RESOURCES[resource], created=_ops(created), limit=paging[0],
-                                       starting_after=paging[1], ending_before=paging[2])
+                                       starting_after=paging[1], ending_before=paging[2], fields=fields)
         return _list_response(page, f"/v1/{resource}", paging, _RESOURCES[resource])
 
     def retrieve_object(self, request: Request, account: str) -> Response:
@@ -155,7 +168,23 @@ class ReadApi:
             return _unknown_url(request)
         object_id = request.path_params["id"]
         body = self.store.get("objects", object_id, account, _RESOURCES[resource])
+        if body and resource == "invoices" and "payments" in _expand(request.query_params):
+            body = self._with_payments(body, object_id, account)
         return json_response(body) if body else missing(_RESOURCES[resource], object_id)
+
+    def _with_payments(self, body: str, invoice_id: str, account: str) -> str:
+        """The invoice with its includable `payments` list (stripe-python `Invoice.payments`: "Payments for this
+        invoice"), as `expand[]=payments` returns it: the first page of its invoice payments."""
+        page = self.store.list_objects(account, "invoice_payment", created={}, limit=10, starting_after=None,
+                                       ending_before=None, fields={"invoice": invoice_id})
+        assert page is not None  # no cursor given
+        payments = (f'{{"object":"list","data":[{",".join(page.bodies)}],"has_more":{dumps(page.has_more)},'
+                    f'"url":"/v1/invoice_payments?invoice={invoice_id}"}}')
+        return body[:-1] + f',"payments":{payments}}}'
+
+
+def _expand(q: Any) -> list[str]:
+    return [v for k, v in q.multi_items() if k == "expand[]" or (k.startswith("expand[") and k[7:-1].isdigit())]
 
 
 def _unknown_url(request: Request) -> Response:

@@ -16,7 +16,7 @@ from .fx import CHARGE_CURRENCIES
 from .ids import IdFactory
 from .ledger import Account, Ledger
 from .objects_other import balance_transaction
-from .params import ScenarioParams
+from .params import LEGACY_API_VERSION, ScenarioParams
 from .records import EventBuilder, EventRecord, TxnRecord, dumps
 
 Action = Callable[..., None]
@@ -31,7 +31,7 @@ class Engine:
         self.rng = random.Random(params.seed)
         self.ids = IdFactory(params.seed)
         self.clock = SimClock(params.start_time, params.clock)
-        self.builder = EventBuilder(params.api_version, params.pending_webhooks)
+        self.builder = EventBuilder(params.api_version, params.pending_webhooks, LEGACY_API_VERSION)
         self.ledger = Ledger()
         self.t = 0.0
         self.now = params.start_time
@@ -80,10 +80,11 @@ class Engine:
         self._out.append(record)
         self.events_emitted += 1
 
-    def txn(self, account: Account, txn: dict[str, Any], payout: str | None = None) -> None:
-        """Emit a balance transaction's current state."""
+    def txn(self, account: Account, txn: dict[str, Any], payout: str | None = None,
+            paid_out_by: str | None = None) -> None:
+        """Emit a balance transaction's current state (`payout`: listed by `?payout=` from now on)."""
         self._out.append(TxnRecord(txn["id"], txn["created"], txn["type"], account.id, txn["currency"],
-                                   txn["source"], payout, txn["net"], dumps(txn)))
+                                   txn["source"], payout, txn["net"], dumps(txn), paid_out_by))
 
     def new_txn(self, account: Account, *, amount: int, fee: int, source: str, txn_type: str, category: str,
                 description: str | None, rate: float | None = None, fee_description: str = "Stripe processing fees",

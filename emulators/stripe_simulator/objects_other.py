@@ -102,3 +102,19 @@ def balance_transaction(txnid: str, created: int, available_on: int, amount: int
         "fee": fee, "fee_details": details, "net": amount - fee, "reporting_category": reporting_category,
         "source": source, "status": "pending", "type": txn_type, "balance_type": "payments",
     }
+
+
+def invoice_payment(ipid: str, created: int, inv: dict[str, Any], pi: dict[str, Any], paid_at: int) -> dict[str, Any]:
+    """A paid invoice payment: the link between `inv` and payment intent `pi` from basil on.
+
+    Keys as stripe-mock's `fixtures3.json` example; stripe-python `_invoice_payment.py`: `is_default` "Stripe
+    automatically creates a default InvoicePayment when the invoice is finalized"; `payment.charge` "is only surfaced
+    if the charge object is not associated with a payment intent", so a PI-backed payment names the PI only;
+    `status` "one of `open`, `paid`, or `canceled`".
+    """
+    return {
+        "id": ipid, "object": "invoice_payment", "amount_paid": pi["amount_received"],
+        "amount_requested": inv["amount_due"], "created": created, "currency": inv["currency"], "invoice": inv["id"],
+        "is_default": True, "livemode": False, "payment": {"payment_intent": pi["id"], "type": "payment_intent"},
+        "status": "paid", "status_transitions": {"canceled_at": None, "paid_at": paid_at},
+    }

@@ -9,6 +9,11 @@ import stripe
 from .clock import default_start_time
 
 API_VERSION: str = stripe.api_version
+# An API version from before basil (2025-03-31), whose invoices still carry `charge`/`payment_intent`/`paid` and whose
+# charges and payment intents carry `invoice` (docs.stripe.com changelog "Adds support for multiple (partial)
+# payments on invoices": "Removed the payment_intent, charge, paid, and paid_out_of_band fields from the Invoice
+# object. Removed the invoice field from the PaymentIntent and Charge objects.").
+LEGACY_API_VERSION = "2024-06-20"
 
 
 @dataclass
@@ -33,12 +38,22 @@ class ScenarioParams:
     dispute_rate: float = 0.03
     invoice_share: float = 0.2
     payout_failure_rate: float = 0.05
+    # -- issue 19: the account as it really is (each on by default at a realistic share) ----------------------
+    partial_capture_rate: float = 0.3  # of manual-capture payments, captured for less than authorised
+    appeal_rate: float = 0.3  # of chargebacks whose first decision goes against the merchant, appealed
+    manual_payout_rate: float = 0.05  # 1 in 20 payouts created by the merchant (`automatic=false`)
+    instant_payout_share: float = 0.3  # of manual payouts, `method=instant`
+    reconciliation_delay: float = 1800.0  # seconds after `payout.paid` until `payout.reconciliation_completed`
+    draft_delete_rate: float = 0.1  # of invoices, deleted while still drafts (`invoice.deleted`)
 
     def __post_init__(self) -> None:
         for name in ("tie_rate", "failure_rate", "manual_capture_rate", "refund_rate", "dispute_rate",
-                     "invoice_share", "payout_failure_rate"):
+                     "invoice_share", "payout_failure_rate", "partial_capture_rate", "appeal_rate",
+                     "manual_payout_rate", "instant_payout_share", "draft_delete_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.events < 0 or self.mean_gap <= 0 or self.delay_scale <= 0 or self.payout_interval <= 0:
             raise ValueError("events must be >= 0; mean_gap, delay_scale and payout_interval > 0")
+        if self.reconciliation_delay < 0:
+            raise ValueError("reconciliation_delay must be >= 0")

@@ -24,6 +24,7 @@ class EventRecord:
     object_type: str
     object_json: str
     json: str
+    legacy_json: str | None = None  # the same event at `LEGACY_API_VERSION`, when its shape differs there
 
 
 @dataclass(slots=True)
@@ -39,25 +40,44 @@ class TxnRecord:
     payout: str | None
     net: int
     json: str
+    paid_out_by: str | None = None  # a manual payout that took it: never listed by `?payout=`, only for the truth
+
+
+LEGACY_KEY = "_legacy"  # on a scenario object: the fields it has only at the legacy API version (never serialised)
 
 
 class EventBuilder:
-    """Builds snapshot events (`object: "event"`) the way Stripe shapes them."""
+    """Builds snapshot events (`object: "event"`) the way Stripe shapes them.
 
-    def __init__(self, api_version: str, pending_webhooks: int) -> None:
+    An object carrying `LEGACY_KEY` is rendered twice when `legacy_version` is set: at the pinned version without
+    those fields (`json`), and at the legacy version with them (`legacy_json`). Other objects have one shape at both
+    versions; `versions.render` swaps the envelope's `api_version` for them.
+    """
+
+    def __init__(self, api_version: str, pending_webhooks: int, legacy_version: str = "") -> None:
         self.api_version = api_version
         self.pending_webhooks = pending_webhooks
+        self.legacy_version = legacy_version
 
     def build(self, event_id: str, event_type: str, obj: dict[str, Any], created: int, account: str | None,
               previous: dict[str, Any] | None, request_id: str | None) -> EventRecord:
-        """Serialise `obj` now (a snapshot) into an event envelope."""
-        object_json = dumps(obj)
+        """Serialise `obj` now (a snapshot) into an event envelope (and its legacy rendering, if it differs)."""
+        legacy = obj.get(LEGACY_KEY)
+        clean = obj if legacy is None else {k: v for k, v in obj.items() if k != LEGACY_KEY}
+        object_json = dumps(clean)
         acct = f'"account":{dumps(account)},' if account else ""
         prev = f',"previous_attributes":{dumps(previous)}' if previous else ""
         req = dumps({"id": request_id, "idempotency_key": None if request_id is None else f"ik-{request_id[4:]}"})
-        body = (
-            f'{{"id":"{event_id}","object":"event",{acct}"api_version":"{self.api_version}","created":{created},'
-            f'"data":{{"object":{object_json}{prev}}},"livemode":false,"pending_webhooks":{self.pending_webhooks},'
-            f'"request":{req},"type":"{event_type}"}}'
-        )
-        return EventRecord(event_id, event_type, created, account, obj["id"], obj["object"], object_json, body)
+
+        def envelope(version: str, data_json: str) -> str:
+            return (
+                f'{{"id":"{event_id}","object":"event",{acct}"api_version":"{version}","created":{created},'
+                f'"data":{{"object":{data_json}{prev}}},"livemode":false,"pending_webhooks":{self.pending_webhooks},'
+                f'"request":{req},"type":"{event_type}"}}'
+            )
+
+        legacy_json = None
+        if legacy is not None and self.legacy_version:
+            legacy_json = envelope(self.legacy_version, dumps({**clean, **legacy}))
+        return EventRecord(event_id, event_type, created, account, obj["id"], obj["object"], object_json,
+                           envelope(self.api_version, object_json), legacy_json)

@@ -30,6 +30,7 @@ from .records import EventRecord, TxnRecord
 from .scenario import Scenario
 from .store import Store
 from .truth import truth_lines
+from .versions import endpoint_version, render
 from .webhook_endpoints import WebhookEndpoints  # DOCTOR hook: the Webhook Endpoints API
 from .webhooks import Deliverer, DeliveryKnobs
 
@@ -118,7 +119,13 @@ class Simulator:
         for record in batch:
             if isinstance(record, EventRecord):
                 self.events_generated += 1
-                self.deliverer.submit(record.id, record.json)
+                version = endpoint_version(record.account, self.knobs.webhook_api_version,
+                                           self.knobs.connect_webhook_api_version)
+                body = render(record, version)
+                if body is None:
+                    self.deliverer.stats.not_sent_version += 1
+                    continue
+                self.deliverer.submit(record.id, body)
 
     def configure(self, body: dict[str, Any]) -> None:
         """Apply delivery knobs and the rate limit."""

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, type TEXT, account TEXT
   body TEXT);
 CREATE INDEX IF NOT EXISTS objects_type ON objects(account, type, seq);
 CREATE TABLE IF NOT EXISTS txns (id TEXT PRIMARY KEY, seq INTEGER, created INTEGER, type TEXT, account TEXT,
-  currency TEXT, source TEXT, payout TEXT, net INTEGER, body TEXT);
+  currency TEXT, source TEXT, payout TEXT, net INTEGER, body TEXT, paid_out_by TEXT);
+CREATE TABLE IF NOT EXISTS deleted (id TEXT PRIMARY KEY, type TEXT, account TEXT, seq INTEGER);
 CREATE INDEX IF NOT EXISTS txns_acct_seq ON txns(account, seq);
 CREATE INDEX IF NOT EXISTS txns_payout ON txns(payout);
 """
@@ -58,25 +59,41 @@ class Store:
     # -- writing ------------------------------------------------------------------------------------------
     def write(self, records: Iterable[EventRecord | TxnRecord], delivery: int = DELIVERY_NONE) -> None:
         """Store a batch of generator records in one transaction."""
-        events, objects, txns = [], [], []
+        events, txns = [], []
+        objects: list[tuple[Any, ...]] = []  # upserts and deletions, in stream order
         with self._lock:
             for r in records:
                 self._seq += 1
                 acct = r.account or PLATFORM
                 if isinstance(r, EventRecord):
                     events.append((self._seq, r.id, r.type, r.created, acct, r.json, delivery))
-                    objects.append((r.object_id, r.object_type, acct, r.created, self._seq, r.object_json))
+                    objects.append((r.object_id, r.object_type, acct, r.created, self._seq, r.object_json,
+                                    r.type.endswith(".deleted")))
                 else:
                     txns.append((r.id, self._seq, r.created, r.type, acct, r.currency, r.source, r.payout, r.net,
-                                 r.json))
+                                 r.json, r.paid_out_by))
             self._db.execute("BEGIN")
             self._db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", events)
+            upserts: list[tuple[Any, ...]] = []
+            for row in objects:
+                if not row[6]:
+                    upserts.append(row[:6])
+                    continue
+                # `*.deleted`: gone from retrieve and list (404 resource_missing), kept for the truth
+                self._upsert_objects(upserts)
+                upserts = []
+                self._db.execute("DELETE FROM objects WHERE id=?", (row[0],))
+                self._db.execute("INSERT OR REPLACE INTO deleted VALUES (?,?,?,?)", (row[0], row[1], row[2], row[4]))
+            self._upsert_objects(upserts)
             self._db.executemany(
-                "INSERT INTO objects VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET body=excluded.body", objects)
-            self._db.executemany(
-                "INSERT INTO txns VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                "payout=coalesce(excluded.payout, txns.payout), body=excluded.body", txns)
+                "INSERT INTO txns VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "payout=coalesce(excluded.payout, txns.payout), "
+                "paid_out_by=coalesce(excluded.paid_out_by, txns.paid_out_by), body=excluded.body", txns)
             self._db.execute("COMMIT")
+
+    def _upsert_objects(self, rows: list[tuple[Any, ...]]) -> None:
+        self._db.executemany(
+            "INSERT INTO objects VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET body=excluded.body", rows)
 
     def set_delivery(self, event_id: str, status: int) -> None:
         """Record an event's webhook delivery status."""
@@ -142,9 +159,13 @@ class Store:
         return self._page("txns", where, args, limit, starting_after, ending_before)
 
     def list_objects(self, account: str, object_type: str, *, created: dict[str, int], limit: int,
-                     starting_after: str | None, ending_before: str | None) -> Page | None:
-        """Objects of one type, newest first."""
+                     starting_after: str | None, ending_before: str | None,
+                     fields: dict[str, str] | None = None) -> Page | None:
+        """Objects of one type, newest first; `fields`: top-level string fields the body must have (`invoice=`)."""
         where, args = ["account = ?", "type = ?"], list[str | int]([account, object_type])
+        for name, wanted in (fields or {}).items():
+            where.append(f"json_extract(body, '$.{name}') = ?")
+            args.append(wanted)
         for op, value in created.items():
             where.append(f"created {op} ?")
             args.append(value)
@@ -190,9 +211,22 @@ class Store:
         yield from rows
 
     def iter_unpaid(self) -> Iterator[tuple[str, str, str, int, str]]:
-        """(account, currency, txn id, net, body) of transactions in no payout."""
+        """(account, currency, txn id, net, body) of transactions in no payout, automatic or manual."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT account, currency, id, net, body FROM txns WHERE payout IS NULL ORDER BY account, seq"
-            ).fetchall()
+                "SELECT account, currency, id, net, body FROM txns WHERE payout IS NULL AND paid_out_by IS NULL "
+                "ORDER BY account, seq").fetchall()
+        yield from rows
+
+    def iter_manual_paid(self) -> Iterator[tuple[str, str]]:
+        """(manual payout id, txn id) of every transaction a manual payout took (the payout's own one included)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT paid_out_by, id FROM txns WHERE paid_out_by IS NOT NULL ORDER BY paid_out_by, seq").fetchall()
+        yield from rows
+
+    def iter_deleted(self) -> Iterator[tuple[str, str, str]]:
+        """(type, account, id) of every deleted object, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT type, account, id FROM deleted ORDER BY seq").fetchall()
         yield from rows

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .engine import Engine
-from .fx import DISPUTE_FEE_MINOR, convert, exchange_rate, processing_fee, rate_as_json_number
+from .fx import convert, exchange_rate, processing_fee, rate_as_json_number
 from .ledger import Account
 from .objects_payments import charge, customer, outcome, payment_intent, refund
-from .objects_other import dispute
+from .records import LEGACY_KEY
+from .story_disputes import start_dispute
 
 _AMOUNT_RANGE = {"usd": (500, 50000), "eur": (500, 40000), "gbp": (500, 30000), "jpy": (500, 50000),
                  "kwd": (1000, 100000)}
@@ -46,15 +47,20 @@ Done = Callable[[Engine, bool, dict[str, Any]], None]
 
 
 def start_payment(sim: Engine, account: Account, cust: dict[str, Any], amount: int, currency: str,
-                  description: str | None, fail: bool, on_done: Done | None = None, follow_ups: bool = True) -> None:
-    """Create a payment intent and attempt its charge now; `on_done(sim, succeeded, pi)` when it settles."""
+                  description: str | None, fail: bool, on_done: Done | None = None, follow_ups: bool = True,
+                  invoice_id: str | None = None) -> None:
+    """Create a payment intent and attempt its charge now; `on_done(sim, succeeded, pi)` when it settles.
+
+    Both carry `invoice` at the legacy API version only (`LEGACY_KEY`; gone from basil on)."""
     manual = not fail and on_done is None and sim.chance(sim.p.manual_capture_rate)
     pi = payment_intent(sim.ids.new("pi"), sim.now, amount, currency, cust["id"],
                         "manual" if manual else "automatic_async", description)
+    pi[LEGACY_KEY] = {"invoice": invoice_id}
     sim.emit("payment_intent.created", pi, account, request=True)
     brand, last4 = sim.rng.choice(_BRANDS)
     ch = charge(sim.ids.new("ch"), sim.now, pi, sim.ids.new("pm"), brand, last4, "US",
                 f"fp{cust['id'][4:16]}", cust["name"], cust["email"])
+    ch[LEGACY_KEY] = {"invoice": invoice_id}
     pi_prev = {"status": "requires_payment_method", "latest_charge": None, "payment_method": None}
     pi["latest_charge"], pi["payment_method"] = ch["id"], ch["payment_method"]
     if fail:
@@ -73,7 +79,10 @@ def start_payment(sim: Engine, account: Account, cust: dict[str, Any], amount: i
         sim.emit("charge.succeeded", ch, account)
         pi.update(status="requires_capture", amount_capturable=amount)
         sim.emit("payment_intent.amount_capturable_updated", pi, account, {**pi_prev, "amount_capturable": 0})
-        sim.at(sim.between(60, 900), _capture, account, pi, ch)
+        captured = amount
+        if sim.chance(sim.p.partial_capture_rate):
+            captured = max(1, amount * sim.rng.randint(30, 95) // 100)
+        sim.at(sim.between(60, 900), _capture, account, pi, ch, captured)
         return
     ch.update(captured=True, amount_captured=amount)
     sim.emit("charge.succeeded", ch, account)
@@ -84,10 +93,23 @@ def start_payment(sim: Engine, account: Account, cust: dict[str, Any], amount: i
         on_done(sim, True, pi)
 
 
-def _capture(sim: Engine, account: Account, pi: dict[str, Any], ch: dict[str, Any]) -> None:
-    ch.update(captured=True, amount_captured=ch["amount"])
-    sim.emit("charge.captured", ch, account, {"captured": False, "amount_captured": 0}, request=True)
-    pi.update(status="succeeded", amount_received=ch["amount"], amount_capturable=0)
+def _capture(sim: Engine, account: Account, pi: dict[str, Any], ch: dict[str, Any], captured: int) -> None:
+    """Capture `captured` of the authorisation; the rest is released.
+
+    Partial capture as Stripe shows it: stripe-python `_charge.py` `amount_captured`: "Amount in cents (or local
+    equivalent) captured (can be less than the amount attribute on the charge if a partial capture was made)"; the
+    released remainder is reported in `amount_refunded` with `refunded` still false (public payload,
+    woocommerce-gateway-stripe#1073: `amount` 20675, PI `amount_received` 20300, charge `amount_refunded` 375,
+    `refunded` false). No money moves for the release: the balance transaction is of the captured amount only.
+    No refund object is simulated for the release (its events are not documented).
+    """
+    released = ch["amount"] - captured
+    previous: dict[str, Any] = {"captured": False, "amount_captured": 0}
+    if released:
+        previous["amount_refunded"] = ch["amount_refunded"]
+    ch.update(captured=True, amount_captured=captured, amount_refunded=ch["amount_refunded"] + released)
+    sim.emit("charge.captured", ch, account, previous, request=True)
+    pi.update(status="succeeded", amount_received=captured, amount_capturable=0)
     sim.emit("payment_intent.succeeded", pi, account,
              {"status": "requires_capture", "amount_received": 0, "amount_capturable": ch["amount"]})
     _settle(sim, account, ch, True)
@@ -96,7 +118,7 @@ def _capture(sim: Engine, account: Account, pi: dict[str, Any], ch: dict[str, An
 def _settle(sim: Engine, account: Account, ch: dict[str, Any], follow_ups: bool) -> None:
     """The charge's balance transaction (attached by a later `charge.updated`), then maybe a refund or dispute."""
     rate = exchange_rate(ch["currency"], account.currency)
-    settled = convert(ch["amount"], ch["currency"], account.currency, rate)
+    settled = convert(ch["amount_captured"], ch["currency"], account.currency, rate)
     fee = processing_fee(settled, account.currency)
     txn = sim.new_txn(account, amount=settled, fee=fee, source=ch["id"], txn_type="charge", category="charge",
                       description=ch["description"], rate=rate_as_json_number(rate))
@@ -107,10 +129,11 @@ def _settle(sim: Engine, account: Account, ch: dict[str, Any], follow_ups: bool)
     roll = sim.rng.random()
     if roll < sim.p.refund_rate:
         full = sim.chance(0.5)
-        amount = ch["amount"] if full else max(1, ch["amount"] * sim.rng.randint(10, 90) // 100)
+        captured = ch["amount_captured"]
+        amount = captured if full else max(1, captured * sim.rng.randint(10, 90) // 100)
         sim.at(sim.between(60, 1800), _refund, account, ch, amount, rate, sim.chance(0.1))
     elif roll < sim.p.refund_rate + sim.p.dispute_rate:
-        sim.at(sim.between(600, 3600), _dispute, account, ch, rate)
+        sim.at(sim.between(600, 3600), start_dispute, account, ch, rate)
 
 
 def _refund(sim: Engine, account: Account, ch: dict[str, Any], amount: int, rate: Any, will_fail: bool) -> None:
@@ -123,6 +146,8 @@ def _refund(sim: Engine, account: Account, ch: dict[str, Any], amount: int, rate
     sim.emit("refund.created", re, account, request=True)
     previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
     ch["amount_refunded"] += amount
+    # `refunded`: "Whether the charge has been fully refunded. If the charge is only partially refunded, this
+    # attribute will still be false." (stripe-python `_charge.py`); a released remainder counts in `amount_refunded`
     ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
     sim.emit("charge.refunded", ch, account, previous)
     if will_fail:
@@ -136,51 +161,3 @@ def _refund_failed(sim: Engine, account: Account, re: dict[str, Any], settled: i
     re.update(status="failed", failure_reason="expired_or_canceled_card", failure_balance_transaction=txn["id"])
     sim.emit("refund.updated", re, account, {"status": "pending"})
     sim.emit("refund.failed", re, account, {"status": "pending"})
-
-
-def _dispute(sim: Engine, account: Account, ch: dict[str, Any], rate: Any) -> None:
-    inquiry = sim.chance(0.3)
-    reason = sim.rng.choice(("fraudulent", "product_not_received", "general", "duplicate"))
-    dp = dispute(sim.ids.new("dp"), sim.now, ch, ch["amount"], reason, inquiry, sim.now + 7 * 86400)
-    sim.emit("charge.dispute.created", dp, account)
-    ch["disputed"] = True
-    sim.emit("charge.updated", ch, account, {"disputed": False})
-    if not inquiry:
-        settled = convert(ch["amount"], ch["currency"], account.currency, rate)
-        fee = DISPUTE_FEE_MINOR[account.currency]
-        txn = sim.new_txn(account, amount=-settled, fee=fee, source=dp["id"], txn_type="adjustment",
-                          category="dispute", description=f"Chargeback withdrawal for {ch['id']}",
-                          rate=rate_as_json_number(rate), fee_description="Dispute fee", available_now=True)
-        dp["balance_transactions"] = [txn]
-        sim.emit("charge.dispute.funds_withdrawn", dp, account, {"balance_transactions": []})
-    sim.at(sim.between(600, 3600), _dispute_evidence, account, dp, ch, rate, inquiry)
-
-
-def _dispute_evidence(sim: Engine, account: Account, dp: dict[str, Any], ch: dict[str, Any], rate: Any,
-                      inquiry: bool) -> None:
-    previous_status = dp["status"]
-    dp["status"] = "warning_under_review" if inquiry else "under_review"
-    dp["evidence"]["uncategorized_text"] = "Customer signed for the delivery."
-    dp["evidence_details"].update(has_evidence=True, submission_count=1)
-    sim.emit("charge.dispute.updated", dp, account,
-             {"status": previous_status, "evidence": {"uncategorized_text": None},
-              "evidence_details": {"has_evidence": False, "submission_count": 0}}, request=True)
-    sim.at(sim.between(600, 3600), _dispute_close, account, dp, ch, rate, inquiry)
-
-
-def _dispute_close(sim: Engine, account: Account, dp: dict[str, Any], ch: dict[str, Any], rate: Any,
-                   inquiry: bool) -> None:
-    previous_status = dp["status"]
-    won = sim.chance(0.5)
-    dp["status"] = "warning_closed" if inquiry else ("won" if won else "lost")
-    sim.emit("charge.dispute.closed", dp, account, {"status": previous_status})
-    if inquiry or not won:
-        return
-    settled = convert(ch["amount"], ch["currency"], account.currency, rate)
-    fee = DISPUTE_FEE_MINOR[account.currency]
-    txn = sim.new_txn(account, amount=settled, fee=-fee, source=dp["id"], txn_type="adjustment",
-                      category="dispute_reversal", description=f"Chargeback reversal for {ch['id']}",
-                      rate=rate_as_json_number(rate), fee_description="Dispute fee refund", available_now=True)
-    previous = {"balance_transactions": list(dp["balance_transactions"])}
-    dp["balance_transactions"] = [*dp["balance_transactions"], txn]
-    sim.emit("charge.dispute.funds_reinstated", dp, account, previous)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .params import LEGACY_API_VERSION
 from .store import DELIVERY_DROPPED, DELIVERY_FAILED, DELIVERY_OK, DELIVERY_PENDING, Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class DeliveryKnobs:
     max_attempts: int = 4
     retry_base: float = 0.5
     seed: int = 0
+    # Endpoint API versions (`versions.py`): platform events go to the account endpoint, connected accounts'
+    # events to the Connect endpoint; both at `webhook_url` with `webhook_secrets`. "" = the pinned version.
+    webhook_api_version: str = ""
+    connect_webhook_api_version: str = LEGACY_API_VERSION
 
 
 @dataclass
@@ -60,6 +65,7 @@ class DeliveryStats:
     duplicates: int = 0
     retries: int = 0
     submitted: int = 0
+    not_sent_version: int = 0  # events the endpoint's API version does not have (e.g. invoice_payment.* pre-basil)
 
 
 class Deliverer:

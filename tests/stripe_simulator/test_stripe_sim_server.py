@@ -53,7 +53,9 @@ def test_webhooks_verify_and_lists_page_through_the_stripe_library(sim_with_webh
         for secret in SECRETS:
             event = stripe.Webhook.construct_event(body.decode(), header, secret)
             delivered.add(event.id)
-    assert len(delivered) == status["events_generated"]
+    # invoice_payment.* events are not sent to the Connect endpoint, pinned before basil (versions.py)
+    assert status["deliveries"]["not_sent_version"] > 0
+    assert len(delivered) + status["deliveries"]["not_sent_version"] == status["events_generated"]
 
     truth = h.truth()
     accounts = sorted({t["account"] for t in truth if t["kind"] == "object"})
@@ -62,7 +64,7 @@ def test_webhooks_verify_and_lists_page_through_the_stripe_library(sim_with_webh
         client = _client(h, account or None)
         events = list(client.v1.events.list({"limit": 37}).auto_paging_iter())
         assert [e.created for e in events] == sorted((e.created for e in events), reverse=True)
-        listed |= {e.id for e in events}
+        listed |= {e.id for e in events if not (account and e.type.startswith("invoice_payment."))}
         # newer-than paging with ending_before walks back up
         oldest = events[-1].id
         newer = list(client.v1.events.list({"limit": 50, "ending_before": oldest}).auto_paging_iter())
@@ -71,6 +73,8 @@ def test_webhooks_verify_and_lists_page_through_the_stripe_library(sim_with_webh
                      .auto_paging_iter())
         assert {e.type for e in typed} <= {"payout.paid", "payout.failed"}
         for po in client.v1.payouts.list({"limit": 100}).auto_paging_iter():
+            if not po.automatic:
+                continue  # answers 400 (test_manual_payouts_refuse_the_payout_filter)
             members = list(client.v1.balance_transactions.list({"payout": po.id, "limit": 7}).auto_paging_iter())
             assert sum(t.net for t in members if t.type != "payout") == po.amount
             assert any(t.type == "payout" and t.net == -po.amount for t in members)
@@ -126,7 +130,7 @@ def test_duplicates_reordering_and_retries(receiver: Receiver) -> None:
         h.stop()
     ids = [json.loads(body)["id"] for body, _ in receiver.deliveries]
     counts = Counter(ids)
-    assert len(counts) == status["events_generated"]
+    assert len(counts) == status["events_generated"] - status["deliveries"]["not_sent_version"]
     dup = status["deliveries"]["duplicates"]
     assert dup > 0.15 * len(counts)
     succeeded_ids = {i for body, _ in receiver.deliveries if b'"type":"charge.succeeded"' in body
@@ -174,4 +178,4 @@ def test_rate_bursts_and_realtime_clock(receiver: Receiver) -> None:
     assert elapsed >= 0.7 * (n - 100) / 400  # paced at the target rate, not as fast as possible
     created = [json.loads(body)["created"] for body, _ in receiver.deliveries]
     assert all(began - 2 <= c <= time.time() + 1 for c in created)  # realtime: created tracks the wall clock
-    assert len(created) == n
+    assert len(created) == n - status["deliveries"]["not_sent_version"]
