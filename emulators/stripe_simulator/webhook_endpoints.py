@@ -103,15 +103,16 @@ class WebhookEndpoints:
         if unknown:
             return stripe_error(400, "invalid_request_error", f"Invalid enabled_events: {unknown[0]!r} is not a "
                                 "known event type.", "parameter_invalid_string", "enabled_events")
-        endpoint = {
-            "id": "we_" + secrets.token_hex(12), "object": "webhook_endpoint",
+        endpoint_id = "we_" + secrets.token_hex(12)
+        endpoint: dict[str, Any] = {
+            "id": endpoint_id, "object": "webhook_endpoint",
             "api_version": values.get("api_version") or None, "application": None, "created": int(time.time()),
             "description": values.get("description") or None, "enabled_events": list(dict.fromkeys(events)),
             "livemode": self.api_key.startswith(("sk_live_", "rk_live_")), "metadata": {}, "status": "enabled",
             "url": url, "secret": "whsec_" + secrets.token_urlsafe(24),
         }
         with self._lock:
-            self._endpoints[endpoint["id"]] = endpoint
+            self._endpoints[endpoint_id] = endpoint
         return json_response(dumps(endpoint))
 
     def _list(self, request: Request) -> Response:
