@@ -75,6 +75,7 @@ class Paths:
     def single_result(r: PendingRecord, status: int, body: Any, path: str) -> dict[int, Result]:
         """A single-record subrequest's answer (a PATCH by id answers 204 without a body)."""
         if status < 300 and (body is None or (isinstance(body, dict) and body.get("success", True))):
+            r.salesforce_id = _answered_id(r, body)
             return {id(r): (None, "", path)}
         code, message = error_fields(body)
         if status in (400, 404):
@@ -118,8 +119,16 @@ class Paths:
         out: dict[int, Result] = {}
         for r, res in zip(chunk, results):
             if isinstance(res, dict) and res.get("success"):
+                r.salesforce_id = _answered_id(r, res)
                 out[id(r)] = (None, "", path)
             else:
                 code, message = error_fields(res)
                 out[id(r)] = (classify_record(code or "", message), message, path)
         return out
+
+
+def _answered_id(r: PendingRecord, answer: Any) -> str | None:
+    """The record's Salesforce Id from a success answer (a PATCH by id answers 204 without a body: its own id)."""
+    if isinstance(answer, dict) and isinstance(answer.get("id"), str):
+        return str(answer["id"])
+    return r.external_id if r.external_id_field == ID_FIELD else r.salesforce_id

@@ -40,6 +40,7 @@ class Origin:
     value: bytes | None
     event_id: str | None
     ingested_at_ms: int | None
+    event_created: int | None = None  # the Stripe event's `created` (unix seconds), from the upsert's version
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class PendingRecord:
     first_seen: float = field(default_factory=time.monotonic)
     stub_tried: bool = False
     bulk_refused: bool = False  # a Bulk job with it did not complete: Composite from now on
+    salesforce_id: str | None = None  # the record's Id, once a write answered it
 
     @property
     def key(self) -> str:

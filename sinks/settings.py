@@ -95,6 +95,11 @@ class SinkSettings(SalesforceSettings):
     sink_bulk_poll_max_s: float = Field(default=5.0, gt=0, description="longest gap between Bulk job status polls")
     sink_bulk_timeout_s: float = Field(default=600.0, gt=0, description="abort a job still running after this long")
     sink_write_sync_errors: bool = Field(default=True, description="also upsert a Stripe_Sync_Error__c per dead letter")
+    sink_status_events: bool = Field(default=True, description="publish a Stripe_Payment_Event__e per status change of "
+                                     "a payment, invoice, refund, dispute or payout (one read call before, one publish "
+                                     "call after each batch that carries such statuses)")
+    sink_streams_dead_letters: bool = Field(default=True, description="also consume paysync.dlq and write the streams "
+                                            "stage's dead letters as Stripe_Sync_Error__c rows")
     sink_metrics_port: int | None = Field(default=None, description="serve /metrics on 127.0.0.1:<port>")
     sink_metrics_host: str = Field(default="127.0.0.1")
     log_level: str = Field(default="INFO")

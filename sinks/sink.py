@@ -23,13 +23,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from paysync.codec import AvroCodec, CodecError
 from paysync.deadletter import dead_letter, encode_dead_letter
 from paysync.produce import produce_waiting
-from paysync.topics import SALESFORCE_UPSERTS
+from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS
+from sinks.audit import event_created, stamp
 from sinks.batcher import Batcher
 from sinks.client import CallError, SalesforceClient
 from sinks.metrics import SinkMetrics
 from sinks.offsets import OffsetTracker
 from sinks.records import Origin, PendingRecord
 from sinks.settings import SinkSettings
+from sinks.status_events import StatusEvents
+from sinks.sync_errors import streams_letter_record, sync_error_row
 from sinks.writer import BatchWriter, WriteReport
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class Sink:
         self.client = client or SalesforceClient(settings, self.metrics)
         self.codec = codec or AvroCodec(settings.schema_registry_url)
         self.topic = SALESFORCE_UPSERTS.full_name(settings.topic_prefix)
+        self.dlq_topic = DEAD_LETTERS.full_name(settings.topic_prefix)
+        self.events = StatusEvents(self.client) if settings.sink_status_events else None
         self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
         self.tracker = OffsetTracker()
         self.pool = ThreadPoolExecutor(max_workers=settings.sink_concurrency, thread_name_prefix="sink-call")
@@ -79,7 +84,8 @@ class Sink:
             "max.partition.fetch.bytes": 128 * 1024,
         })
         self.producer = Producer({**base, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        topics = [self.topic, self.dlq_topic] if self.s.sink_streams_dead_letters else [self.topic]
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
@@ -109,6 +115,9 @@ class Sink:
         tp = (topic, partition)
         self.tracker.received(tp, offset)
         value = msg.value()
+        if topic == self.dlq_topic:
+            self._handle_letter(msg, tp, offset)
+            return
         try:
             upsert = self.codec.decode(value, SALESFORCE_UPSERTS.schema)
         except CodecError as exc:
@@ -119,8 +128,24 @@ class Sink:
             self.metrics.dead_letters.labels(code=exc.code).inc()
             self._decode_dead.append((tp, offset))
             return
-        origin = Origin(tp[0], tp[1], offset, msg.key(), value, upsert.get("source_event_id"), _millis(upsert.get("ingested_at")))
+        origin = Origin(tp[0], tp[1], offset, msg.key(), value, upsert.get("source_event_id"),
+                        _millis(upsert.get("ingested_at")), event_created(upsert.get("version")))
         self.batcher.add(PendingRecord.from_upsert(upsert, origin))
+
+    def _handle_letter(self, msg: Message, tp: tuple[str, int], offset: int) -> None:
+        """A dead letter: the streams stage's become `Stripe_Sync_Error__c` rows; the others are done at once (an
+        unreadable letter is logged, never dead-lettered again)."""
+        try:
+            letter = self.codec.decode(msg.value(), DEAD_LETTERS.schema)
+        except CodecError as exc:
+            log.warning("unreadable dead letter skipped", extra={"offset": offset, "code": exc.code})
+            letter = {}
+        origin = Origin(tp[0], tp[1], offset, msg.key(), None, letter.get("event_id"), None)
+        record = streams_letter_record(letter, origin) if letter else None
+        if record is None:
+            self.tracker.done(tp, offset)
+        else:
+            self.batcher.add(record)
 
     def _send_dead_letter(self, record: dict[str, Any], key: bytes | None) -> None:
         assert self.producer is not None
@@ -131,7 +156,7 @@ class Sink:
 
     def flush(self) -> None:
         """Write every ready record, dead-letter the poison ones, requeue the rest, commit."""
-        ready = self.batcher.take_ready()
+        ready = self._read_before_write(self.batcher.take_ready())
         if ready:
             started = time.monotonic()
             report = self.writer.write(ready, backlog=self._lag + len(self.batcher))
@@ -146,6 +171,20 @@ class Sink:
         else:
             self._deliver_dead_letters()
         self._commit()
+
+    def _read_before_write(self, ready: list[PendingRecord]) -> list[PendingRecord]:
+        """Stamp the audit fields; read the old statuses (`sinks.status_events`). Records whose read failed wait."""
+        stamp(ready)
+        if self.events is None or not ready:
+            return ready
+        unread = {id(r) for r in self.events.before(ready)}
+        for r in ready:
+            if id(r) in unread:
+                r.not_before = time.monotonic() + self.s.sink_retry_base_s
+                self.batcher.requeue(r)
+        if unread and self._budget_spent():
+            self._pause_for_budget()
+        return [r for r in ready if id(r) not in unread]
 
     def _finish_bulk(self) -> None:
         """Poll the running Bulk jobs that are due; apply and commit what the finished ones decided."""
@@ -173,6 +212,8 @@ class Sink:
             sync_rows += self._dead_letter_origins(r, code, message)
         for r in report.retry:
             self.batcher.requeue(r)
+        if self.events is not None:
+            self.events.after(report.landed, [*report.landed, *(r for r, _, _ in report.dead)])
         self._deliver_dead_letters()
         for r, _, _ in report.dead:
             for o in r.origins:
@@ -192,7 +233,7 @@ class Sink:
                 error_code=code, message=message, key=o.key, value=o.value, event_id=o.event_id,
                 object_id=r.external_id, attempts=r.attempts + 1, first_failure_ms=r.first_failure_ms,
             ), o.key)
-            rows.append(_sync_error_row(o, r, code, message))
+            rows.append(sync_error_row(o, r, code, message))
         return rows
 
     def _deliver_dead_letters(self) -> None:
@@ -338,19 +379,3 @@ def _millis(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     return int(value.timestamp() * 1000)
-
-
-def _sync_error_row(o: Origin, r: PendingRecord, code: str, message: str) -> dict[str, Any]:
-    """A `Stripe_Sync_Error__c` record (Collections form) for one dead-lettered message."""
-    return {
-        "attributes": {"type": "Stripe_Sync_Error__c"},
-        "Sync_Error_Key__c": f"{o.topic}:{o.partition}:{o.offset}",
-        "Event_Id__c": o.event_id,
-        "Object_Id__c": r.external_id,
-        "Error_Code__c": code[:255],
-        "Message__c": message[:32768],
-        "Topic__c": o.topic,
-        "Partition__c": o.partition,
-        "Offset__c": o.offset,
-        "Status__c": "New",
-    }

@@ -1,0 +1,179 @@
+"""`Stripe_Payment_Event__e`: one platform event per status change the sink writes (payment, invoice, refund,
+dispute, payout), so Flows, Apex triggers and external subscribers can react.
+
+The old status is read, never guessed: `before(records)` reads the current status (and Id, amount, currency) of
+the batch's records that carry a status, by external id, as SOQL `query` subrequests of Composite calls (≤ 200
+ids per query, ≤ 5 queries per call: "up to 5 of them may be Collections or query calls", `sinks.composite`).
+A record not found is new (old status empty). `after(report)` publishes, for each landed record whose written
+status differs from the one read, an event — as Collections inserts (≤ 200 events each) inside Composite calls,
+which is how Salesforce publishes: "Publish events by inserting events in the same way that you insert
+sObjects. You can use any Salesforce API" ("Publish Event Messages with Salesforce APIs"). Cost per batch that
+holds status-bearing records: one read call (per 1,000 such records), plus one publish call (per 1,000 changes)
+when something changed; every call goes through `SalesforceClient`, so it is counted in the budget.
+
+Limits: a record whose read failed is not written in this flush (the caller requeues it) — a write without its
+read could not tell its change. A crash between a record's write and its event's publication loses that event
+(the replayed write then reads the new status): events are at most once, never guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sinks.client import CallError, SalesforceClient
+from sinks.records import PendingRecord
+
+log = logging.getLogger(__name__)
+
+EVENT_OBJECT = "Stripe_Payment_Event__e"
+# object → (status field, amount field); currency is Currency__c on all of them (docs/data-model.md)
+STATUS_OBJECTS: dict[str, tuple[str, str]] = {
+    "Stripe_Payment__c": ("Status__c", "Amount__c"),
+    "Stripe_Invoice__c": ("Status__c", "Total__c"),
+    "Stripe_Refund__c": ("Status__c", "Amount__c"),
+    "Stripe_Dispute__c": ("Status__c", "Amount__c"),
+    "Stripe_Payout__c": ("Status__c", "Amount__c"),
+}
+IDS_PER_QUERY = 200  # keeps the GET query URL far below the URI limits; a query answers ≤ 2,000 rows per page
+HEAVY_PER_CALL = 5
+PER_COLLECTION = 200
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What Salesforce held before the write (all None: the record did not exist)."""
+
+    record_id: str | None = None
+    status: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal ("Quoted String Escape Sequences": backslash and single quote are escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def carries_status(r: PendingRecord) -> bool:
+    spec = STATUS_OBJECTS.get(r.sobject)
+    return spec is not None and spec[0] in r.fields and r.external_id_field != "Id"
+
+
+class StatusEvents:
+    """Reads old statuses before a write and publishes the changes after it (see the module docstring)."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+        self.prior: dict[str, Prior] = {}  # record key → what was read before its pending write
+        self.published = 0
+
+    # before the write ------------------------------------------------------------------------
+
+    def before(self, records: Sequence[PendingRecord]) -> list[PendingRecord]:
+        """Read the old status of every status-bearing record; returns those whose read failed (not to write now)."""
+        todo = [r for r in records if carries_status(r)]
+        queries: list[tuple[str, list[PendingRecord]]] = []
+        by_object: dict[str, list[PendingRecord]] = {}
+        for r in todo:
+            by_object.setdefault(r.sobject, []).append(r)
+        for sobject, group in by_object.items():
+            for i in range(0, len(group), IDS_PER_QUERY):
+                chunk = group[i:i + IDS_PER_QUERY]
+                queries.append((self._soql(sobject, chunk), chunk))
+        unread: list[PendingRecord] = []
+        for start in range(0, len(queries), HEAVY_PER_CALL):
+            unread += self._read_call(queries[start:start + HEAVY_PER_CALL])
+        return unread
+
+    def _soql(self, sobject: str, chunk: list[PendingRecord]) -> str:
+        status, amount = STATUS_OBJECTS[sobject]
+        ext = chunk[0].external_id_field
+        ids = ", ".join(soql_literal(r.external_id) for r in chunk)
+        return f"SELECT Id, {ext}, {status}, {amount}, Currency__c FROM {sobject} WHERE {ext} IN ({ids})"
+
+    def _read_call(self, queries: list[tuple[str, list[PendingRecord]]]) -> list[PendingRecord]:
+        base = f"/services/data/v{self.client.api_version}"
+        subs = [{"method": "GET", "url": f"{base}/query?q={_quote(q)}", "referenceId": f"q{i}"}
+                for i, (q, _) in enumerate(queries)]
+        try:
+            answers = self.client.composite(subs)
+        except CallError as exc:
+            log.warning("old statuses not read; records wait", extra={"code": exc.decision.code})
+            return [r for _, chunk in queries for r in chunk]
+        unread: list[PendingRecord] = []
+        for (_, chunk), answer in zip(queries, answers):
+            body = answer.get("body")
+            if int(answer.get("httpStatusCode") or 0) >= 300 or not isinstance(body, dict) or not body.get("done"):
+                log.warning("old statuses not read; records wait", extra={"status": answer.get("httpStatusCode")})
+                unread += chunk
+                continue
+            self._remember(chunk, body.get("records") or [])
+        return unread
+
+    def _remember(self, chunk: list[PendingRecord], rows: list[dict[str, Any]]) -> None:
+        status, amount = STATUS_OBJECTS[chunk[0].sobject]
+        ext = chunk[0].external_id_field
+        found = {str(row.get(ext)): row for row in rows}
+        for r in chunk:
+            row = found.get(r.external_id)
+            self.prior[r.key] = Prior() if row is None else Prior(
+                row.get("Id"), row.get(status), _decimal_text(row.get(amount)), row.get("Currency__c"))
+
+    # after the write -------------------------------------------------------------------------
+
+    def after(self, landed: Sequence[PendingRecord], done: Sequence[PendingRecord]) -> int:
+        """Publish the status changes of `landed`; forget what was read for `done` (landed or dead). → published."""
+        events = [e for r in landed if (e := self._event(r)) is not None]
+        for r in done:
+            self.prior.pop(r.key, None)
+        for start in range(0, len(events), PER_COLLECTION * HEAVY_PER_CALL):
+            self._publish(events[start:start + PER_COLLECTION * HEAVY_PER_CALL])
+        return len(events)
+
+    def _event(self, r: PendingRecord) -> dict[str, Any] | None:
+        prior = self.prior.get(r.key)
+        if prior is None or not carries_status(r):
+            return None
+        status, amount = STATUS_OBJECTS[r.sobject]
+        new = r.fields.get(status)
+        if new == prior.status:
+            return None
+        return {"attributes": {"type": EVENT_OBJECT}, "Object__c": r.sobject, "Stripe_Id__c": r.external_id,
+                "Old_Status__c": prior.status, "New_Status__c": new,
+                "Amount__c": r.fields.get(amount, prior.amount), "Currency__c": r.fields.get("Currency__c", prior.currency),
+                "Record_Id__c": prior.record_id or r.salesforce_id, "Stripe_Event_Id__c": r.event_id}
+
+    def _publish(self, events: list[dict[str, Any]]) -> None:
+        base = f"/services/data/v{self.client.api_version}"
+        subs = [{"method": "POST", "url": f"{base}/composite/sobjects", "referenceId": f"e{i}",
+                 "body": {"allOrNone": False, "records": events[i * PER_COLLECTION:(i + 1) * PER_COLLECTION]}}
+                for i in range(-(-len(events) // PER_COLLECTION))]
+        try:
+            answers = self.client.composite(subs)
+        except CallError as exc:
+            log.error("status events not published", extra={"code": exc.decision.code, "events": len(events)})
+            return
+        for answer in answers:
+            results = answer.get("body")
+            ok = [res for res in results if isinstance(res, dict) and res.get("success")] if isinstance(results, list) else []
+            self.published += len(ok)
+            failed = (len(results) if isinstance(results, list) else PER_COLLECTION) - len(ok)
+            if failed:
+                log.error("status events refused", extra={"failed": failed, "status": answer.get("httpStatusCode")})
+
+
+def _decimal_text(value: Any) -> str | None:
+    """A number from a JSON answer as decimal text (never a float onward): the shortest repr is the value sent."""
+    if value is None or isinstance(value, bool):
+        return None
+    return str(Decimal(repr(value))) if isinstance(value, float) else str(value)
+
+
+def _quote(soql: str) -> str:
+    from urllib.parse import quote
+
+    return quote(soql, safe="")
