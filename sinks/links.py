@@ -19,10 +19,12 @@ def refused_links(r: PendingRecord, decision: Decision | None, message: str) -> 
     """The link fields of `r` to drop after `decision` (empty: not a refused link)."""
     if decision is None or decision.outcome is not Outcome.DEAD_LETTER or decision.code not in LINK_REFUSALS:
         return {}
+    if decision.code == "INVALID_FIELD":  # only when it is about a link field (an org without that field)
+        # even a null link is refused where the org lacks the field (Orders disabled: every invoice and payment
+        # sends `Order__c`), so it is dropped too; dropping a null loses nothing and is not reported
+        return {f: r.fields[f] for f in LINK_FIELDS if f in r.fields and f in message}
     present = {f: r.fields[f] for f in LINK_FIELDS if r.fields.get(f)}
     named = {f: v for f, v in present.items() if f in message}
-    if decision.code == "INVALID_FIELD":  # only when it is about a link field (an org without that field)
-        return named
     return named or present
 
 

@@ -168,13 +168,16 @@ class BatchWriter:
         if code == "INVALID_FIELD":
             self.absent_links.update((r.sobject, name) for name in links)
         drop_links(r, links)
-        report.refused_links.append((r, code, refusal_message(links, message)))
+        valued = {name: value for name, value in links.items() if value is not None}
+        if not valued:
+            return  # only null links an org lacks: nothing was refused that Stripe said
+        report.refused_links.append((r, code, refusal_message(valued, message)))
         self.metrics.records.labels(sobject=r.sobject, path="link", result="link_refused").inc()
 
     def _drop_absent_links(self, report: WriteReport, r: PendingRecord) -> None:
         """A link field the org was seen not to have is dropped before the write (and reported), not bisected for."""
         links = {name: r.fields[name] for (sobject, name) in self.absent_links
-                 if sobject == r.sobject and r.fields.get(name)}
+                 if sobject == r.sobject and name in r.fields}
         if links:
             self._refuse_links(report, r, links, "INVALID_FIELD", f"No such column {', '.join(links)} on {r.sobject}")
 

@@ -152,6 +152,27 @@ def test_point6_admins_org_hidden_opportunity_and_no_orders(tmp_path: Path) -> N
         handle.stop()
 
 
+def test_point6_a_null_order_link_in_an_org_without_orders_is_dropped_silently(tmp_path: Path) -> None:
+    """The mappings send `Order__c: null` on every payment and invoice; an org without Orders refuses even that
+    (INVALID_FIELD), so the sink drops the null (nothing of Stripe's is lost, nothing to report) and the record lands."""
+    from emulators.salesforce_emulator import start_emulator
+
+    handle = start_emulator(tmp_path / "no-orders.db", port=0, org_mode="admins")
+    try:
+        settings = settings_of(handle)
+        with ThreadPoolExecutor(2) as pool:
+            writer = BatchWriter(SalesforceClient(settings, SinkMetrics()), settings, SinkMetrics(), pool)
+            first = writer.write([rec("Stripe_Payment__c", "ch_n1", {"Amount__c": "3.00", "Description__c": "d",
+                                                                      "Order__c": None})])
+            later = writer.write([rec("Stripe_Payment__c", "ch_n2", {"Amount__c": "4.00", "Description__c": "d",
+                                                                      "Order__c": None})])
+        for report, charge in ((first, "ch_n1"), (later, "ch_n2")):
+            assert [r.external_id for r in report.landed] == [charge]
+            assert not report.dead and not report.refused_links
+    finally:
+        handle.stop()
+
+
 class RunningSink:
     def __init__(self, settings: SinkSettings) -> None:
         self.sink = Sink(settings)
