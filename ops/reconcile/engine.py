@@ -57,7 +57,7 @@ def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: Ma
             sys.stderr.flush()
         wanted = fields.get(sobject, set()) | ({"Currency__c", "Amount__c", "Net__c", "Reconciliation_Status__c"}
                                                if sobject == "Stripe_Payout__c" else set())
-        actual.update(reader.records(sobject, wanted))
+        actual.update(reader.records(sobject, present_fields(wanted, reader.field_names(sobject))))
     if progress:
         sys.stderr.write("\n")
     scope = set(sobjects) if since is None and until is None else set()
@@ -72,6 +72,15 @@ def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: Ma
         "_drift_objects": drifts,
         "_context": context,
     }
+
+
+def present_fields(wanted: set[str], in_org: set[str]) -> set[str]:
+    """The wanted fields the org has (`Rel__r.Field` when `Rel__c` is there): a field an org lacks (e.g. `Order__c`
+    where Orders are off) is not queried, so it reads as empty and drifts only where Stripe has a value for it."""
+    def present(name: str) -> bool:
+        head = name.split(".", 1)[0]
+        return (head[:-3] + "__c" if head.endswith("__r") else head) in in_org
+    return {name for name in wanted if present(name)}
 
 
 def repair(report: dict[str, Any], codec: AvroCodec, producer: Any, topic_prefix: str = "") -> int:

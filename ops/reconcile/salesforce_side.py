@@ -55,6 +55,11 @@ class SalesforceReader:
                 return
             page = self._get(next_url)
 
+    def field_names(self, sobject: str) -> set[str]:
+        """The fields of `sobject` this org has and the user can read (describe; one call)."""
+        page = self._get(f"/services/data/v{self._version}/sobjects/{sobject}/describe")
+        return {str(f["name"]) for f in page.get("fields", [])}
+
     def records(self, sobject: str, fields: set[str]) -> dict[Key, dict[str, Any]]:
         """Every record of `sobject` that has an external id, as {field (or Rel__r.Field): value}."""
         ext = EXTERNAL_ID_FIELDS[sobject]

@@ -41,6 +41,11 @@ class WorkerWrittenSalesforce:
         self.rows, _ = expected.expected_records(truth, worker_cfg)
         self.calls = 0
 
+    def field_names(self, sobject: str) -> set[str]:
+        """Every field the worker wrote on `sobject` (a relationship `Rel__r.X` as its lookup `Rel__c`)."""
+        names = {f for key, row in self.rows.items() if key[0] == sobject for f in row}
+        return {f.split(".", 1)[0][:-3] + "__c" if "__r." in f else f for f in names}
+
     def records(self, sobject: str, fields: set[str]) -> dict[Key, dict[str, Any]]:
         self.calls += 1
         return {key: dict(row) for key, row in self.rows.items() if key[0] == sobject}

@@ -56,3 +56,11 @@ def test_only_refusals_read_as_refused_not_clean() -> None:
 def test_no_drift_is_clean() -> None:
     s = summary([], 5, 5)
     assert (s["clean"], s["explained"], s["refused"]) == (True, True, 0)
+
+
+def test_fields_an_org_lacks_are_not_queried() -> None:
+    from ops.reconcile.engine import present_fields
+
+    wanted = {"Amount__c", "Order__c", "Payout__r.Stripe_Payout_Id__c", "Invoice__r.Stripe_Invoice_Id__c"}
+    in_org = {"Amount__c", "Payout__c"}
+    assert present_fields(wanted, in_org) == {"Amount__c", "Payout__r.Stripe_Payout_Id__c"}
