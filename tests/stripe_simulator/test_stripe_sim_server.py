@@ -179,3 +179,51 @@ def test_rate_bursts_and_realtime_clock(receiver: Receiver) -> None:
     created = [json.loads(body)["created"] for body, _ in receiver.deliveries]
     assert all(began - 2 <= c <= time.time() + 1 for c in created)  # realtime: created tracks the wall clock
     assert len(created) == n - status["deliveries"]["not_sent_version"]
+
+
+def test_the_account_as_it_really_is_through_the_stripe_library(receiver: Receiver) -> None:
+    """Issue 19 over HTTP: manual payouts refuse `?payout=` with Stripe's 400, a deleted draft is a 404, invoice
+    payments list (filtered by `invoice`, paged) and retrieve, `expand[]=payments`, two endpoint versions."""
+    h = _sim(webhook_url=receiver.url, manual_payout_rate=0.5, instant_payout_share=0.5, draft_delete_rate=0.3,
+             payout_interval=600.0)
+    try:
+        status = h.generate(events=2500)
+        truth = h.truth()
+        client = _client(h)
+        payouts = {p["id"]: p for p in truth if p["kind"] == "payout" and p["account"] == ""}
+        manual = [p for p in payouts.values() if not p["automatic"]]
+        assert manual and any(p["automatic"] for p in payouts.values())
+        for p in manual:
+            with pytest.raises(stripe.InvalidRequestError) as refused:
+                client.v1.balance_transactions.list({"payout": p["id"]})
+            assert refused.value.http_status == 400 and refused.value.param == "payout"
+            assert refused.value.user_message == ("Balance transaction history can only be filtered on automatic "
+                                                  "transfers, not manual.")
+            assert p["members"] is None and client.v1.payouts.retrieve(p["id"]).automatic is False
+        deleted = [t["id"] for t in truth if t["kind"] == "deleted" and t["account"] == ""]
+        assert deleted
+        with pytest.raises(stripe.InvalidRequestError) as gone:
+            client.v1.invoices.retrieve(deleted[0])
+        assert gone.value.http_status == 404 and gone.value.code == "resource_missing"
+        assert deleted[0] not in {i.id for i in client.v1.invoices.list({"limit": 100}).auto_paging_iter()}
+        payments = [t["object"] for t in truth if t["kind"] == "object" and t["type"] == "invoice_payment"
+                    and t["account"] == ""]
+        listed = list(client.v1.invoice_payments.list({"limit": 3}).auto_paging_iter())
+        assert sorted(p.id for p in listed) == sorted(p["id"] for p in payments)
+        one = payments[0]
+        by_invoice = list(client.v1.invoice_payments.list({"invoice": one["invoice"]}).auto_paging_iter())
+        assert [p.id for p in by_invoice] == [one["id"]]
+        assert json.loads(str(client.v1.invoice_payments.retrieve(one["id"]))) == one
+        invoice = client.v1.invoices.retrieve(one["invoice"], {"expand": ["payments"]})
+        assert invoice.payments is not None and [p.id for p in invoice.payments.data] == [one["id"]]
+        assert "payments" not in json.loads(str(client.v1.invoices.retrieve(one["invoice"])))
+    finally:
+        h.stop()
+    versions = Counter((json.loads(b).get("account") is not None, json.loads(b)["api_version"])
+                       for b, _ in receiver.deliveries)
+    assert set(versions) == {(False, "2026-10-28.endive"), (True, "2024-06-20")}
+    old_invoices = [json.loads(b)["data"]["object"] for b, _ in receiver.deliveries
+                    if b'"type":"invoice.paid"' in b and b'"account":' in b]
+    assert old_invoices and all(i["paid"] and i["charge"] and i["payment_intent"] for i in old_invoices)
+    assert not any(b'"type":"invoice_payment.' in b and b'"account":' in b for b, _ in receiver.deliveries)
+    assert status["deliveries"]["not_sent_version"] > 0
