@@ -252,26 +252,44 @@ def common_fields(meta: EventMeta, cfg: MappingConfig, currency: str | None) -> 
     return fields
 
 
+STATUS_VERSION_FIELD = "Stripe_Payment_Status_Version__c"
+
+
 def payment_status_upserts(
     metadata: Any, status: str, meta: EventMeta, cfg: MappingConfig
 ) -> list[dict[str, Any]]:
-    """Opportunity/Order upserts (by `Id`) setting Stripe_Payment_Status__c, for valid ids in `metadata`."""
+    """Opportunity/Order upserts (by `Id`) setting Stripe_Payment_Status__c, for valid ids in `metadata`.
+
+    Each carries the writer's ordering version in Stripe_Payment_Status_Version__c (`meta.version`, the order
+    guard's `created:rank:event id`): several Stripe objects write one Opportunity's status (every charge attempt
+    of a payment intent, the invoice, a canceled payment intent), so `sinks.status_versions` keeps the newest.
+    """
     out: list[dict[str, Any]] = []
+    fields: dict[str, FieldValue] = {"Stripe_Payment_Status__c": status, STATUS_VERSION_FIELD: meta.version}
     opp = salesforce_id(metadata, cfg.opportunity_metadata_keys, OPPORTUNITY_PREFIX)
     if opp:
-        out.append(upsert("Opportunity", "Id", opp, {"Stripe_Payment_Status__c": status}, meta.version, meta.event_id))
+        out.append(upsert("Opportunity", "Id", opp, fields, meta.version, meta.event_id))
     order = salesforce_id(metadata, cfg.order_metadata_keys, ORDER_PREFIX)
     if order:
-        out.append(upsert("Order", "Id", order, {"Stripe_Payment_Status__c": status}, meta.version, meta.event_id))
+        out.append(upsert("Order", "Id", order, fields, meta.version, meta.event_id))
     return out
 
 
 def customer_parent(customer: Any, cfg: MappingConfig) -> list[dict[str, str]]:
-    """`Account__r` by Stripe_Customer_Id__c, in Account mode only (in Contact mode no Account is synced)."""
+    """The customer links of a payment or invoice, in every customer mode.
+
+    Account: `Account__r`; Contact: `Contact__r`; AccountAndContact: both (by Stripe_Customer_Id__c, the
+    external id the customer's Account and Contact share).
+    """
     cus = ref_id(customer)
-    if cus is None or cfg.customer_target != "Account":
+    if cus is None:
         return []
-    return [parent("Account__r", "Account", "Stripe_Customer_Id__c", cus)]
+    links: list[dict[str, str]] = []
+    if cfg.customer_target in ("Account", "AccountAndContact"):
+        links.append(parent("Account__r", "Account", "Stripe_Customer_Id__c", cus))
+    if cfg.customer_target in ("Contact", "AccountAndContact"):
+        links.append(parent("Contact__r", "Contact", "Stripe_Customer_Id__c", cus))
+    return links
 
 
 def payment_parent(charge: Any) -> list[dict[str, str]]:

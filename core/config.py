@@ -15,7 +15,9 @@ from pydantic import Field
 
 from paysync.settings import PaysyncSettings
 
-CustomerTarget = Literal["Account", "Contact"]
+# Account: the customer is an Account; Contact: a Contact (no Account); AccountAndContact: the Account and the
+# customer's Contact under it (`AccountId` by the Account's external id).
+CustomerTarget = Literal["Account", "Contact", "AccountAndContact"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class MappingConfig:
 class MappingSettings(PaysyncSettings):
     """`PAYSYNC_MAPPING_*`: the settings behind `MappingConfig` (the stream worker's settings include them)."""
 
-    mapping_customer_target: CustomerTarget = Field(default="Account", description="Account or Contact")
+    mapping_customer_target: CustomerTarget = Field(default="Account", description="Account, Contact or AccountAndContact")
     mapping_opportunity_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
     mapping_order_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")
     mapping_legal_entities: dict[str, str] = Field(default_factory=dict, description="Connect account -> legal entity")

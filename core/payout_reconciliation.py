@@ -45,6 +45,22 @@ def _common_currency(payout_currency: str | None, members: Iterable[PayoutMember
     return currency
 
 
+def _status(payout_amount: int | None, net: int, count: int, expected_count: int | None, automatic: bool | None,
+            reconciliation_status: str | None) -> tuple[str, int | None]:
+    """(reconciliation status, discrepancy in minor units or None): the rule of `reconcile_payout`."""
+    if automatic is False or reconciliation_status == "not_applicable":
+        return statuses.RECONCILIATION_NOT_APPLICABLE_MANUAL, None
+    if reconciliation_status == "in_progress":
+        return statuses.RECONCILIATION_PENDING, None
+    if payout_amount is None or (expected_count is not None and count < expected_count):
+        return statuses.RECONCILIATION_PENDING, None
+    if net == payout_amount:
+        return statuses.RECONCILED, 0
+    if expected_count is None:
+        return statuses.RECONCILIATION_PENDING, None
+    return statuses.RECONCILIATION_DISCREPANCY, payout_amount - net
+
+
 def reconcile_payout(
     payout_id: str,
     payout_amount: int | None,
@@ -53,8 +69,16 @@ def reconcile_payout(
     expected_count: int | None,
     meta: EventMeta,
     cfg: MappingConfig,
+    automatic: bool | None = None,
+    reconciliation_status: str | None = None,
 ) -> dict[str, Any]:
     """A partial Stripe_Payout__c upsert with the sums and the reconciliation status.
+
+    `automatic` and `reconciliation_status` are the payout's own fields (None: unknown, e.g. an API version
+    without them). A manual payout (`automatic=false`, or `reconciliation_status=not_applicable`) is "Not
+    Applicable (manual payout)": Stripe does not know its members. While `reconciliation_status` is
+    `in_progress` the member list is not final: Pending, never a Discrepancy (Reconciled only once it is
+    `completed` or unknown).
 
     Members are de-duplicated by balance transaction id (the last one wins). Status: Pending while
     fewer members than `expected_count` are in, or the payout amount is unknown, or (count unknown)
@@ -73,18 +97,7 @@ def reconcile_payout(
     net = sum(m.net for m in unique.values())
     count = len(unique)
 
-    discrepancy: int | None = None
-    if payout_amount is None or (expected_count is not None and count < expected_count):
-        status = statuses.RECONCILIATION_PENDING
-    elif net == payout_amount:
-        status = statuses.RECONCILED
-        discrepancy = 0
-    elif expected_count is None:
-        status = statuses.RECONCILIATION_PENDING
-    else:
-        status = statuses.RECONCILIATION_DISCREPANCY
-        discrepancy = payout_amount - net
-
+    status, discrepancy = _status(payout_amount, net, count, expected_count, automatic, reconciliation_status)
     fields: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
     fields.update({
         "Gross__c": money(gross, currency) if currency else None,

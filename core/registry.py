@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from core.spec import StripeType
-from core.types import balance_transaction, charge, customer, dispute, invoice, payment_intent, payout, refund
+from core.types import (
+    balance_transaction, charge, customer, dispute, invoice, invoice_payment, payment_intent, payout, refund,
+)
 
 __all__ = ["BY_NAME", "LINKED_OBJECTS", "TYPES", "StripeType", "backfill_types", "children_of_charge", "event_types",
            "external_id_fields", "find", "write_order"]
@@ -22,6 +24,7 @@ TYPES: tuple[StripeType, ...] = (
     invoice.SPEC,
     payment_intent.SPEC,
     charge.SPEC,
+    invoice_payment.SPEC,
     refund.SPEC,
     dispute.SPEC,
     balance_transaction.SPEC,

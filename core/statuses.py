@@ -23,6 +23,9 @@ PAYMENT_STATUSES = frozenset({PENDING, SUCCEEDED, FAILED, PARTIALLY_REFUNDED, RE
 RECONCILIATION_PENDING = "Pending"
 RECONCILED = "Reconciled"
 RECONCILIATION_DISCREPANCY = "Discrepancy"
+# A manual (or instant) payout: Stripe cannot tell which balance transactions it includes (docs: Payout
+# reconciliation), so there is no member list to add up; never a Discrepancy.
+RECONCILIATION_NOT_APPLICABLE_MANUAL = "Not Applicable (manual payout)"
 
 # Lifecycle ranks: a higher rank is later in the object's life. Terminal states rank highest;
 # states that can follow a "terminal" one (a refund or payout failing after success, an

@@ -28,6 +28,9 @@ def header_message(obj: dict[str, Any], payout_id: str, meta: dict[str, Any], or
         "kind": "header", "payout_id": payout_id,
         "amount": amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         "currency": obj.get("currency"), "version": meta["version"], "meta": meta,
+        "automatic": obj.get("automatic") if isinstance(obj.get("automatic"), bool) else None,
+        "reconciliation_status": obj.get("reconciliation_status") if isinstance(
+            obj.get("reconciliation_status"), str) else None,
         "origin": [origin.topic, origin.partition, origin.offset], "received_at": received_at,
     }
     return Output(Target.PAYOUT, payout_id.encode(), message)
@@ -114,7 +117,8 @@ class PayoutJoin:
                 m.child(m.stale, PAYOUTS).inc()
                 return False
             state.update(amount=message["amount"], currency=message["currency"], version=message["version"],
-                         meta=message["meta"])
+                         meta=message["meta"], automatic=message.get("automatic"),
+                         reconciliation_status=message.get("reconciliation_status"))
             return True
         members: dict[str, Any] = dict(state.get("members") or {})
         member = message["member"]
@@ -136,15 +140,17 @@ class PayoutJoin:
         members: dict[str, Any] = state.get("members") or {}
         expected_count = state.get("expected")
         writes = [(PAYOUTS, payout_id, state)]
-        if expected_count is None or len(members) < expected_count:
-            return Step([], writes)
+        manual = state.get("automatic") is False or state.get("reconciliation_status") == "not_applicable"
+        if not manual and (expected_count is None or len(members) < expected_count):
+            return Step([], writes)  # not all in yet (an in_progress list is never concluded: core rule)
         meta = state.get("meta") or state["member_meta"]
         ordered = [unpack_member(k, list(members[k])) for k in sorted(members)]
         origin = Origin(*message["origin"])
         record = Input(PAYOUTS, origin, payout_id.encode(), json.dumps(message).encode())
         mapped = self.recorder.map_or_dead(
             record, lambda: [self.mapper.reconcile_payout(
-                payout_id, state.get("amount"), state.get("currency"), ordered, expected_count, meta)],
+                payout_id, state.get("amount"), state.get("currency"), ordered, expected_count, meta,
+                automatic=state.get("automatic"), reconciliation_status=state.get("reconciliation_status"))],
             object_id=payout_id, bug_errors=())
         if isinstance(mapped, Step):
             return Step(mapped.outputs, writes)
@@ -152,7 +158,7 @@ class PayoutJoin:
         outputs = [stamp_upsert(upsert, origin, message.get("received_at"))]
         status = str(upsert.get("fields", {}).get("Reconciliation_Status__c") or "unknown")
         self.metrics.child(self.metrics.reconciliations, status).inc()
-        state["reconciled_at"] = now_ms if status == "Reconciled" else None
+        state["reconciled_at"] = now_ms if status in ("Reconciled", "Not Applicable (manual payout)") else None
         self.recorder.count_upserts(outputs, PAYOUTS)
         return Step(outputs, writes)
 

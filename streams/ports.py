@@ -29,7 +29,8 @@ class Mapper(Protocol):
     def map_balance_transaction(self, record: dict[str, Any]) -> list[dict[str, Any]]: ...
     def reconcile_payout(
         self, payout_id: str, amount: int | None, currency: str | None, members: list[dict[str, Any]],
-        expected_count: int | None, meta: dict[str, Any],
+        expected_count: int | None, meta: dict[str, Any], automatic: bool | None = None,
+        reconciliation_status: str | None = None,
     ) -> dict[str, Any]: ...
     def is_mapping_error(self, exc: BaseException) -> bool: ...
 
@@ -63,13 +64,15 @@ class RealMapper:
 
     def reconcile_payout(
         self, payout_id: str, amount: int | None, currency: str | None, members: list[dict[str, Any]],
-        expected_count: int | None, meta: dict[str, Any],
+        expected_count: int | None, meta: dict[str, Any], automatic: bool | None = None,
+        reconciliation_status: str | None = None,
     ) -> dict[str, Any]:
         parts = [
             PayoutMember(m["balance_transaction_id"], m["amount"], m["fee"], m["net"], m["currency"])
             for m in members
         ]
-        return reconcile_payout(payout_id, amount, currency, parts, expected_count, EventMeta(**meta), self.cfg)
+        return reconcile_payout(payout_id, amount, currency, parts, expected_count, EventMeta(**meta), self.cfg,
+                                automatic, reconciliation_status)
 
     def is_mapping_error(self, exc: BaseException) -> bool:
         return isinstance(exc, MappingError)

@@ -5,9 +5,11 @@ plus a PARTIAL upsert of the record it settles — the only writer of those fiel
   Settlement_Currency__c, Exchange_Rate__c, Payout__r;
 - refund (`re_`/`pyr_`, type refund/payment_refund): Stripe_Refund__c Fee__c, Net__c, Balance_Transaction_Id__c, Payout__r;
 - dispute withdrawal (`dp_`/`du_`, reporting category `dispute`, or a negative amount without one):
-  Stripe_Dispute__c Dispute_Fee__c, Balance_Transaction_Id__c, Payout__r.
+  Stripe_Dispute__c Dispute_Fee__c, Balance_Transaction_Id__c, Payout__r;
+- dispute reinstatement (reporting category `dispute_reversal`, a won dispute): Stripe_Dispute__c
+  Dispute_Fee_Returned__c (−fee: the fee given back) and Amount_Reinstated__c.
 
-Reversals and failures (dispute_reversal, refund_failure, …) write only their own record, so two
+Other reversals and failures (refund_failure, …) write only their own record, so two
 transactions of one source never fight over the same field. Fee and net are in the settlement currency.
 """
 
@@ -43,6 +45,14 @@ def _is_dispute_withdrawal(bt: dict[str, Any]) -> bool:
     return int(bt["amount"]) < 0
 
 
+def _is_dispute_reinstatement(bt: dict[str, Any]) -> bool:
+    """The dispute's second transaction on a win: reporting category `dispute_reversal`, funds and fee given back.
+
+    Real payload (dj-stripe `dispute_dp_funds_reinstated_full.json`): amount 1000, fee -1500, net 2500.
+    """
+    return bt.get("reporting_category") == "dispute_reversal"
+
+
 def _source_partial(bt: dict[str, Any], source: str, identity: dict[str, FieldValue],
                     fields: dict[str, FieldValue], version: str,
                     payout_id: str | None) -> tuple[dict[str, str] | None, dict[str, Any] | None]:
@@ -69,6 +79,10 @@ def _source_partial(bt: dict[str, Any], source: str, identity: dict[str, FieldVa
         return ref, upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", source, partial, version, None, source_parents)
     if source.startswith(DISPUTE_PREFIXES):
         ref = parent("Dispute__r", "Stripe_Dispute__c", "Stripe_Dispute_Id__c", source)
+        if _is_dispute_reinstatement(bt):
+            returned = {**identity, "Dispute_Fee_Returned__c": money(-int(bt["fee"]), bt["currency"]),
+                        "Amount_Reinstated__c": money(int(bt["amount"]), bt["currency"])}
+            return ref, upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", source, returned, version, None)
         if not _is_dispute_withdrawal(bt):
             return ref, None
         partial = {**identity, "Dispute_Fee__c": fields["Fee__c"], "Balance_Transaction_Id__c": txn_id}

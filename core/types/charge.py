@@ -29,34 +29,55 @@ EXTERNAL_ID = "Stripe_Charge_Id__c"
 CHARGE_RANK: Mapping[str, int] = MappingProxyType({"pending": 0, "failed": 1, "succeeded": 1})
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def money_split(charge: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(captured, released, really refunded) minor units of a charge snapshot.
+
+    Stripe reports the authorization released by a partial capture inside `amount_refunded` (capture 60 of 100:
+    `amount_captured=60`, `amount_refunded=40`, `refunded=false`, public payloads e.g. woocommerce-gateway-stripe#1073),
+    and a later real refund adds to it (refund 10 more: `amount_refunded=50`). So: released = amount − captured
+    for a captured charge; really refunded = amount_refunded − released. An uncaptured charge whose authorization
+    was released (`refunded=true`) released its whole amount and refunded nothing.
+    """
+    amount = _int(charge.get("amount")) or 0
+    refunded_total = _int(charge.get("amount_refunded")) or 0
+    captured_flag = charge.get("captured") is True
+    captured = _int(charge.get("amount_captured"))
+    if captured is None:  # API versions before amount_captured existed: a capture took the whole amount
+        captured = amount if captured_flag else 0
+    if not captured_flag:
+        return 0, (refunded_total if charge.get("refunded") else 0), 0
+    released = max(0, amount - captured)
+    return captured, released, max(0, refunded_total - released)
+
+
 def charge_payment_status(charge: Mapping[str, Any]) -> str | None:
     """The payment status of a charge snapshot, first matching rule wins; None for an unknown Stripe status.
 
-    failed -> Failed; disputed -> Disputed; uncaptured and refunded (authorization released) -> Canceled;
-    fully refunded -> Refunded; amount_refunded > 0 -> Partially Refunded; pending -> Pending;
-    succeeded + captured -> Succeeded; succeeded + uncaptured -> Pending.
+    failed -> Failed; uncaptured and refunded (authorization released) -> Canceled; really refunded (refunds,
+    not a released authorization: `money_split`) >= captured -> Refunded; really refunded > 0 -> Partially
+    Refunded; pending -> Pending; succeeded + captured -> Succeeded; succeeded + uncaptured -> Pending.
+    `disputed` is not read here: the dispute's own status drives the payment status (`core.types.dispute`).
     """
     status = charge.get("status")
     if status == "failed":
         return statuses.FAILED
     if status not in ("succeeded", "pending"):
         return None
-    captured = bool(charge.get("captured"))
-    refunded_amount = charge.get("amount_refunded") or 0
-    if charge.get("disputed"):
-        return statuses.DISPUTED
-    if charge.get("refunded") and not captured:
+    captured_flag = charge.get("captured") is True
+    if charge.get("refunded") and not captured_flag:
         return statuses.CANCELED
-    captured_amount = charge.get("amount_captured")
-    if not isinstance(captured_amount, int) or isinstance(captured_amount, bool):
-        captured_amount = charge.get("amount") or 0
-    if charge.get("refunded") or (captured and refunded_amount > 0 and refunded_amount >= captured_amount):
+    captured, _, refunded = money_split(charge)
+    if captured_flag and refunded > 0 and refunded >= captured:
         return statuses.REFUNDED
-    if isinstance(refunded_amount, int) and refunded_amount > 0:
+    if refunded > 0:
         return statuses.PARTIALLY_REFUNDED
     if status == "pending":
         return statuses.PENDING
-    return statuses.SUCCEEDED if captured else statuses.PENDING
+    return statuses.SUCCEEDED if captured_flag else statuses.PENDING
 
 
 def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
@@ -93,19 +114,36 @@ def links(metadata: Any, cfg: MappingConfig) -> dict[str, FieldValue]:
 
 
 def _amounts(obj: dict[str, Any], currency: str) -> dict[str, FieldValue]:
+    """Amount, captured, released (authorization let go, never a refund) and really refunded."""
     amount = require_amount(obj, "amount")
-    refunded = obj.get("amount_refunded")
-    refunded = 0 if refunded is None else require_amount(obj, "amount_refunded")
+    if obj.get("amount_refunded") is not None:
+        require_amount(obj, "amount_refunded")
     captured_amount = obj.get("amount_captured")
     if captured_amount is not None:
         captured_amount = require_amount(obj, "amount_captured")
     elif obj.get("captured") is True:
         captured_amount = amount  # API versions before amount_captured existed
+    _, released, refunded = money_split(obj)
     return {
         "Amount__c": money(amount, currency),
         "Amount_Captured__c": money(captured_amount, currency),
+        "Amount_Released__c": money(released, currency),
         "Amount_Refunded__c": money(refunded, currency),
     }
+
+
+def paid_at(obj: Mapping[str, Any], meta: EventMeta) -> tuple[bool, str | None]:
+    """(write it, Paid_At__c): when the charge's money was taken, only from the events that tell it.
+
+    `charge.captured` ("Occurs whenever a previously uncaptured charge is captured", docs: Types of events) is
+    the capture time of a separate capture; `charge.succeeded` of a captured charge was captured when it was
+    created. Other events and event-less snapshots cannot tell a later capture's time: they leave it as it is.
+    """
+    if meta.event_type == "charge.captured" and obj.get("captured") is True:
+        return True, datetime_str(meta.created)
+    if meta.event_type == "charge.succeeded":
+        return True, datetime_str(obj.get("created")) if obj.get("captured") is True else None
+    return False, None
 
 
 def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
@@ -120,7 +158,6 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
     if status is None:
         raise MappingError("UNKNOWN_STATUS", f"charge status {obj.get('status')!r} has no mapping")
     brand, last4 = _card(obj)
-    paid = obj.get("status") == "succeeded" and obj.get("paid") is not False
     fields: dict[str, FieldValue] = common_fields(meta, cfg, currency)
     fields.update(amounts)
     fields.update({
@@ -131,14 +168,18 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
         "Failure_Message__c": text(obj.get("failure_message"), 255),
         "Card_Brand__c": brand,
         "Card_Last4__c": last4,
-        "Paid_At__c": datetime_str(obj.get("created")) if paid else None,
         "Description__c": text(obj.get("description"), 255),
         "Stripe_Payment_Intent_Id__c": ref_id(obj.get("payment_intent")),
     })
+    write_paid_at, paid_at_text = paid_at(obj, meta)
+    if write_paid_at:
+        fields["Paid_At__c"] = paid_at_text
+    if obj.get("disputed") is True:
+        del fields["Status__c"]  # a disputed charge's payment status is its dispute's (core.types.dispute)
     if ref_id(obj.get("payment_intent")) is None:
         fields.update(links(obj.get("metadata"), cfg))
     parents = customer_parent(obj.get("customer"), cfg)
-    invoice = ref_id(obj.get("invoice"))
+    invoice = ref_id(obj.get("invoice"))  # API < 2025-03-31; basil links through invoice_payment
     if invoice:
         parents.append(parent("Invoice__r", "Stripe_Invoice__c", "Stripe_Invoice_Id__c", invoice))
     out = [upsert(SOBJECT, EXTERNAL_ID, charge_id, fields, meta.version, meta.event_id, parents)]

@@ -9,8 +9,8 @@ from typing import Any
 from core import statuses
 from core.common import (
     OPPORTUNITY_PREFIX, ORDER_PREFIX, EventMeta, FieldValue, check_object, common_fields,
-    customer_parent, datetime_str, money, optional_amount, payment_status_upserts, require_currency,
-    require_id, require_status, salesforce_id, text, upper, upsert,
+    customer_parent, datetime_str, identity_fields, money, optional_amount, parent, payment_status_upserts,
+    require_currency, require_id, require_status, salesforce_id, text, upper, upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
@@ -23,6 +23,7 @@ INVOICE_STATUS: Mapping[str, str] = MappingProxyType({
     "void": "Void",
     "uncollectible": "Uncollectible",
 })
+DELETED = "Deleted"  # a deleted draft (`invoice.deleted`): Stripe deletes drafts, it does not void them
 # Invoice status -> payment status of the Opportunity/Order an invoice links to.
 INVOICE_PAYMENT_STATUS: Mapping[str, str] = MappingProxyType({
     "draft": statuses.PENDING,
@@ -39,11 +40,12 @@ URL_LENGTH = 255
 
 
 def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
-    """Status, then amount paid, then payment attempts."""
+    """Status, then amount paid, then payment attempts, then deleted (only a draft is deleted: after it)."""
     return (
         statuses.status_rank(INVOICE_RANK, obj),
         statuses.int_or_zero(obj.get("amount_paid")),
         statuses.int_or_zero(obj.get("attempt_count")),
+        statuses.flag(obj.get("deleted")),
     )
 
 
@@ -52,15 +54,42 @@ def _subscription(obj: dict[str, Any]) -> str | None:
     sub = ref_id(obj.get("subscription"))
     if sub:
         return sub
-    parent = obj.get("parent")
-    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    parent_info = obj.get("parent")
+    details = parent_info.get("subscription_details") if isinstance(parent_info, dict) else None
     return ref_id(details.get("subscription")) if isinstance(details, dict) else None
 
 
+def map_deleted_invoice(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
+    """A deleted draft: Status__c Deleted (the record stays: nothing is deleted in Salesforce), its Opportunity/Order
+    Canceled (nothing will ever be paid through it). Works on the full invoice of `invoice.deleted` and on the
+    `{id, object, deleted: true}` stub the DELETE call returns (no currency: only the status is written).
+    """
+    invoice_id = require_id(obj)
+    currency = obj.get("currency") if isinstance(obj.get("currency"), str) else None
+    fields: dict[str, FieldValue] = common_fields(meta, cfg, currency)
+    fields["Status__c"] = DELETED
+    out = [upsert("Stripe_Invoice__c", "Stripe_Invoice_Id__c", invoice_id, fields, meta.version, meta.event_id)]
+    out.extend(payment_status_upserts(obj.get("metadata"), statuses.CANCELED, meta, cfg))
+    return out
+
+
+def _old_shape_payment_link(obj: dict[str, Any], invoice_id: str, meta: EventMeta,
+                            cfg: MappingConfig) -> list[dict[str, Any]]:
+    """API < 2025-03-31: `invoice.charge` names the paying charge: its Stripe_Payment__c gets `Invoice__r`."""
+    charge_id = ref_id(obj.get("charge"))
+    if charge_id is None:
+        return []
+    link = parent("Invoice__r", "Stripe_Invoice__c", "Stripe_Invoice_Id__c", invoice_id)
+    fields = identity_fields(meta.account, meta.livemode, cfg)
+    return [upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", charge_id, fields, meta.version, meta.event_id, [link])]
+
+
 def map_invoice(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Invoice__c upsert, then Opportunity/Order status upserts for valid ids in its metadata."""
+    """The Stripe_Invoice__c upsert, its old-shape payment link, then Opportunity/Order status upserts."""
     obj = check_object("invoice", obj)
     invoice_id = require_id(obj)
+    if obj.get("deleted") is True or meta.event_type == "invoice.deleted":
+        return map_deleted_invoice(obj, meta, cfg)
     currency = require_currency(obj)
     status = require_status(INVOICE_STATUS, obj, "invoice")
     transitions = obj.get("status_transitions")
@@ -88,6 +117,7 @@ def map_invoice(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> lis
     })
     parents = customer_parent(obj.get("customer"), cfg)
     out = [upsert("Stripe_Invoice__c", "Stripe_Invoice_Id__c", invoice_id, fields, meta.version, meta.event_id, parents)]
+    out.extend(_old_shape_payment_link(obj, invoice_id, meta, cfg))
     out.extend(payment_status_upserts(metadata, INVOICE_PAYMENT_STATUS[obj["status"]], meta, cfg))
     return out
 
