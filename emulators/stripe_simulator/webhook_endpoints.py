@@ -44,7 +44,8 @@ KNOWN_EVENT_TYPES = frozenset({
     "invoice.sent", "invoice.upcoming", "invoice.updated", "invoice.voided", "invoice.will_be_due",
     "payment_intent.amount_capturable_updated", "payment_intent.canceled", "payment_intent.created",
     "payment_intent.partially_funded", "payment_intent.payment_failed", "payment_intent.processing",
-    "payment_intent.requires_action", "payment_intent.succeeded", "balance.available", "account.updated",
+    "payment_intent.requires_action", "payment_intent.succeeded", "invoice_payment.paid", "balance.available",
+    "account.updated",
 })
 
 

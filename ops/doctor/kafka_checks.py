@@ -38,7 +38,7 @@ def _topic_check(name: str, expected_partitions: int, replication: int, meta: An
     if replicas < replication:
         return fail(SYSTEM, label, f"replication {replicas}, the cluster's default.replication.factor is {replication}",
                     "increase the topic's replication (kafka-reassign-partitions) so a broker loss loses nothing")
-    return ok(SYSTEM, label, f"{partitions} partitions, replication {replicas}")
+    return ok(SYSTEM, label, f"{partitions} partition(s), replication {replicas}")
 
 
 def check_kafka(connection: KafkaConnection, topics: TopicSettings, timeout: float = 10.0) -> list[Check]:

@@ -34,6 +34,9 @@ EVENTS_BY_OBJECT: Mapping[str, tuple[str, ...]] = MappingProxyType({
                "charge.succeeded", "charge.updated"),
     # docs.stripe.com/api/refunds "Events"
     "refund": ("charge.refund.updated", "refund.created", "refund.failed", "refund.updated"),
+    # docs.stripe.com changelog 2025-05-28.basil "Adds support for partial payments on invoices": "We also introduced
+    # the invoice_payment.paid webhook"
+    "invoice_payment": ("invoice_payment.paid",),
     # docs.stripe.com/api/disputes "Events"
     "dispute": ("charge.dispute.closed", "charge.dispute.created", "charge.dispute.funds_reinstated",
                 "charge.dispute.funds_withdrawn", "charge.dispute.updated"),

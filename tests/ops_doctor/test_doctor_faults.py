@@ -129,3 +129,21 @@ def test_other_partition_counts_are_named(deployment: Deployment, run_doctor: Do
     status, report, _ = run_doctor({**deployment.env, "PAYSYNC_TOPIC_PARTITIONS": "5"}, "--only", "kafka")
     prefix = deployment.env["PAYSYNC_TOPIC_PREFIX"]
     assert status == 1 and "2 partitions, configured 5" in failures(report)[f"kafka:topic {prefix}stripe.events"]["detail"]
+
+
+def test_with_view_setup_the_assignments_are_read_directly(deployment: Deployment, run_doctor: Doctor,
+                                                           tmp_path: Path) -> None:
+    view_setup = tmp_path / "Viewer.permissionset-meta.xml"
+    view_setup.write_text('<?xml version="1.0" encoding="UTF-8"?><PermissionSet xmlns="http://soap.sforce.com/2006/04/'
+                          'metadata"><userPermissions><enabled>true</enabled><name>ViewSetup</name></userPermissions>'
+                          '</PermissionSet>')
+    sf = start_emulator(tmp_path / "org.db", permission_set_file=str(view_setup))
+    try:
+        sf.admin("POST", "/_emulator/permission_sets", {"assigned": ["Paysync_Integration"]})
+        status, report, _ = run_doctor({**deployment.env, **sf_env(sf)}, "--only", "salesforce")
+    finally:
+        sf.stop()
+    orders = failures(report)["salesforce:permission set Paysync_Integration_Orders"]
+    assert status == 1 and orders["detail"] == "not assigned to the integration user"
+    assert "--name Paysync_Integration_Orders" in orders["fix"]
+    assert "salesforce:permission set Paysync_Integration" not in failures(report)
