@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from paysync.outcomes import Outcome, backoff_delay
+from sinks import status_versions
 from sinks.bulkjobs import BulkJob, BulkJobs
 from sinks.client import CallError, SalesforceClient
 from sinks.composite import MAX_COLLECTIONS, Group, plan, waves
@@ -79,6 +80,10 @@ class BatchWriter:
     def write(self, records: Sequence[PendingRecord], backlog: int = 0) -> WriteReport:
         """Write `records` (unique keys) parents first; every record ends in exactly one report list."""
         report = WriteReport()
+        records, stale, unread = status_versions.guard(self.client, records)  # no payment status goes back
+        for r in stale:
+            self._landed(report, r, "stale_status")
+        self._later(report, unread, attempt=True)
         for r in records:
             self._drop_absent_links(report, r)
         sync_groups = self._submit_bulk(report, group_records(records), backlog)
