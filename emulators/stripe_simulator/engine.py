@@ -16,7 +16,7 @@ from .fx import CHARGE_CURRENCIES
 from .ids import IdFactory
 from .ledger import Account, Ledger
 from .objects_other import balance_transaction
-from .params import LEGACY_API_VERSION, ScenarioParams
+from .params import ScenarioParams
 from .records import EventBuilder, EventRecord, TxnRecord, dumps
 
 Action = Callable[..., None]
@@ -31,7 +31,7 @@ class Engine:
         self.rng = random.Random(params.seed)
         self.ids = IdFactory(params.seed)
         self.clock = SimClock(params.start_time, params.clock)
-        self.builder = EventBuilder(params.api_version, params.pending_webhooks, LEGACY_API_VERSION)
+        self.builder = EventBuilder(params.api_version, params.pending_webhooks)
         self.ledger = Ledger()
         self.t = 0.0
         self.now = params.start_time

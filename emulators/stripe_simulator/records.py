@@ -24,7 +24,8 @@ class EventRecord:
     object_type: str
     object_json: str
     json: str
-    legacy_json: str | None = None  # the same event at `LEGACY_API_VERSION`, when its shape differs there
+    # fields the object has only before basil, as a JSON object (`versions.render` splices them into `json`)
+    legacy_fields: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,35 +50,27 @@ LEGACY_KEY = "_legacy"  # on a scenario object: the fields it has only at the le
 class EventBuilder:
     """Builds snapshot events (`object: "event"`) the way Stripe shapes them.
 
-    An object carrying `LEGACY_KEY` is rendered twice when `legacy_version` is set: at the pinned version without
-    those fields (`json`), and at the legacy version with them (`legacy_json`). Other objects have one shape at both
-    versions; `versions.render` swaps the envelope's `api_version` for them.
+    An object carrying `LEGACY_KEY` is serialised without those fields (`json`); the fields are kept apart
+    (`legacy_fields`) for `versions.render` to build the pre-basil body only when an old endpoint needs it.
     """
 
-    def __init__(self, api_version: str, pending_webhooks: int, legacy_version: str = "") -> None:
+    def __init__(self, api_version: str, pending_webhooks: int) -> None:
         self.api_version = api_version
         self.pending_webhooks = pending_webhooks
-        self.legacy_version = legacy_version
 
     def build(self, event_id: str, event_type: str, obj: dict[str, Any], created: int, account: str | None,
               previous: dict[str, Any] | None, request_id: str | None) -> EventRecord:
-        """Serialise `obj` now (a snapshot) into an event envelope (and its legacy rendering, if it differs)."""
+        """Serialise `obj` now (a snapshot) into an event envelope (its pre-basil-only fields apart)."""
         legacy = obj.get(LEGACY_KEY)
         clean = obj if legacy is None else {k: v for k, v in obj.items() if k != LEGACY_KEY}
         object_json = dumps(clean)
         acct = f'"account":{dumps(account)},' if account else ""
         prev = f',"previous_attributes":{dumps(previous)}' if previous else ""
         req = dumps({"id": request_id, "idempotency_key": None if request_id is None else f"ik-{request_id[4:]}"})
-
-        def envelope(version: str, data_json: str) -> str:
-            return (
-                f'{{"id":"{event_id}","object":"event",{acct}"api_version":"{version}","created":{created},'
-                f'"data":{{"object":{data_json}{prev}}},"livemode":false,"pending_webhooks":{self.pending_webhooks},'
-                f'"request":{req},"type":"{event_type}"}}'
-            )
-
-        legacy_json = None
-        if legacy is not None and self.legacy_version:
-            legacy_json = envelope(self.legacy_version, dumps({**clean, **legacy}))
-        return EventRecord(event_id, event_type, created, account, obj["id"], obj["object"], object_json,
-                           envelope(self.api_version, object_json), legacy_json)
+        body = (
+            f'{{"id":"{event_id}","object":"event",{acct}"api_version":"{self.api_version}","created":{created},'
+            f'"data":{{"object":{object_json}{prev}}},"livemode":false,"pending_webhooks":{self.pending_webhooks},'
+            f'"request":{req},"type":"{event_type}"}}'
+        )
+        return EventRecord(event_id, event_type, created, account, obj["id"], obj["object"], object_json, body,
+                           None if legacy is None else dumps(legacy))

@@ -16,9 +16,10 @@ every other field keeps the pinned version's shape at every version.
 
 from __future__ import annotations
 
-from .params import API_VERSION, LEGACY_API_VERSION
+from .params import API_VERSION
 from .records import EventRecord
 
+_DATA_OBJECT = '"data":{"object":'
 BASIL = "2025-03-31"
 INVOICE_PAYMENT_EVENTS_SINCE = "2025-05-28"
 
@@ -34,10 +35,14 @@ def render(record: EventRecord, version: str) -> str | None:
         return record.json
     if record.type.startswith("invoice_payment.") and version[:10] < INVOICE_PAYMENT_EVENTS_SINCE:
         return None
-    if is_pre_basil(version) and record.legacy_json is not None:
-        return record.legacy_json.replace(f'"api_version":"{LEGACY_API_VERSION}"', f'"api_version":"{version}"', 1)
     # the envelope's api_version is the first one in the body (it comes before `data`)
-    return record.json.replace(f'"api_version":"{API_VERSION}"', f'"api_version":"{version}"', 1)
+    body = record.json.replace(f'"api_version":"{API_VERSION}"', f'"api_version":"{version}"', 1)
+    if is_pre_basil(version) and record.legacy_fields not in (None, "{}"):
+        # the legacy-only keys are never in the pinned object, so they are appended to it as they are
+        assert record.legacy_fields is not None
+        end = body.index(_DATA_OBJECT) + len(_DATA_OBJECT) + len(record.object_json)
+        body = f"{body[:end - 1]},{record.legacy_fields[1:-1]}}}{body[end:]}"
+    return body
 
 
 def endpoint_version(account: str | None, account_version: str, connect_version: str) -> str:

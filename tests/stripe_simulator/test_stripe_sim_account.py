@@ -235,8 +235,8 @@ def _digest(params: ScenarioParams) -> str:
     h = hashlib.sha256()
     for r in generate(params):
         h.update(r.json.encode())
-        if isinstance(r, EventRecord) and r.legacy_json:
-            h.update(r.legacy_json.encode())
+        if isinstance(r, EventRecord) and r.legacy_fields:
+            h.update(r.legacy_fields.encode())
     return h.hexdigest()
 
 
