@@ -7,6 +7,8 @@ Dead letters are immutable Kafka records, so this tool keeps its bookkeeping in 
   `topic/partition/offset` point at the letter. A later `replay` skips letters that have a marker
   (`--force` re-drives them anyway); `list` shows them as `replayed` and never lists markers.
   If the re-driven record fails again, its stage dead-letters it anew: a new, open letter.
+- The `Stripe_Sync_Error__c` row of a streams or sink letter follows: Replayed after `replay`, Resolved after
+  `purge` (`ops.dlq_status`, through `salesforce.upserts`).
 - Resolved ("purge"): the committed offsets of the consumer group `paysync-dlq-resolved`
   (`PAYSYNC_DLQ_RESOLVED_GROUP`) on the dead-letter topic: every letter below its partition's
   committed offset is resolved. `list` hides resolved letters unless `--all`; nothing is deleted.
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ops.dlq_letters import DeadLetterStore, Letter, letter_time_ms, parse_ident
+from ops.dlq_status import REPLAYED, RESOLVED, newly_resolved, update_rows
 from ops.dlq_view import detail, summary, table
 from ops.kafka_toolkit import OpsSettings, Redriver, ToolError, parse_time
 from paysync.logs import scrub
@@ -109,6 +112,7 @@ def cmd_replay(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> in
     sender.finish(max(store.settings.ops_idle_timeout_s, 30.0))
     store.mark_replayed(chosen, "replayed by paysync dlq replay")
     out.write(f"{len(chosen)} dead letter(s) replayed\n")
+    update_rows(store, chosen, REPLAYED, out)
     return 0
 
 
@@ -149,8 +153,11 @@ def cmd_purge(store: DeadLetterStore, args: argparse.Namespace, out: Any) -> int
     if args.dry_run or not moves:
         out.write("dry run: nothing changed\n" if args.dry_run else "nothing to resolve\n")
         return 0
-    store.resolve({p: max(o, current.get(p, 0)) for p, o in wanted.items()})
+    resolved = {p: max(o, current.get(p, 0)) for p, o in wanted.items()}
+    leaving = newly_resolved(store, current, resolved)
+    store.resolve(resolved)
     out.write(f"resolved offsets committed for group {store.group}\n")
+    update_rows(store, leaving, RESOLVED, out)
     return 0
 
 

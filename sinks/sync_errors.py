@@ -54,8 +54,7 @@ def streams_letter_record(letter: dict[str, Any], origin: Origin) -> PendingReco
         "Event_Id__c": letter.get("event_id"), "Object_Id__c": letter.get("object_id"),
         "Error_Code__c": str(letter.get("error_code") or "")[:255], "Message__c": str(letter.get("message") or "")[:32768],
         "Topic__c": letter["topic"], "Partition__c": int(letter["partition"]), "Offset__c": int(letter["offset"]),
-        "Status__c": "New",
-    }
+    }  # no Status__c: the picklist's default (New) on create, so a row already Replayed/Resolved is never reset
     upsert = {"sobject": SYNC_ERROR, "external_id_field": SYNC_ERROR_KEY, "external_id": key, "fields": fields,
               "parents": []}
     return PendingRecord.from_upsert(upsert, origin)

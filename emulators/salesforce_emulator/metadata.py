@@ -214,6 +214,8 @@ def parse_field(path: Path, global_sets: dict[str, tuple[str, ...]]) -> FieldDef
         else:
             values = value_set.findall("m:valueSetDefinition/m:value", NS)
             f.picklist = tuple(_text(v, "fullName") for v in values)
+            # the value marked <default>true</default> is the field's value on create when the record omits it
+            f.default = next((_text(v, "fullName") for v in values if _text(v, "default") == "true"), None)
     return f
 
 

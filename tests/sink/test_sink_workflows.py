@@ -155,3 +155,39 @@ def test_streams_dead_letters_become_sync_error_rows_once(emulator: Any, sink_en
     assert (first["Error_Code__c"], first["Event_Id__c"], first["Object_Id__c"], first["Status__c"]) == (
         "UNKNOWN_STATUS", "evt_u1", "ch_1", "New")
     assert first["Synced_At__c"]
+
+
+def test_dlq_replay_and_purge_set_the_rows_status(emulator: Any, sink_env: dict[str, str], topic_prefix: str) -> None:
+    import io
+
+    from confluent_kafka import Producer
+
+    from ops import dlq
+    from paysync.settings import KafkaSettings
+
+    codec = AvroCodec()
+    producer = Producer(KafkaSettings().confluent_config())
+    letter = dead_letter(topic=f"{topic_prefix}stripe.events", partition=0, offset=5, stage="streams",
+                         error_kind="invalid", error_code="UNKNOWN_STATUS", message="status 'weird'", key=b"ch_9",
+                         value=b"{}", event_id="evt_r1", object_id="ch_9")
+    producer.produce(DEAD_LETTERS.full_name(topic_prefix), value=codec.encode(DEAD_LETTERS.schema, letter), partition=0)
+    assert producer.flush(30) == 0
+    client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+    key = f"{topic_prefix}stripe.events:0:5"
+
+    def status() -> str | None:
+        found = row(client, f"SELECT Status__c FROM Stripe_Sync_Error__c WHERE Sync_Error_Key__c = '{key}'")
+        return None if found is None else str(found["Status__c"])
+
+    running = RunningSink(sink_settings(sink_env))
+    try:
+        assert wait_for(lambda: status() == "New", 30)  # the picklist default: the row write sends no status
+        out = io.StringIO()
+        assert dlq.main(["replay", "--id", "0:0"], stdout=out) == 0, out.getvalue()
+        assert "1 sync error row(s) set to Replayed" in out.getvalue()
+        assert wait_for(lambda: status() == "Replayed", 30)
+        out = io.StringIO()
+        assert dlq.main(["purge", "--through", "0:0"], stdout=out) == 0, out.getvalue()
+        assert wait_for(lambda: status() == "Resolved", 30)
+    finally:
+        running.close()
