@@ -4,8 +4,10 @@ Admin endpoints (no API key; bound to 127.0.0.1):
 - `POST /_sim/generate` `{"events": N, "rate": ev/s, "burst": n, "seed": s, …ScenarioParams fields}` starts a run;
 - `GET /_sim/status` generated counts, delivery counters, `running`, `done` (generation over, nothing pending);
 - `POST /_sim/config` delivery knobs (`webhook_url`, `webhook_secrets`, `duplicate_rate`, `reorder_window`,
-  `drop_rate`, `drop_marks_failed`, `delivery_concurrency`, `max_attempts`, `retry_base`, `timeout`) and
-  `rate_limit` (requests/s over `/v1/*`, 0 = none);
+  `drop_rate`, `drop_marks_failed`, `delivery_concurrency`, `max_attempts`, `retry_base`, `timeout`,
+  `webhook_api_version` / `connect_webhook_api_version`: the API versions of the account endpoint (platform events,
+  default the pinned one) and of the Connect endpoint (connected accounts' events, default 2024-06-20), both at
+  `webhook_url`; see `versions.py`) and `rate_limit` (requests/s over `/v1/*`, 0 = none);
 - `GET /_sim/stats` API requests counted by endpoint; `GET /_sim/truth` the truth export as JSON lines.
 """
 
