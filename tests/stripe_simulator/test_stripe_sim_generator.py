@@ -59,6 +59,9 @@ def test_every_payout_is_final_and_its_nets_sum_to_its_amount(run: Any) -> None:
     assert {"usd", "eur"} <= currencies
     for p in payouts:
         assert p["status"] in ("paid", "failed")
+        if not p["automatic"]:  # manual payouts list no members (test_stripe_sim_account)
+            assert p["members"] is None
+            continue
         assert p["members"], p["id"]
         assert sum(m["net"] for m in p["members"]) == p["amount"] > 0
     objects = {t["object"]["id"]: t["object"] for t in truth if t["kind"] == "object"}
