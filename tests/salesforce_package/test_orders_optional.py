@@ -35,8 +35,11 @@ def test_every_order_component_is_in_the_orders_package() -> None:
     main_fields, order_fields = custom_fields(dirs["force-app"]), custom_fields(dirs["orders"])
     assert not [ref for ref, el in main_fields.items()
                 if _names_order(ref) or el.findtext("m:referenceTo", namespaces=NS) == "Order"]
-    assert set(order_fields) == {"Order.Stripe_Payment_Status__c", "Stripe_Payment__c.Order__c",
-                                 "Stripe_Invoice__c.Order__c"}
+    # the links and Order's status, plus the audit trail on Order (issue 17) and any other Order.* field
+    assert {"Order.Stripe_Payment_Status__c", "Stripe_Payment__c.Order__c", "Stripe_Invoice__c.Order__c",
+            "Order.Synced_At__c", "Order.Last_Stripe_Event_Id__c", "Order.Last_Stripe_Event_At__c"} <= set(order_fields)
+    assert {ref for ref in order_fields if not ref.startswith("Order.")} == {"Stripe_Payment__c.Order__c",
+                                                                             "Stripe_Invoice__c.Order__c"}
     assert all(_names_order(ref) for ref in order_fields)
     assert not list((dirs["orders"] / "objects").glob("*/*.object-meta.xml")), "Orders defines no object"
     assert set(permission_sets(dirs["orders"])) == {"Paysync_Integration_Orders"}

@@ -24,6 +24,7 @@ from core.config import MappingConfig
 from core.mapping import SUPPORTED_OBJECT_TYPES, map_object
 from core.payout_reconciliation import PayoutMember, reconcile_payout
 from core.types.balance_transaction import map_balance_transaction
+from sinks.audit import AUDIT_FIELDS
 
 PROJECT = SALESFORCE_PROJECT_DIR
 SCHEMA = load_schema(PROJECT)  # the emulator's reading: required flags of standard and custom fields
@@ -76,6 +77,7 @@ def fields_written(fixtures: Path) -> set[str]:
     written: set[str] = set()
     for rec in _upserts(fixtures):
         written |= {f"{rec['sobject']}.{name}" for name in rec["fields"]}
+        written |= {f"{rec['sobject']}.{name}" for name in AUDIT_FIELDS}  # the sink stamps them on every record
         written |= {f"{rec['sobject']}.{p['relationship'].removesuffix('__r')}__c" for p in rec["parents"]}
         if rec["external_id_field"] != "Id":
             written.add(f"{rec['sobject']}.{rec['external_id_field']}")
@@ -104,7 +106,8 @@ def test_the_derivation_sees_the_standard_fields_and_the_order_links(stripe_fixt
     assert {"Account.Phone", "Contact.FirstName", "Contact.Email", "Contact.Phone", "Account.Name",
             "Contact.LastName"} <= written
     assert {"Order.Stripe_Payment_Status__c", "Stripe_Payment__c.Order__c", "Stripe_Invoice__c.Order__c",
-            "Opportunity.Stripe_Payment_Status__c", "Stripe_Refund__c.Payment__c"} <= written
+            "Opportunity.Stripe_Payment_Status__c", "Stripe_Refund__c.Payment__c", "Opportunity.Synced_At__c",
+            "Order.Last_Stripe_Event_Id__c"} <= written
 
 
 def test_every_field_written_has_read_and_edit_in_its_package(stripe_fixtures: Path) -> None:

@@ -79,6 +79,12 @@ def _expected(package_dirs: list[Path]) -> dict[str, set[str]]:
                                for p in root.glob("objects/*/fields/*.field-meta.xml")}
         out["GlobalValueSet"] |= {p.name.split(".")[0] for p in root.glob("globalValueSets/*.globalValueSet-meta.xml")}
         out["PermissionSet"] |= {p.name.split(".")[0] for p in root.glob("permissionsets/*.permissionset-meta.xml")}
+        out.setdefault("ReportType", set()).update(p.name.split(".")[0] for p in root.glob("reportTypes/*.reportType-meta.xml"))
+        out.setdefault("Flow", set()).update(p.name.split(".")[0] for p in root.glob("flows/*.flow-meta.xml"))
+        for kind, folder in (("Report", "reports"), ("Dashboard", "dashboards")):
+            # a folder is listed as `Folder/` (SDR 12), its items as `Folder/Name`
+            out.setdefault(kind, set()).update(f"{p.name.split('.')[0]}/" for p in root.glob(f"{folder}/*Folder-meta.xml"))
+            out[kind].update(f"{p.parent.name}/{p.name.split('.')[0]}" for p in root.glob(f"{folder}/*/*-meta.xml"))
     return {k: v for k, v in out.items() if v}
 
 
@@ -98,6 +104,12 @@ def test_sdr_converts_every_package_directory(sdr_modules: Path, tmp_path: Path)
     names = {f.findtext("m:fullName", namespaces=NS) for f in payment.findall("m:fields", NS)}
     assert {"Order__c", "Opportunity__c", "Stripe_Charge_Id__c"} <= names
     assert {"Paysync_Integration", "Paysync_Integration_Orders"} <= listed["PermissionSet"]
+    # issue 17: the platform event, the report types, reports, dashboard and the example Flows convert too
+    assert "Stripe_Payment_Event__e" in listed["CustomObject"]
+    assert {"Stripe_Payouts_With_Balance_Transactions", "Stripe_Payments", "Stripe_Disputes",
+            "Stripe_Sync_Errors"} <= listed["ReportType"]
+    assert "Paysync_Dashboards/Paysync_Finance" in listed["Dashboard"]
+    assert {"Paysync_Payment_Succeeded", "Paysync_Dispute_Opened"} <= listed["Flow"]
 
 
 def test_the_main_package_converts_alone_without_any_order_component(sdr_modules: Path, tmp_path: Path) -> None:
