@@ -61,7 +61,9 @@ def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: Ma
     if progress:
         sys.stderr.write("\n")
     scope = set(sobjects) if since is None and until is None else set()
-    drifts = compare(expected, actual, scope)
+    # A draft Stripe deleted stays in Salesforce as Deleted (paysync never deletes); Stripe's lists no longer show it
+    drifts = [d for d in compare(expected, actual, scope)
+              if not (d.kind == "extra" and actual[(d.sobject, d.external_id)].get("Status__c") == "Deleted")]
     unexplained, refused = split_refused(drifts, open_sync_errors(reader) if drifts else {})
     return {
         "summary": summary(unexplained, len(expected), len(actual), refused=len(refused)),

@@ -2,7 +2,9 @@
 
 Input: the truth (the simulator's `/_sim/truth` lines, or the same shape built from Stripe's list
 endpoints): `{"kind":"object","type":T,"account":A,"object":{…}}` for every object and
-`{"kind":"payout","id":…,"members":[{"id","type","net"}],…}` for every payout. Output: expected
+`{"kind":"payout","id":…,"automatic":…,"reconciliation_status":…,"members":[{"id","type","net"}] | null,…}`
+for every payout (members null for a manual payout: Stripe cannot list them) and
+`{"kind":"deleted","type":T,"account":A,"id":…}` for an object Stripe deleted (a draft invoice). Output: expected
 records keyed by (sobject, external id), fields merged in the pipeline's field-ownership order,
 parents as `Relationship__r.Ext_Field__c` keys.
 """
@@ -21,6 +23,7 @@ from core.mapping import map_object
 from core.order import encode_version, version_of
 from core.payout_reconciliation import PayoutMember, reconcile_payout
 from core.types.balance_transaction import map_balance_transaction
+from core.types.invoice import map_deleted_invoice
 from producers.balance_records import balance_record
 
 Key = tuple[str, str]
@@ -61,12 +64,15 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
     """
     objects: dict[str, dict[str, tuple[dict[str, Any], str | None]]] = {}
     payouts: list[dict[str, Any]] = []
+    deleted: list[dict[str, Any]] = []
     for line in truth:
         if line.get("kind") == "object":
             obj = line["object"]
             objects.setdefault(line["type"], {})[obj["id"]] = (obj, line.get("account") or None)
         elif line.get("kind") == "payout":
             payouts.append(line)
+        elif line.get("kind") == "deleted":
+            deleted.append(line)
 
     def in_range(obj: dict[str, Any]) -> bool:
         created = int(obj.get("created") or 0)
@@ -85,9 +91,13 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
         for obj, account in objects.get(spec.name, {}).values():
             if in_range(obj):
                 add(map_object(spec.name, obj, _meta(spec.name, obj, account), cfg))
+    for line in deleted:  # a deleted draft stays in Salesforce with status Deleted (paysync never deletes)
+        if line.get("type") == "invoice":
+            stub = {"id": line["id"], "object": "invoice", "deleted": True}
+            add(map_deleted_invoice(stub, _meta("invoice", stub, line.get("account")), cfg))
     membership: dict[str, tuple[str, int]] = {}
     for po in payouts:
-        for member in po["members"]:
+        for member in po.get("members") or []:
             membership[member["id"]] = (po["id"], len(po["members"]))
     for txn, account in objects.get("balance_transaction", {}).values():
         if not in_range(txn):
@@ -100,12 +110,15 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
         if payout_obj and not in_range(payout_obj):
             continue
         members = []
-        for m in po["members"]:
+        for m in po.get("members") or []:
             txn = bts.get(m["id"], ({}, None))[0]
             members.append(PayoutMember(balance_transaction_id=m["id"], amount=int(txn.get("amount", m["net"])),
                                         fee=int(txn.get("fee", 0)), net=int(m["net"]),
                                         currency=str(txn.get("currency", po.get("currency")))))
         meta = _meta("payout", payout_obj or {"created": 0}, account)
-        add([reconcile_payout(po["id"], po.get("amount"), po.get("currency"), members, len(members), meta, cfg)])
+        known = po.get("members") is not None
+        add([reconcile_payout(po["id"], po.get("amount"), po.get("currency"), members,
+                              len(members) if known else None, meta, cfg, automatic=po.get("automatic"),
+                              reconciliation_status=po.get("reconciliation_status"))])
     context = {"objects": objects, "payouts": payouts, "upserts": upserts_by_key}
     return expected, context
