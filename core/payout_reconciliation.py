@@ -48,7 +48,9 @@ def _common_currency(payout_currency: str | None, members: Iterable[PayoutMember
 def _status(payout_amount: int | None, net: int, count: int, expected_count: int | None, automatic: bool | None,
             reconciliation_status: str | None) -> tuple[str, int | None]:
     """(reconciliation status, discrepancy in minor units or None): the rule of `reconcile_payout`."""
-    if automatic is False or reconciliation_status == "not_applicable":
+    # A manual payout (`automatic=false`) has no member list. `not_applicable` alone means manual only where
+    # `automatic` is unknown: an automatic payout that failed is `not_applicable` too, and its members are listed.
+    if automatic is False or (automatic is None and reconciliation_status == "not_applicable"):
         return statuses.RECONCILIATION_NOT_APPLICABLE_MANUAL, None
     if reconciliation_status == "in_progress":
         return statuses.RECONCILIATION_PENDING, None

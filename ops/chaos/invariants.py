@@ -1,5 +1,5 @@
 """The invariant after a chaos run: Salesforce equals Stripe — no missing, no duplicate, no stale record, every
-payout reconciled — and every poison record in the dead-letter topic with its origin (and no other dead letter).
+automatic payout reconciled and every manual one in its own state — and every poison record in the dead-letter topic with its origin (and no other dead letter).
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ def check(p: LocalPipeline, poison: list[PoisonRecord]) -> dict[str, Any]:
     stripe_payouts = sum(int(r["stripe_payouts"]) for r in totals)
     sf_payouts = sum(int(r["salesforce_payouts"]) for r in totals)
     reconciled = sum(int(r["reconciled"]) for r in totals)
-    if not (stripe_payouts == sf_payouts == reconciled):
-        violations.append(f"payouts: Stripe {stripe_payouts}, Salesforce {sf_payouts}, Reconciled {reconciled}")
+    manual = sum(int(r["manual"]) for r in totals)
+    stripe_manual = sum(int(r["stripe_manual"]) for r in totals)
+    # every automatic payout Reconciled, every manual one in its own state (Stripe cannot list its members)
+    if not (stripe_payouts == sf_payouts == reconciled + manual and manual == stripe_manual):
+        violations.append(f"payouts: Stripe {stripe_payouts} ({stripe_manual} manual), Salesforce {sf_payouts}, "
+                          f"Reconciled {reconciled}, manual state {manual}")
     counts = object_counts(reader)
     dupes = {k: v for k, v in counts.items() if v[0] != v[1]}
     if dupes:
@@ -62,7 +66,8 @@ def check(p: LocalPipeline, poison: list[PoisonRecord]) -> dict[str, Any]:
                           + "; ".join(f"{d['stage']} {d['error_code']} {d['topic']}/{d['partition']}/{d['offset']}"
                                       for d in other[:5]))
     return {"violations": violations, "expected_records": summary["expected_records"], "salesforce_records": count,
-            "payouts": sf_payouts, "payouts_reconciled": reconciled, "dead_letters": len(dead),
+            "payouts": sf_payouts, "payouts_reconciled": reconciled, "payouts_manual": manual,
+            "dead_letters": len(dead),
             # at-least-once: a component killed after dead-lettering, before committing, dead-letters again
             "dead_letter_origins": len({(d["topic"], int(d["partition"]), int(d["offset"])) for d in dead}),
             "poison_in_dlq": len(poison) - len(lost_poison)}

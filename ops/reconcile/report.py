@@ -17,12 +17,14 @@ def payout_totals(payouts: list[dict[str, Any]], actual: dict[Key, dict[str, Any
     """Per currency: Stripe's payout count and amount vs Salesforce's, and how many are Reconciled there."""
     rows: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "stripe_payouts": 0, "stripe_amount": Decimal(0), "salesforce_payouts": 0, "salesforce_amount": Decimal(0),
-        "salesforce_net": Decimal(0), "reconciled": 0, "discrepancy": 0, "pending": 0})
+        "salesforce_net": Decimal(0), "reconciled": 0, "discrepancy": 0, "pending": 0, "manual": 0,
+        "stripe_manual": 0})
     for po in payouts:
         if po.get("currency") is None or po.get("amount") is None:
             continue
         row = rows[po["currency"].upper()]
         row["stripe_payouts"] += 1
+        row["stripe_manual"] += po.get("automatic") is False
         row["stripe_amount"] += to_decimal(int(po["amount"]), po["currency"])
     for (sobject, _), rec in actual.items():
         if sobject != "Stripe_Payout__c" or not rec.get("Currency__c"):
@@ -32,7 +34,8 @@ def payout_totals(payouts: list[dict[str, Any]], actual: dict[Key, dict[str, Any
         row["salesforce_amount"] += normalize(rec.get("Amount__c")) or Decimal(0)
         row["salesforce_net"] += normalize(rec.get("Net__c")) or Decimal(0)
         status = str(rec.get("Reconciliation_Status__c") or "Pending").lower()
-        row[status if status in ("reconciled", "discrepancy") else "pending"] += 1
+        bucket = "manual" if status.startswith("not applicable") else status
+        row[bucket if bucket in ("reconciled", "discrepancy", "manual") else "pending"] += 1
     return [{"currency": cur, **{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()}}
             for cur, row in sorted(rows.items())]
 
@@ -73,11 +76,11 @@ def render_text(report: dict[str, Any], limit: int = 50) -> str:
             lines.append(f"  … and {len(drifts) - limit} more (use --json for all)")
     lines.append("")
     lines.append(f"{'payouts':8} {'Stripe n':>9} {'Stripe amount':>16} {'SF n':>6} {'SF amount':>16} {'SF net':>16} "
-                 f"{'reconciled':>10} {'discrep.':>8} {'pending':>8}")
+                 f"{'reconciled':>10} {'discrep.':>8} {'pending':>8} {'manual':>7}")
     for row in report["payout_totals"]:
         lines.append(f"{row['currency']:8} {row['stripe_payouts']:>9} {row['stripe_amount']:>16} "
                      f"{row['salesforce_payouts']:>6} {row['salesforce_amount']:>16} {row['salesforce_net']:>16} "
-                     f"{row['reconciled']:>10} {row['discrepancy']:>8} {row['pending']:>8}")
+                     f"{row['reconciled']:>10} {row['discrepancy']:>8} {row['pending']:>8} {row['manual']:>7}")
     return "\n".join(lines)
 
 

@@ -55,3 +55,19 @@ def test_reconciled_exactly_when_nets_sum_to_amount(nets: list[int], delta: int)
     expected = "Reconciled" if delta == 0 else "Discrepancy"
     assert rec["fields"]["Reconciliation_Status__c"] == expected
     assert to_minor(rec["fields"]["Discrepancy__c"], "kwd") == delta
+
+
+def test_manual_payouts_have_their_own_state_and_a_failed_automatic_one_is_still_reconciled() -> None:
+    members = _members([1000, 2200])
+    manual = reconcile_payout("po_m", 3200, "usd", [], None, META, CFG, automatic=False,
+                              reconciliation_status="not_applicable")
+    assert manual["fields"]["Reconciliation_Status__c"] == "Not Applicable (manual payout)"
+    # a failed automatic payout is `not_applicable` too, but Stripe lists its members: reconciled as usual
+    failed = reconcile_payout("po_f", 3200, "usd", members, 2, META, CFG, automatic=True,
+                              reconciliation_status="not_applicable")
+    assert failed["fields"]["Reconciliation_Status__c"] == "Reconciled"
+    unknown = reconcile_payout("po_u", 3200, "usd", [], None, META, CFG, reconciliation_status="not_applicable")
+    assert unknown["fields"]["Reconciliation_Status__c"] == "Not Applicable (manual payout)"
+    in_progress = reconcile_payout("po_p", 3201, "usd", members, 2, META, CFG, automatic=True,
+                                   reconciliation_status="in_progress")
+    assert in_progress["fields"]["Reconciliation_Status__c"] == "Pending"

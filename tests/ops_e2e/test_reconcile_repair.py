@@ -33,7 +33,8 @@ def test_clean_then_each_planted_drift_is_found_and_repaired(pipeline: LocalPipe
     status, report = reconcile_cli(pipeline)
     assert status == 0, report["drifts"][:10]
     assert report["summary"]["clean"] and report["summary"]["expected_records"] > 100
-    assert all(row["reconciled"] == row["stripe_payouts"] for row in report["payout_totals"])
+    assert all(row["reconciled"] + row["manual"] == row["stripe_payouts"] and row["manual"] == row["stripe_manual"]
+               for row in report["payout_totals"])
 
     session, token, instance = salesforce_session(pipeline)
     api = f"{instance}/services/data/v59.0"
