@@ -65,7 +65,8 @@ def test_float_exchange_rate_from_stripe_json_is_read_exactly(stripe_fixtures: P
     assert info.value.code == "BAD_DECIMAL"
 
 
-def test_dispute_withdrawal_sets_fee_reversal_does_not(stripe_fixtures: Path, check: Any) -> None:
+def test_dispute_withdrawal_sets_fee_reinstatement_returns_it(stripe_fixtures: Path, check: Any) -> None:
+    """Issue 19 (2): the fee given back on a won dispute is shown (Dispute_Fee_Returned__c), from the real payload."""
     dispute = _load(stripe_fixtures, "dj-stripe/dispute_dp_funds_reinstated_full.json")
     withdrawal, reversal = dispute["balance_transactions"][:2]
     out = map_balance_transaction(bt_record(withdrawal, source_id=dispute["id"]), CFG)
@@ -74,8 +75,11 @@ def test_dispute_withdrawal_sets_fee_reversal_does_not(stripe_fixtures: Path, ch
     assert out[1]["fields"]["Dispute_Fee__c"] == "15.00" and out[1]["external_id"] == dispute["id"]
     out = map_balance_transaction(bt_record(reversal, source_id=dispute["id"]), CFG)
     check(out)
-    assert [u["sobject"] for u in out] == ["Stripe_Balance_Transaction__c"]
+    assert [u["sobject"] for u in out] == ["Stripe_Balance_Transaction__c", "Stripe_Dispute__c"]
     assert out[0]["parents"][0]["relationship"] == "Dispute__r"
+    assert out[1]["fields"]["Dispute_Fee_Returned__c"] == "15.00"  # fee -1500 on the dispute_reversal
+    assert out[1]["fields"]["Amount_Reinstated__c"] == "10.00"
+    assert "Dispute_Fee__c" not in out[1]["fields"]  # the withdrawal's fee stays as it was
 
 
 def test_refund_and_payout_transactions(stripe_fixtures: Path, check: Any) -> None:

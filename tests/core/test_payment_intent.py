@@ -34,4 +34,6 @@ def test_payment_intent_without_charge(payloads: list[Payload]) -> None:
     assert map_payload(p, "payment_intent") == []
     canceled = dict(p.obj, status="canceled", metadata={"salesforce_order_id": ORDER})
     upserts = map_object("payment_intent", canceled, p.meta("payment_intent"), CFG)
-    assert [(u["sobject"], u["fields"]) for u in upserts] == [("Order", {"Stripe_Payment_Status__c": "Canceled"})]
+    version = p.meta("payment_intent").version
+    assert [(u["sobject"], u["fields"]) for u in upserts] == [
+        ("Order", {"Stripe_Payment_Status__c": "Canceled", "Stripe_Payment_Status_Version__c": version})]

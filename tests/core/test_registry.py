@@ -38,12 +38,13 @@ def test_kafka_keys_group_the_registrys_charge_children_with_their_charge() -> N
 def test_every_list_reads_the_registry() -> None:
     assert SUPPORTED_OBJECT_TYPES == {spec.name for spec in registry.TYPES if spec.mapper is not None}
     assert dict(LISTED_TYPES) == {spec.name: spec.list_path[len("/v1/"):] for spec in registry.TYPES}
-    assert list(OBJECT_TYPES.values()) == ["charge", "refund", "dispute", "invoice", "payout"]  # backfill order
+    assert list(OBJECT_TYPES.values()) == [
+        "customer", "payment_intent", "charge", "refund", "dispute", "invoice", "payout"]  # backfill order: parents first
     assert dict(EXTERNAL_ID_FIELDS) == {
         "Account": "Stripe_Customer_Id__c", "Contact": "Stripe_Customer_Id__c",
         "Stripe_Payout__c": "Stripe_Payout_Id__c", "Stripe_Invoice__c": "Stripe_Invoice_Id__c",
         "Stripe_Payment__c": "Stripe_Charge_Id__c", "Stripe_Refund__c": "Stripe_Refund_Id__c",
-        "Stripe_Dispute__c": "Stripe_Dispute_Id__c",
+        "Stripe_Dispute__c": "Stripe_Dispute_Id__c", "Stripe_Invoice_Payment__c": "Stripe_Invoice_Payment_Id__c",
         "Stripe_Balance_Transaction__c": "Stripe_Balance_Transaction_Id__c",
     }
 
