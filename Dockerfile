@@ -9,12 +9,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY paysync ./paysync
+COPY core ./core
 COPY schemas ./schemas
 COPY producers ./producers
 COPY streams ./streams
 COPY sinks ./sinks
 COPY emulators ./emulators
 COPY ops ./ops
+# the SFDX package: the emulator and `paysync doctor` read the data model from it
+COPY salesforce ./salesforce
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/paysync --create-home paysync
 
