@@ -25,7 +25,7 @@ CUSTOM = {"Stripe_Payment__c": "Stripe_Charge_Id__c", "Stripe_Refund__c": "Strip
           "Stripe_Dispute__c": "Stripe_Dispute_Id__c", "Stripe_Invoice__c": "Stripe_Invoice_Id__c",
           "Stripe_Payout__c": "Stripe_Payout_Id__c",
           "Stripe_Balance_Transaction__c": "Stripe_Balance_Transaction_Id__c",
-          "Stripe_Sync_Error__c": "Sync_Error_Key__c"}
+          "Stripe_Sync_Error__c": "Sync_Error_Key__c", "Stripe_Invoice_Payment__c": "Stripe_Invoice_Payment_Id__c"}
 EVENT = "Stripe_Payment_Event__e"  # the platform event paysync publishes (issue 17)
 COMMON = {"Stripe_Account_Id__c", "Legal_Entity__c", "Livemode__c", "Last_Stripe_Event_Id__c",
           "Last_Stripe_Event_At__c"}
