@@ -114,31 +114,54 @@ def api_counter(registry: CollectorRegistry = REGISTRY) -> Counter:
 
 
 class StripeApi:
-    """List calls against `base_url` with `api_key`, rate limited and retried. One per process."""
+    """Calls against `base_url` with `api_key`, rate limited and retried. One per process.
+
+    Two limits hold at once ('Rate limits': "The basic rate limiter restricts the number of API requests per
+    second as follows: Live mode: 100 operations - Sandbox: 25 operations" and "API endpoints have a default
+    limit of 25 requests per second"; "Stripe treats each named API operation as a separate endpoint"): the
+    account-wide bucket (`rate_per_s`) and one bucket per named operation (`endpoint_rate_per_s`).
+    """
 
     def __init__(self, api_key: str, base_url: str = "https://api.stripe.com", *, rate_per_s: float = 20.0,
                  max_attempts: int = 6, api_version: str = PINNED_API_VERSION, timeout_s: float = 30.0,
-                 registry: CollectorRegistry = REGISTRY, sleep: Callable[[float], None] = time.sleep) -> None:
+                 registry: CollectorRegistry = REGISTRY, sleep: Callable[[float], None] = time.sleep,
+                 endpoint_rate_per_s: float = 20.0) -> None:
         self.api_version = api_version
         self.max_attempts = max_attempts
         self.limiter = RateLimiter(rate_per_s, sleep=sleep)
+        self.endpoint_rate_per_s = min(endpoint_rate_per_s, rate_per_s)
+        self._endpoint_limiters: dict[str, RateLimiter] = {}
         self.sleep = sleep
         self.calls = api_counter(registry)
         self.calls_made = 0
+        self.calls_by_endpoint: dict[str, int] = {}
         self._client = stripe.StripeClient(
             api_key, base_addresses={"api": base_url.rstrip("/")}, stripe_version=api_version,
             max_network_retries=0, http_client=stripe.RequestsClient(timeout=timeout_s),
         )
 
-    def list_page(self, path: str, params: dict[str, Any], account: str | None = None) -> Page:
-        """GET one page of a list endpoint (`/v1/events` …); StripeApiError when it cannot succeed."""
-        endpoint = path
+    def _acquire(self, endpoint: str) -> None:
+        limiter = self._endpoint_limiters.get(endpoint)
+        if limiter is None:
+            limiter = self._endpoint_limiters.setdefault(endpoint, RateLimiter(self.endpoint_rate_per_s,
+                                                                               sleep=self.sleep))
+        limiter.acquire()
+        self.limiter.acquire()
+
+    def get_json(self, path: str, params: dict[str, Any], account: str | None = None,
+                 endpoint: str | None = None) -> dict[str, Any]:
+        """GET `path` with `params` (exact numbers as Decimal); StripeApiError when it cannot succeed.
+
+        `endpoint` names the operation for the limits and the metrics (`/v1/charges/{id}`); default `path`.
+        """
+        endpoint = endpoint or path
         query = {k: v for k, v in params.items() if v is not None}
         if account:
             query["stripe_account"] = account
         for attempt in range(self.max_attempts):
-            self.limiter.acquire()
+            self._acquire(endpoint)
             self.calls_made += 1
+            self.calls_by_endpoint[endpoint] = self.calls_by_endpoint.get(endpoint, 0) + 1
             try:
                 response = self._client.raw_request("get", path, **query)
             except stripe.StripeError as exc:
@@ -146,20 +169,26 @@ class StripeApi:
                 self.calls.labels(endpoint, str(status or "network")).inc()
                 outcome = outcome_for(status)
                 if outcome is Outcome.RETRY and attempt + 1 < self.max_attempts:
-                    delay = backoff_delay(attempt, base=0.5, cap=30.0)
-                    retry_after = (exc.headers or {}).get("retry-after")
-                    if retry_after and str(retry_after).isdigit():
-                        delay = max(delay, float(retry_after))
+                    self.sleep(_retry_delay(attempt, exc))
                     log.info("stripe call retried", extra={"endpoint": endpoint, "status": status,
-                                                           "request_id": exc.request_id, "delay_s": round(delay, 2)})
-                    self.sleep(delay)
+                                                           "request_id": exc.request_id})
                     continue
                 raise StripeApiError(endpoint, status, exc.request_id, outcome, exc.user_message or str(exc)) from None
             self.calls.labels(endpoint, "200").inc()
-            exact = json.loads(response.body, parse_float=Decimal)  # exchange rates stay exact
-            objects = exact.get("data") or []
-            return Page(objects=objects, raw=[compact_json(o) for o in objects], has_more=bool(exact.get("has_more")))
+            body: dict[str, Any] = json.loads(response.body, parse_float=Decimal)  # exchange rates stay exact
+            return body
         raise AssertionError("unreachable")
+
+    def list_page(self, path: str, params: dict[str, Any], account: str | None = None) -> Page:
+        """GET one page of a list endpoint (`/v1/events` …); StripeApiError when it cannot succeed."""
+        exact = self.get_json(path, params, account)
+        objects = exact.get("data") or []
+        return Page(objects=objects, raw=[compact_json(o) for o in objects], has_more=bool(exact.get("has_more")))
+
+    def retrieve(self, path: str, account: str | None = None, endpoint: str | None = None) -> tuple[dict[str, Any], str]:
+        """GET one object (`/v1/charges/ch_…`): (object, its compact JSON)."""
+        obj = self.get_json(path, {}, account, endpoint)
+        return obj, compact_json(obj)
 
     def list_all(self, path: str, params: dict[str, Any], account: str | None = None,
                  starting_after: str | None = None) -> Iterator[tuple[Page, str | None]]:
@@ -171,3 +200,28 @@ class StripeApi:
             yield page, cursor
             if not page.has_more or not page.objects:
                 return
+
+    def list_newer(self, path: str, params: dict[str, Any], ending_before: str,
+                   account: str | None = None) -> Iterator[Page]:
+        """The objects listed after `ending_before` (newer), one page at a time, oldest page first.
+
+        'Pagination': `ending_before` "defines your place in the list": the next call's `ending_before` is the
+        first (newest) object of the page just received. Each page's objects stay newest first.
+        """
+        cursor = ending_before
+        while True:
+            page = self.list_page(path, {**params, "limit": 100, "ending_before": cursor}, account)
+            if page.objects:
+                cursor = page.objects[0]["id"]
+                yield page
+            if not page.has_more or not page.objects:
+                return
+
+
+def _retry_delay(attempt: int, exc: stripe.StripeError) -> float:
+    """Backoff with jitter, at least the server's Retry-After."""
+    delay = backoff_delay(attempt, base=0.5, cap=30.0)
+    retry_after = (exc.headers or {}).get("retry-after")
+    if retry_after and str(retry_after).isdigit():
+        delay = max(delay, float(retry_after))
+    return delay

@@ -1,16 +1,17 @@
 """Tails `GET /v1/events` so events whose webhooks never arrived still reach `stripe.events` (source=poll).
 
-Each poll lists events with `created >= cursor.created - overlap` (newest-first, 100 per call; a short
-overlap on most polls and the whole window now and then: `producers.pollers.window`), drops those already
-published (ids remembered for the overlap window, kept in the cursor), and
-publishes the rest oldest-first. Then the cursor is saved: a crash between the two re-publishes
-(at-least-once; the streams deduplicate on event id, as they do for webhook/poll overlap).
+One `HorizonListing` (`producers.pollers.listing`: tail with `ending_before`, a sweep behind the visibility
+horizon now and then, page-by-page publishing with the position saved after each page) per group of at most
+20 event types (`types[]`, `producers.pollers.event_types`: only what paysync maps). A crash between a
+publish and its save re-publishes one page (at-least-once; the streams deduplicate on event id).
+Events about connected accounts joining or leaving (`account.application.*`) are handed to `observers`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from paysync.codec import AvroCodec
@@ -18,50 +19,55 @@ from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.cursors import CursorStore
 from producers.envelope import NotAnEvent, envelope
+from producers.pollers.event_types import type_groups
+from producers.pollers.listing import HorizonConfig, HorizonListing, Listed
 from producers.publisher import KafkaPublisher
-from producers.pollers.window import ListWindow
 from producers.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
-MAX_REMEMBERED = 50_000
+EventObserver = Callable[[dict[str, Any]], None]
 
 
 class EventsPoller:
     """One account's events (`account=None`: the platform). `poll_once()` returns how many it published."""
 
     def __init__(self, api: StripeApi, publisher: KafkaPublisher, cursors: CursorStore, *, topic_prefix: str = "",
-                 account: str | None = None, overlap_s: int = 300, initial_lookback_s: int = 3600,
-                 recent_overlap_s: int | None = None, deep_every_s: float = 0.0,
-                 publish_timeout_s: float = 30.0, codec: AvroCodec | None = None) -> None:
+                 account: str | None = None, horizon: HorizonConfig | None = None,
+                 publish_timeout_s: float = 30.0, codec: AvroCodec | None = None,
+                 types: tuple[tuple[str, ...], ...] | None = None,
+                 observers: tuple[EventObserver, ...] = ()) -> None:
         self.api, self.publisher, self.cursors = api, publisher, cursors
         self.topic = STRIPE_EVENTS.full_name(topic_prefix)
         self.account = account
         self.name = f"events:{account}" if account else "events"
-        self.overlap_s, self.initial_lookback_s = overlap_s, initial_lookback_s
-        self.window = ListWindow(overlap_s, initial_lookback_s, recent_overlap_s, deep_every_s)
         self.publish_timeout_s = publish_timeout_s
         self.codec = codec or AvroCodec()
+        self.observers = observers
+        config = horizon or HorizonConfig()
+        groups = type_groups(platform=account is None) if types is None else types
+        self.listings = {",".join(g): HorizonListing(api, "/v1/events", {"types": list(g)}, account, config)
+                         for g in groups}
         self.state: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self.state is None:
-            self.state = self.cursors.load_state(self.name) or {}
-            self.state.setdefault("seen", {})
+            loaded = self.cursors.load_state(self.name) or {}
+            if "lists" not in loaded:  # a cursor of the single-listing poller: every group starts at its position
+                loaded = {"lists": {key: {"created": loaded.get("created"), "seen": dict(loaded.get("seen") or {})}
+                                    for key in self.listings} if loaded.get("created") else {}}
+            loaded.setdefault("lists", {})
+            self.state = loaded
         return self.state
 
-    def poll_once(self, now: float | None = None) -> int:
+    def _save(self) -> None:
         state = self._load()
-        now = time.time() if now is None else now
-        since = self.window.since(state.get("created"), now)
-        seen: dict[str, int] = state["seen"]
-        fresh: list[tuple[dict[str, Any], str]] = []
-        for page, _ in self.api.list_all("/v1/events", {"created": {"gte": since}}, self.account):
-            fresh.extend((obj, raw) for obj, raw in zip(page.objects, page.raw) if obj.get("id") not in seen)
-        fresh.reverse()  # Stripe lists newest first; publish oldest first
-        fresh.sort(key=lambda item: int(item[0].get("created") or 0))
+        created = [s.get("created") for s in state["lists"].values() if s.get("created")]
+        self.cursors.save(self.name, state, min(created) if created else None)
+
+    def _publish(self, listed: Listed) -> int:
         received_at = int(time.time() * 1000)
         batch: list[tuple[str, str, bytes]] = []
-        for obj, raw in fresh:
+        for obj, raw in sorted(listed, key=lambda item: int(item[0].get("created") or 0)):
             try:
                 key, record = envelope(obj, raw, "poll", received_at)
             except NotAnEvent as exc:
@@ -70,13 +76,27 @@ class EventsPoller:
             if record["account"] is None:
                 record["account"] = self.account
             batch.append((self.topic, key, self.codec.encode_record(ENVELOPE, record)))
-        published = self.publisher.publish_many_sync(batch, self.publish_timeout_s)
-        for obj, _ in fresh:
-            seen[str(obj.get("id"))] = int(obj.get("created") or 0)
-        newest = max([state.get("created") or 0, *seen.values()]) if seen else state.get("created")
-        horizon = (newest or 0) - self.overlap_s
-        state["seen"] = dict(sorted(((k, v) for k, v in seen.items() if v >= horizon),
-                                    key=lambda kv: kv[1])[-MAX_REMEMBERED:])
-        state["created"] = newest
-        self.cursors.save(self.name, state, newest)
+            for observe in self.observers:
+                observe(obj)
+        return self.publisher.publish_many_sync(batch, self.publish_timeout_s)
+
+    def poll_once(self, now: float | None = None) -> int:
+        """Poll every type group once; a group whose call fails raises after the others kept their pages."""
+        state = self._load()
+        now = time.time() if now is None else now
+        published = 0
+        failure: Exception | None = None
+        for key, listing in self.listings.items():
+            sub = state["lists"].setdefault(key, {})
+            try:
+                published += listing.poll(sub, now, self._publish, self._save)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, once every group had its turn
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return published
+
+    @property
+    def more(self) -> bool:
+        """A listing stopped at its page budget: poll again soon."""
+        return any(listing.more for listing in self.listings.values())
