@@ -62,8 +62,11 @@ def reconcile(truth: Iterable[dict[str, Any]], reader: SalesforceReader, cfg: Ma
         sys.stderr.write("\n")
     scope = set(sobjects) if since is None and until is None else set()
     # A draft Stripe deleted stays in Salesforce as Deleted (paysync never deletes); Stripe's lists no longer show it
+    # A draft deleted before paysync saw it (e.g. before a backfill's events window) is simply absent: not missing
+    deleted: set[Key] = context["deleted"]
     drifts = [d for d in compare(expected, actual, scope)
-              if not (d.kind == "extra" and actual[(d.sobject, d.external_id)].get("Status__c") == "Deleted")]
+              if not (d.kind == "extra" and actual[(d.sobject, d.external_id)].get("Status__c") == "Deleted")
+              and not (d.kind == "missing" and (d.sobject, d.external_id) in deleted)]
     unexplained, refused = split_refused(drifts, open_sync_errors(reader) if drifts else {})
     return {
         "summary": summary(unexplained, len(expected), len(actual), refused=len(refused)),

@@ -91,10 +91,13 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
         for obj, account in objects.get(spec.name, {}).values():
             if in_range(obj):
                 add(map_object(spec.name, obj, _meta(spec.name, obj, account), cfg))
+    deleted_keys: set[Key] = set()
     for line in deleted:  # a deleted draft stays in Salesforce with status Deleted (paysync never deletes)
         if line.get("type") == "invoice":
             stub = {"id": line["id"], "object": "invoice", "deleted": True}
-            add(map_deleted_invoice(stub, _meta("invoice", stub, line.get("account")), cfg))
+            ups = map_deleted_invoice(stub, _meta("invoice", stub, line.get("account")), cfg)
+            add(ups)
+            deleted_keys.update((up["sobject"], up["external_id"]) for up in ups)
     membership: dict[str, tuple[str, int]] = {}
     for po in payouts:
         for member in po.get("members") or []:
@@ -120,5 +123,5 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
         add([reconcile_payout(po["id"], po.get("amount"), po.get("currency"), members,
                               len(members) if known else None, meta, cfg, automatic=po.get("automatic"),
                               reconciliation_status=po.get("reconciliation_status"))])
-    context = {"objects": objects, "payouts": payouts, "upserts": upserts_by_key}
+    context = {"objects": objects, "payouts": payouts, "upserts": upserts_by_key, "deleted": deleted_keys}
     return expected, context
