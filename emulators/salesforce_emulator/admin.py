@@ -7,7 +7,8 @@
 - `POST /_emulator/seed {"sobject", "record", "owner": "other"}` inserts a record as an admin would (validation
   rules and required fields skipped), owned by another user when `owner` is "other" → `{"id"}`;
 - `GET /_emulator/events` → `{"events": [...]}`: the platform event messages published so far (`sobject`, fields,
-  `Id`, `EventUuid`, `ReplayId`), since Salesforce offers no SOQL on events; `POST /_emulator/events/clear`.
+  `Id`, `EventUuid`, `ReplayId`), since Salesforce offers no SOQL on events; `POST /_emulator/events/clear`;
+- `GET /_emulator/history` → `{"history": [...]}`: field history entries of objects with history enabled.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def handle(org: Org, req: Request, path: str) -> Response:
     if path == "/_emulator/events" and req.method == "GET":
         with org.store.lock:
             return json_response(200, {"events": list(org.store.published)})
+    if path == "/_emulator/history" and req.method == "GET":
+        with org.store.lock:
+            return json_response(200, {"history": list(org.store.history)})
     if path == "/_emulator/events/clear" and req.method == "POST":
         with org.store.lock:
             org.store.published.clear()

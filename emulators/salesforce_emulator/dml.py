@@ -75,6 +75,21 @@ def publish_event(dml: "Dml", txn: Txn, obj: ObjectDef, values: dict[str, Any], 
     return SaveResult(rid, True, True, event_uuid=event_uuid)
 
 
+def track_history(txn: Txn, obj: ObjectDef, rid: str, old: dict[str, Any] | None, changes: dict[str, Any]) -> None:
+    """Field history: "created" on insert, one entry per tracked field whose value changed on update
+    (`<Object>__History`: ParentId, Field, OldValue, NewValue; "Field History Tracking", Salesforce Help)."""
+    stamp = now_datetime()
+    if old is None:
+        txn.track({"sobject": f"{obj.name[:-3]}__History", "ParentId": rid, "Field": "created", "OldValue": None,
+                   "NewValue": None, "CreatedDate": stamp})
+        return
+    for name, value in changes.items():
+        f = obj.fields[name]
+        if f.track_history and old.get(name) != value:
+            txn.track({"sobject": f"{obj.name[:-3]}__History", "ParentId": rid, "Field": name,
+                       "OldValue": old.get(name), "NewValue": value, "CreatedDate": stamp})
+
+
 class Dml:
     """Applies saves to a `Txn`; the caller holds `store.lock` and commits or rolls back."""
 
@@ -213,6 +228,8 @@ class Dml:
             if rule.rejects(rec):
                 raise FieldError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [rule.error_field])
         self._check_unique(obj, rid, changes)
+        if obj.history:
+            track_history(txn, obj, rid, None if creating else self.store.records[obj.name].get(rid), changes)
         txn.put(obj, rid, rec)
         return SaveResult(rid, True, creating)
 

@@ -47,6 +47,7 @@ class FieldDef:
     createable: bool = True
     updateable: bool = True
     default: object = None
+    track_history: bool = False  # <trackHistory>true</trackHistory>: changes recorded when the object has history
 
     @property
     def relationship(self) -> str:
@@ -69,6 +70,7 @@ class ObjectDef:
     custom: bool
     fields: dict[str, FieldDef] = field(default_factory=dict)
     auto_number_format: str = ""
+    history: bool = False  # <enableHistory>true</enableHistory>
     platform_event: bool = False  # a `__e` object: inserted (published) only, never stored or queried
     _lower: dict[str, str] = field(default_factory=dict)
 
@@ -197,6 +199,7 @@ def parse_field(path: Path, global_sets: dict[str, tuple[str, ...]]) -> FieldDef
     f.case_sensitive = _text(el, "caseSensitive") == "true"
     f.reference_to = _text(el, "referenceTo")
     f.child_relationship = _text(el, "relationshipName")
+    f.track_history = _text(el, "trackHistory") == "true"
     if ftype == "Checkbox":
         f.default = _text(el, "defaultValue", "false") == "true"
     if ftype == "LongTextArea" and not f.length:
@@ -273,6 +276,7 @@ def _custom_objects(dirs: list[Path]) -> dict[str, ObjectDef]:
             name_field = ET.Element("nameField")  # no <nameField>: a Text name labelled "Name"
         name_type = _text(name_field, "type", "Text")
         obj.auto_number_format = _text(name_field, "displayFormat") if name_type == "AutoNumber" else ""
+        obj.history = _text(el, "enableHistory") == "true"
         _system_fields(obj)
         auto = bool(obj.auto_number_format)
         obj.add(FieldDef("Name", _text(name_field, "label", "Name"), "Text",

@@ -47,6 +47,7 @@ class Store:
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self._counters: dict[str, int] = {}
         self.published: list[dict[str, Any]] = []  # platform event messages, in publish order (in memory)
+        self.history: list[dict[str, Any]] = []  # field history entries (`<Object>__History` rows), in memory
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -151,6 +152,11 @@ class Txn:
         self.store = store
         self._undo: dict[str, tuple[ObjectDef, dict[str, Any] | None]] = {}
         self._events: list[dict[str, Any]] = []
+        self._history: list[dict[str, Any]] = []
+
+    def track(self, entry: dict[str, Any]) -> None:
+        """A field history entry, kept at `commit()`."""
+        self._history.append(entry)
 
     def publish(self, obj: ObjectDef, message: dict[str, Any]) -> None:
         """Queue a platform event message; it is published at `commit()` and dropped at `rollback()`.
@@ -179,6 +185,7 @@ class Txn:
             self.store._put(obj, rid, old)
         self._undo.clear()
         self._events.clear()
+        self._history.clear()
 
     def commit(self) -> None:
         if self._undo:
@@ -188,3 +195,5 @@ class Txn:
             message["ReplayId"] = str(len(self.store.published) + 1)
             self.store.published.append(message)
         self._events.clear()
+        self.store.history.extend(self._history)
+        self._history.clear()

@@ -71,3 +71,16 @@ def test_events_cannot_be_upserted_or_queried(emulator: EmulatorHandle, sf: Sale
     describe = sf.restful(f"sobjects/{EVENT}/describe")
     assert describe["queryable"] is False and describe["createable"] is True
     assert events(emulator) == []
+
+
+def test_field_history_records_tracked_status_changes_only(emulator: EmulatorHandle, sf: Salesforce) -> None:
+    """`enableHistory` on the object and `trackHistory` on Status__c (the package): a status change is one entry
+    with old and new value; an untracked field (Fee__c) is none."""
+    sf.restful("sobjects/Stripe_Refund__c/Stripe_Refund_Id__c/re_h1", method="PATCH", json={"Status__c": "Pending"})
+    sf.restful("sobjects/Stripe_Refund__c/Stripe_Refund_Id__c/re_h1", method="PATCH",
+               json={"Status__c": "Succeeded", "Fee__c": "0.100"})
+    rid = sf.query("SELECT Id FROM Stripe_Refund__c WHERE Stripe_Refund_Id__c = 're_h1'")["records"][0]["Id"]
+    entries = [h for h in emulator.admin("GET", "/_emulator/history")["history"] if h["ParentId"] == rid]
+    assert [(h["sobject"], h["Field"], h["OldValue"], h["NewValue"]) for h in entries] == [
+        ("Stripe_Refund__History", "created", None, None),
+        ("Stripe_Refund__History", "Status__c", "Pending", "Succeeded")]
