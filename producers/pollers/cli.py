@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from paysync.logs import setup_logging
@@ -36,16 +37,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(pollers: list[Poller], interval_s: float, stop: threading.Event, metrics: dict[str, Any] | None = None,
-        once: bool = False) -> int:
-    """Poll every poller each interval until `stop`; returns the exit status."""
+def run(pollers: list[Poller] | Callable[[], list[Poller]], interval_s: float, stop: threading.Event,
+        metrics: dict[str, Any] | None = None, once: bool = False) -> int:
+    """Poll every poller each interval until `stop`; returns the exit status.
+
+    `pollers` may be a callable (`PollerFleet.current`): called each round, so accounts come and go. A poller
+    that stopped at its page budget (`more`) gets another turn right after the others (fair share).
+    """
     from producers.stripe_api import StripeApiError
 
     last_error: dict[str, str] = {}
+    last_ok: dict[str, float] = {}
     failures = 0
     while not stop.is_set():
         started = time.monotonic()
-        for poller in pollers:
+        current = pollers() if callable(pollers) else pollers
+        queue = list(current)
+        for poller in queue:
             try:
                 n = poller.poll_once()
             except StripeApiError as exc:
@@ -64,11 +72,17 @@ def run(pollers: list[Poller], interval_s: float, stop: threading.Event, metrics
                     metrics["runs"].labels(poller.name, "error").inc()
                 continue
             last_error.pop(poller.name, None)
+            last_ok[poller.name] = time.time()
+            if getattr(poller, "more", False) and len(queue) < 10 * len(current):
+                queue.append(poller)  # a catch-up goes on after every other account had its turn
             if metrics:
                 metrics["runs"].labels(poller.name, "ok").inc()
                 metrics["published"].labels(poller.name).inc(n)
                 metrics["last_success"].labels(poller.name).set(time.time())
             log.info("polled", extra={"poller": poller.name, "published": n})
+        if metrics and "lag" in metrics:
+            for poller in current:  # seconds since the poller last completed a poll (its data is this old)
+                metrics["lag"].labels(poller.name).set(time.time() - last_ok.get(poller.name, 0.0))
         if once:
             return 1 if failures else 0
         stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
@@ -81,8 +95,11 @@ def main(argv: list[str]) -> int:
     setup_logging(args.log_level)
     from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 
+    from producers.pollers.accounts import AccountDirectory
     from producers.pollers.balance_poller import BalanceTransactionsPoller
     from producers.pollers.events_poller import EventsPoller
+    from producers.pollers.fleet import PollerFleet
+    from producers.pollers.listing import HorizonConfig
     from producers.pollers.settings import PollerSettings
     from producers.pollers.wiring import open_stripe_io
 
@@ -92,29 +109,38 @@ def main(argv: list[str]) -> int:
         return 2
     io = open_stripe_io(settings, args.create_topics)
     publisher, api, cursors = io.publisher, io.api, io.cursors
-    common: dict[str, Any] = {"topic_prefix": settings.topics.prefix, "overlap_s": settings.poll_overlap_s,
-                              "recent_overlap_s": settings.poll_recent_overlap_s,
-                              "deep_every_s": settings.poll_deep_every_s,
-                              "initial_lookback_s": settings.poll_initial_lookback_s,
+    horizon = HorizonConfig(horizon_s=settings.poll_visibility_horizon_s, deep_every_s=settings.poll_sweep_every_s,
+                            initial_lookback_s=settings.poll_initial_lookback_s,
+                            max_pages_per_poll=settings.poll_max_pages_per_turn)
+    common: dict[str, Any] = {"topic_prefix": settings.topics.prefix, "horizon": horizon,
                               "publish_timeout_s": settings.poll_publish_timeout_s}
-    pollers: list[Poller] = []
-    for account in [None, *settings.stripe_accounts]:
+
+    def pollers_of(account: str | None, directory: AccountDirectory) -> list[Poller]:
+        made: list[Poller] = []
         if args.only in (None, "events"):
-            pollers.append(EventsPoller(api, publisher, cursors, account=account, **common))
+            observers = (directory.observe,) if account is None else ()
+            made.append(EventsPoller(api, publisher, cursors, account=account, observers=observers, **common))
         if args.only in (None, "balance"):
-            pollers.append(BalanceTransactionsPoller(api, publisher, cursors, account=account,
-                                                     payout_lookback_days=settings.payout_lookback_days, **common))
+            made.append(BalanceTransactionsPoller(api, publisher, cursors, account=account,
+                                                  payout_lookback_days=settings.payout_lookback_days, **common))
+        return made
+
+    directory = AccountDirectory(api, settings.stripe_accounts, settings.poll_discover_accounts,
+                                 settings.poll_accounts_every_s)
+    fleet = PollerFleet(directory, pollers_of)
     metrics = {
         "runs": Counter("paysync_poller_runs_total", "polls by result", ["poller", "result"]),
         "published": Counter("paysync_poller_published_total", "records published", ["poller"]),
         "last_success": Gauge("paysync_poller_last_success_timestamp_seconds", "last good poll", ["poller"]),
+        "lag": Gauge("paysync_poller_lag_seconds", "seconds since the poller (one per account) last completed a poll",
+                     ["poller"]),
     }
     if settings.poller_metrics_port and not args.once:
         start_http_server(settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=REGISTRY)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        return run(pollers, args.interval or settings.poll_interval_s, stop, metrics, once=args.once)
+        return run(fleet.current, args.interval or settings.poll_interval_s, stop, metrics, once=args.once)
     except KeyboardInterrupt:
         return 130
     finally:

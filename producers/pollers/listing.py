@@ -87,7 +87,7 @@ class HorizonListing:
         """A quiet listing (e.g. invoice events on a payments-only account) is tailed less often; the sweeps
         still list everything, so only latency grows, never a gap."""
         self._polls += 1
-        every = min(2 ** min(self._idle_streak, 8), self.config.idle_tail_every_max)
+        every = min(1 << min(self._idle_streak, 8), self.config.idle_tail_every_max)
         return self._polls % every != 0
 
     def _fresh(self, state: dict[str, Any], page: Page, floor: int) -> Listed:

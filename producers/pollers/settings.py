@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from paysync.settings import KafkaConnection, PaysyncSettings, TopicSettings
@@ -22,14 +22,27 @@ class PollerSettings(PaysyncSettings):
     stripe_accounts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Connect accounts to poll besides the platform (comma separated)")
     poll_interval_s: float = Field(default=30.0, gt=0, description="time between polls")
-    poll_overlap_s: int = Field(default=300, ge=0, description="a deep poll re-lists this far behind the cursor (late visibility)")
-    poll_recent_overlap_s: int = Field(default=10, ge=0, description="ordinary polls re-list this far behind the cursor")
-    poll_deep_every_s: float = Field(default=300.0, ge=0, description="how often a poll is deep; 0 = every poll")
+    stripe_endpoint_rate_limit_per_s: float = Field(
+        default=20.0, gt=0, le=25, description="per named operation ('Rate limits': endpoints default to 25/s)")
+    poll_visibility_horizon_s: int = Field(
+        default=600, ge=300, description="the latest a listed entry may appear after its created second")
+    poll_sweep_every_s: float = Field(default=300.0, gt=0, description="time between sweeps behind the horizon")
+    poll_max_pages_per_turn: int = Field(default=50, ge=1, description="a catch-up yields to other accounts after this")
+    poll_discover_accounts: bool = Field(default=True, description="list GET /v1/accounts and react to Connect events")
+    poll_accounts_every_s: float = Field(default=600.0, gt=0, description="how often /v1/accounts is listed again")
     poll_initial_lookback_s: int = Field(default=3600, ge=0, description="first start: list this far back")
     payout_lookback_days: int = Field(default=14, ge=1, le=90, description="payouts watched until paid/failed")
     poller_metrics_host: str = Field(default="127.0.0.1")
     poller_metrics_port: int = Field(default=9109, ge=0, le=65535, description="0 = off")
     poll_publish_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _within_sandbox_limit(self) -> "PollerSettings":
+        """'Rate limits': "Sandbox: 25 operations" per second: a test key may not be configured above it."""
+        key = self.stripe_api_key.get_secret_value()
+        if key.startswith(("sk_test_", "rk_test_")) and self.stripe_rate_limit_per_s > 25:
+            raise ValueError("PAYSYNC_STRIPE_RATE_LIMIT_PER_S above 25 with a test-mode key (sandbox limit 25/s)")
+        return self
 
     @field_validator("stripe_accounts", mode="before")
     @classmethod

@@ -29,5 +29,6 @@ def open_stripe_io(settings: PollerSettings, create: bool) -> StripeIO:
         create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
     publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
     api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                    rate_per_s=settings.stripe_rate_limit_per_s)
+                    rate_per_s=settings.stripe_rate_limit_per_s,
+                    endpoint_rate_per_s=settings.stripe_endpoint_rate_limit_per_s)
     return StripeIO(kafka_conf, publisher, api, CursorStore(kafka_conf, publisher, settings.topics.prefix))
