@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -97,33 +98,43 @@ def test_show_decodes_avro_originals_and_never_prints_secrets(dlq_env: dict[str,
     assert run(dlq.main, ["show", "seven"])[0] == 1
 
 
+SYNC_ERROR_KEY = b"Stripe_Sync_Error__c:"
+
+
+def _redriven(bootstrap: str, topic: str) -> list[Any]:
+    """The re-driven copies on `topic`, without the status upserts of the letters' Stripe_Sync_Error__c rows."""
+    return [m for m in read_all(bootstrap, topic, [0, 1, 2]) if not (m.key() or b"").startswith(SYNC_ERROR_KEY)]
+
+
 def test_replay_redrives_selected_letters_once(dlq_env: dict[str, object]) -> None:
     bootstrap, upserts = str(dlq_env["bootstrap"]), str(dlq_env["upserts"])
 
     code, out, _ = run(dlq.main, ["replay", "--code", "STRING_TOO_LONG", "--dry-run"])
     assert code == 0 and "2 dead letter(s) would be replayed" in out
-    assert read_all(bootstrap, upserts, [0, 1, 2]) == []
+    assert _redriven(bootstrap, upserts) == []
     assert run(dlq.main, ["replay"])[0] == 1, "replay must be told what to re-drive"
 
     code, out, err = run(dlq.main, ["replay", "--code", "STRING_TOO_LONG"])
     assert code == 0, err
     assert "2 dead letter(s) replayed" in out
-    copies = read_all(bootstrap, upserts, [0, 1, 2])
+    copies = _redriven(bootstrap, upserts)
     assert sorted((m.partition(), m.key(), m.value()) for m in copies) == sorted(
         (opart, key, value) for _, _, opart, code_, _, key, value in dlq_env["letters"] if code_ == "STRING_TOO_LONG"
     )
     assert {dict(m.headers())[DLQ_REPLAY_HEADER].decode().rsplit("/", 1)[1] for m in copies} == {"0:0", "0:1"}
+    status_rows = [m for m in read_all(bootstrap, upserts, [0, 1, 2]) if m.key().startswith(SYNC_ERROR_KEY)]
+    assert len(status_rows) == 2, "each replayed letter's Stripe_Sync_Error__c row is marked Replayed"
 
     statuses = {r["id"]: r["status"] for r in _listed([])}
     assert statuses == {"0:0": "replayed", "0:1": "replayed", "1:0": "open", "1:1": "open", "2:0": "open"}
 
     code, out, _ = run(dlq.main, ["replay", "--code", "STRING_TOO_LONG"])
     assert code == 0 and "0 dead letter(s) replayed" in out and "already replayed" in out
-    assert len(read_all(bootstrap, upserts, [0, 1, 2])) == 2, "a second replay re-drives nothing"
+    assert len(_redriven(bootstrap, upserts)) == 2, "a second replay re-drives nothing"
 
     code, out, _ = run(dlq.main, ["replay", "--id", "0:1", "--force"])
     assert code == 0 and "1 dead letter(s) replayed" in out
-    assert len(read_all(bootstrap, upserts, [0, 1, 2])) == 3
+    assert len(_redriven(bootstrap, upserts)) == 3
 
     code, out, _ = run(dlq.main, ["replay", "--all"])
     assert code == 0 and "3 dead letter(s) replayed" in out  # 1:0, 1:1, 2:0 (raw bytes are re-driven as they were)
