@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bootstrap jars kafka-start kafka-stop lint clean
+.PHONY: demo test bootstrap jars kafka-start kafka-stop lint clean stripe-mock
 
 demo: bootstrap jars
 	$(BIN)/paysync demo
@@ -35,3 +35,11 @@ lint: bootstrap
 clean:
 	-$(BIN)/paysync kafka stop
 	rm -rf .paysync
+
+# Stripe's official mock (OpenAPI-driven; API version 2026-08-26.dahlia), pinned, for tests/stripe_mock.
+STRIPE_MOCK_VERSION := v0.203.0
+STRIPE_MOCK_GOPATH ?= $(HOME)/.cache/paysync/go
+
+stripe-mock:
+	@test -x $(STRIPE_MOCK_GOPATH)/bin/stripe-mock || GOPATH=$(STRIPE_MOCK_GOPATH) GOFLAGS=-modcacherw go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+	@echo "stripe-mock in $(STRIPE_MOCK_GOPATH)/bin"
