@@ -121,8 +121,11 @@ def _check_fields(upserts: list[dict[str, Any]]) -> None:
 @pytest.mark.parametrize("object_type", FIXTURE_TYPES)
 def test_fixture_objects_map_into_the_metadata(object_type: str) -> None:
     fixture = dict(_fixtures()[object_type])
-    if fixture.get("currency") == "currency":  # stripe-mock's invoice_payment fixture holds a placeholder, which
-        fixture["currency"] = "usd"  # core rightly refuses (BAD_CURRENCY); a real invoice payment has an ISO code
+    # stripe-mock's invoice_payment fixture holds placeholders (`"currency": "currency"`, `"status": "status"`)
+    # that core rightly refuses (BAD_CURRENCY, UNKNOWN_STATUS); a real one has an ISO code and a status value
+    for name, real in (("currency", "usd"), ("status", "paid")):
+        if fixture.get(name) == name:
+            fixture[name] = real
     if registry.find(object_type) is None or registry.find(object_type).mapper is None:  # type: ignore[union-attr]
         pytest.skip(f"core has no mapper for {object_type} yet")
     meta = EventMeta(event_id="evt_fixture", event_type=f"{object_type}.updated", created=NOW, account=None,
