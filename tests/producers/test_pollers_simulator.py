@@ -15,6 +15,7 @@ from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_to
 from producers.cursors import CursorStore
 from producers.pollers.balance_poller import BalanceTransactionsPoller
 from producers.pollers.events_poller import EventsPoller
+from producers.pollers.listing import HorizonConfig
 from producers.publisher import KafkaPublisher, producer_config
 from producers.stripe_api import StripeApi
 
@@ -41,7 +42,7 @@ def test_events_poller_brings_every_event_once_and_resumes(sim: Any, kafka_boots
         def pollers() -> list[EventsPoller]:
             store = CursorStore(conf, publisher, topic_prefix)
             return [EventsPoller(api, publisher, store, topic_prefix=topic_prefix, account=a,
-                                 initial_lookback_s=EVER) for a in accounts]
+                                 horizon=HorizonConfig(initial_lookback_s=EVER)) for a in accounts]
 
         first = sum(p.poll_once() for p in pollers())
         calls = api.calls_made
@@ -71,7 +72,7 @@ def test_balance_poller_publishes_payout_members_with_counts(sim: Any, kafka_boo
     try:
         store = CursorStore(conf, publisher, topic_prefix)
         pollers = [BalanceTransactionsPoller(api, publisher, store, topic_prefix=topic_prefix, account=a,
-                                             initial_lookback_s=EVER, payout_lookback_days=90) for a in accounts]
+                                             horizon=HorizonConfig(initial_lookback_s=EVER), payout_lookback_days=90) for a in accounts]
         published = sum(p.poll_once() for p in pollers)
         again = sum(p.poll_once() for p in pollers)
         records = read_topic(kafka_bootstrap, STRIPE_BALANCE_TRANSACTIONS.full_name(topic_prefix),
