@@ -20,6 +20,7 @@ from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.envelope import NotAnEvent, envelope
 from producers.publisher import PublishError
+from producers.thin_events import ThinEventFetcher
 from producers.webhook.metrics import WebhookMetrics
 from producers.webhook.signature import SignatureError, verify
 
@@ -71,6 +72,7 @@ class WebhookApp:
         codec: AvroCodec | None = None,
         clock: Callable[[], float] = time.time,
         on_shutdown: Callable[[], None] | None = None,
+        thin_fetcher: ThinEventFetcher | None = None,
     ) -> None:
         if not secrets:
             raise ValueError("at least one webhook secret is required")
@@ -85,6 +87,7 @@ class WebhookApp:
         self.codec = codec or AvroCodec()
         self.clock = clock
         self.on_shutdown = on_shutdown
+        self.thin_fetcher = thin_fetcher  # None: thin events are published as they came (the streams skip them)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -128,7 +131,10 @@ class WebhookApp:
             self.metrics.rejected.labels(rej.reason).inc()
             await _respond(send, rej.status, {"error": rej.reason, "message": rej.message})
             return
-        status, body_out = await self._publish(key, value, event_id)
+        topic = self.topic
+        if self.thin_fetcher is not None and body.lstrip().startswith(b"{") and b'"v2.core.event"' in body:
+            topic, key, value = await self._resolve_thin(body, received_at_ms, (topic, key, value))
+        status, body_out = await self._publish(key, value, event_id, topic)
         await _respond(send, status, body_out)
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
@@ -173,12 +179,25 @@ class WebhookApp:
             raise Reject(400, "not_an_event", str(exc)) from None
         return key, value, record["event_id"]
 
-    async def _publish(self, key: str, value: bytes, event_id: str) -> tuple[int, dict[str, Any]]:
+    async def _resolve_thin(self, body: bytes, received_at_ms: int,
+                            as_came: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
+        """A thin event's snapshot (or its dead letter), fetched off the event loop."""
+        event = json.loads(body)
+        if not isinstance(event, dict) or event.get("object") != "v2.core.event" or self.thin_fetcher is None:
+            return as_came
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self.thin_fetcher.resolve, event, "webhook", received_at_ms)
+        except NotAnEvent:  # nothing to fetch (no related_object): published as it came
+            return as_came
+
+    async def _publish(self, key: str, value: bytes, event_id: str,
+                       topic: str | None = None) -> tuple[int, dict[str, Any]]:
         metrics = self.metrics
         metrics.in_flight.inc()
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self.publisher.publish(self.topic, key, value), self.publish_timeout_s)
+            await asyncio.wait_for(self.publisher.publish(topic or self.topic, key, value), self.publish_timeout_s)
         except (PublishError, asyncio.TimeoutError) as exc:
             metrics.rejected.labels("publish_failed").inc()
             log.warning("webhook not published", extra={"event_id": event_id, "error": str(exc) or "timeout"})

@@ -60,7 +60,16 @@ def main(argv: list[str]) -> int:
     metrics = WebhookMetrics.create()
     if metrics_port:
         start_http_server(metrics_port, addr=settings.webhook_metrics_host, registry=metrics.registry)
+    thin_fetcher = None
+    if settings.stripe_api_key.get_secret_value():  # thin events are fetched only with a key to fetch them
+        from producers.stripe_api import StripeApi
+        from producers.thin_events import ThinEventFetcher
+
+        thin_fetcher = ThinEventFetcher(StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                                                  rate_per_s=settings.webhook_thin_fetch_rate_per_s, max_attempts=4),
+                                        settings.topics.prefix)
     app = WebhookApp(
+        thin_fetcher=thin_fetcher,
         publisher=publisher,
         secrets=settings.secret_bytes(),
         topic_prefix=settings.topics.prefix,

@@ -28,6 +28,9 @@ class WebhookSettings(PaysyncSettings):
     webhook_metrics_port: int = Field(default=9108, ge=0, le=65535, description="Prometheus /metrics; 0 = off")
     webhook_publish_timeout_s: float = Field(default=5.0, gt=0.5, le=120, description="503 after this")
     webhook_linger_ms: int = Field(default=5, ge=0, le=1000)
+    stripe_api_key: SecretStr = Field(default=SecretStr(""), description="fetches thin events' objects; empty = off")
+    stripe_api_base: str = Field(default="https://api.stripe.com", description="API base URL (simulator in tests)")
+    webhook_thin_fetch_rate_per_s: float = Field(default=10.0, gt=0, le=25, description="thin-event fetches per second")
 
     _split = field_validator("webhook_secrets", mode="before")(comma_or_line_list)
 
