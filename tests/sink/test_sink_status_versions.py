@@ -74,3 +74,32 @@ def test_in_batch_merge_keeps_the_newer_status() -> None:
     older = _status_write("Failed", 1_700_000_100, "evt_a").fields
     assert status_versions.keep_newer_status(newer, older)["Stripe_Payment_Status__c"] == "Succeeded"
     assert status_versions.keep_newer_status(older, newer)["Stripe_Payment_Status__c"] == "Succeeded"
+
+
+def test_the_writer_drops_an_older_status_write_and_writes_a_newer_one() -> None:
+    """Through BatchWriter: a replayed older upsert reaches no Opportunity; a newer one lands."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_sink_writer import FakeSalesforce  # the sink tests' fake org
+
+    from sinks.metrics import SinkMetrics
+    from sinks.settings import SinkSettings
+    from sinks.writer import BatchWriter
+
+    class VersionedOrg(FakeSalesforce):
+        def query(self, soql: str) -> list[dict[str, Any]]:
+            return [{"Id": ext, "Stripe_Payment_Status_Version__c": row.get("Stripe_Payment_Status_Version__c")}
+                    for (sobject, ext), row in self.rows.items() if sobject == "Opportunity" and f"'{ext}'" in soql]
+
+    org = VersionedOrg()
+    newest = _status_write("Succeeded", 1_700_000_200, "evt_b")
+    org.rows[("Opportunity", OPP)] = dict(newest.fields)
+    writer = BatchWriter(org, SinkSettings(sink_bulk_backlog=0), SinkMetrics(), ThreadPoolExecutor(1))  # type: ignore[arg-type]
+    report = writer.write([_status_write("Failed", 1_700_000_100, "evt_a")])
+    assert len(report.landed) == 1 and not report.dead and not report.retry
+    assert org.rows[("Opportunity", OPP)]["Stripe_Payment_Status__c"] == "Succeeded"
+    report = writer.write([_status_write("Refunded", 1_700_000_300, "evt_c")])
+    assert org.rows[("Opportunity", OPP)]["Stripe_Payment_Status__c"] == "Refunded"
