@@ -131,11 +131,13 @@ class Simulator:
 
     def configure(self, body: dict[str, Any]) -> None:
         """Apply delivery knobs and the rate limit."""
-        unknown = set(body) - _KNOB_FIELDS - {"rate_limit"}
+        unknown = set(body) - _KNOB_FIELDS - {"rate_limit", "visibility_max_delay_s"}  # POLLER hook: the latter
         if unknown:
             raise ValueError(f"unknown knobs: {sorted(unknown)}")
         if "rate_limit" in body:
             self.api.set_rate_limit(float(body["rate_limit"] or 0))
+        if "visibility_max_delay_s" in body:  # POLLER hook (issue 15): list entries late by 0-N s (`visibility.py`)
+            self.api.visibility.max_delay_s = float(body["visibility_max_delay_s"] or 0)
         for name in _KNOB_FIELDS & set(body):
             setattr(self.knobs, name, body[name])
         if "delivery_concurrency" in body:
