@@ -2,7 +2,7 @@
 plus a PARTIAL upsert of the record it settles — the only writer of those fields:
 
 - charge (`ch_`/`py_`, type charge/payment): Stripe_Payment__c Fee__c, Net__c, Balance_Transaction_Id__c,
-  Settlement_Currency__c, Exchange_Rate__c, Payout__r;
+  Settlement_Currency__c, Exchange_Rate__c, Paid_At__c (the capture time: the transaction's `created`), Payout__r;
 - refund (`re_`/`pyr_`, type refund/payment_refund): Stripe_Refund__c Fee__c, Net__c, Balance_Transaction_Id__c, Payout__r;
 - dispute withdrawal (`dp_`/`du_`, reporting category `dispute`, or a negative amount without one):
   Stripe_Dispute__c Dispute_Fee__c, Balance_Transaction_Id__c, Payout__r;
@@ -68,7 +68,10 @@ def _source_partial(bt: dict[str, Any], source: str, identity: dict[str, FieldVa
             return ref, None
         partial = {**identity, "Fee__c": fields["Fee__c"], "Net__c": fields["Net__c"],
                    "Balance_Transaction_Id__c": txn_id, "Settlement_Currency__c": fields["Currency__c"],
-                   "Exchange_Rate__c": fields["Exchange_Rate__c"]}
+                   "Exchange_Rate__c": fields["Exchange_Rate__c"],
+                   # the charge's balance transaction is made when its funds are captured (an uncaptured charge
+                   # has none): its `created` is the capture time, from the snapshot alone (replay-safe)
+                   "Paid_At__c": fields["Created_At__c"]}
         return ref, upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", source, partial, version, None, source_parents)
     if source.startswith(REFUND_PREFIXES):
         ref = parent("Refund__r", "Stripe_Refund__c", "Stripe_Refund_Id__c", source)

@@ -132,20 +132,6 @@ def _amounts(obj: dict[str, Any], currency: str) -> dict[str, FieldValue]:
     }
 
 
-def paid_at(obj: Mapping[str, Any], meta: EventMeta) -> tuple[bool, str | None]:
-    """(write it, Paid_At__c): when the charge's money was taken, only from the events that tell it.
-
-    `charge.captured` ("Occurs whenever a previously uncaptured charge is captured", docs: Types of events) is
-    the capture time of a separate capture; `charge.succeeded` of a captured charge was captured when it was
-    created. Other events and event-less snapshots cannot tell a later capture's time: they leave it as it is.
-    """
-    if meta.event_type == "charge.captured" and obj.get("captured") is True:
-        return True, datetime_str(meta.created)
-    if meta.event_type == "charge.succeeded":
-        return True, datetime_str(obj.get("created")) if obj.get("captured") is True else None
-    return False, None
-
-
 def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
     """The Stripe_Payment__c upsert of a charge, then Opportunity/Order status upserts from its metadata."""
     obj = check_object("charge", obj)
@@ -171,9 +157,6 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
         "Description__c": text(obj.get("description"), 255),
         "Stripe_Payment_Intent_Id__c": ref_id(obj.get("payment_intent")),
     })
-    write_paid_at, paid_at_text = paid_at(obj, meta)
-    if write_paid_at:
-        fields["Paid_At__c"] = paid_at_text
     if obj.get("disputed") is True:
         del fields["Status__c"]  # a disputed charge's payment status is its dispute's (core.types.dispute)
     if ref_id(obj.get("payment_intent")) is None:

@@ -50,7 +50,8 @@ def test_charge_transaction_fills_fee_net_and_payout(stripe_fixtures: Path, chec
     assert {p["relationship"]: p["external_id"] for p in own["parents"]} == {"Payout__r": "po_1", "Payment__r": txn["source"]}
     assert payment["external_id"] == txn["source"]
     assert set(payment["fields"]) == {"Stripe_Account_Id__c", "Livemode__c", "Fee__c", "Net__c",
-                                      "Balance_Transaction_Id__c", "Settlement_Currency__c", "Exchange_Rate__c"}
+                                      "Balance_Transaction_Id__c", "Settlement_Currency__c", "Exchange_Rate__c",
+                                      "Paid_At__c"}
     assert payment["fields"]["Balance_Transaction_Id__c"] == txn["id"]
     assert payment["parents"] == [{"relationship": "Payout__r", "sobject": "Stripe_Payout__c",
                                    "external_id_field": "Stripe_Payout_Id__c", "external_id": "po_1"}]

@@ -15,6 +15,7 @@ from core.common import EventMeta
 from core.config import MappingConfig
 from core.mapping import map_object
 from core.payout_reconciliation import PayoutMember, reconcile_payout
+from core.types.balance_transaction import map_balance_transaction
 from core.version import encode_version
 
 META = EventMeta("evt_1", "charge.captured", 1_700_000_100, None, False, encode_version((1_700_000_100, (1,), "evt_1")))
@@ -201,15 +202,16 @@ def test_payments_and_invoices_keep_a_customer_link_in_every_mode(payloads: list
             assert links == relationships, mode
 
 
-def test_paid_at_is_the_capture_time(payloads: list[Payload]) -> None:
+def test_paid_at_is_the_capture_time(payloads: list[Payload], stripe_fixtures: Any) -> None:
+    # a charge has no capture timestamp; its balance transaction is created at capture (none while uncaptured)
     obj = _charge(payloads, created=1_700_000_000, captured=True, amount_captured=100, amount=100)
-    assert _payment(obj)["Paid_At__c"] == "2023-11-14T22:15:00.000Z"  # the charge.captured event, 100 s later
-    later = EventMeta("evt_2", "charge.refunded", 1_700_000_500, None, False, "1700000500:1:evt_2")
-    assert "Paid_At__c" not in _payment(obj, later)  # a refund does not move it
-    succeeded = EventMeta("evt_3", "charge.succeeded", 1_700_000_000, None, False, "1700000000:1:evt_3")
-    assert _payment(obj, succeeded)["Paid_At__c"] == "2023-11-14T22:13:20.000Z"
+    assert "Paid_At__c" not in _payment(obj)  # old code: the charge's creation time
+    bt = {"id": "txn_1", "source_id": "ch_1", "payout_id": None, "livemode": False, "type": "charge",
+          "reporting_category": "charge", "amount": 100, "fee": 3, "net": 97, "currency": "usd",
+          "exchange_rate": None, "available_on": 1_700_100_000, "created": 1_700_000_100, "status": "pending"}
+    partial = by_sobject(map_balance_transaction(bt, CFG), "Stripe_Payment__c")
+    assert partial["fields"]["Paid_At__c"] == "2023-11-14T22:15:00.000Z"
     inv = one(payloads, "stripe-ruby-mock/invoice.paid.json", "invoice")
     paid = dict(inv.obj, status="paid", status_transitions={"paid_at": 1_700_000_000})
     assert by_sobject(map_object("invoice", paid, inv.meta("invoice"), CFG), "Stripe_Invoice__c")[
         "fields"]["Paid_At__c"] == "2023-11-14T22:13:20.000Z"
-
