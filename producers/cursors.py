@@ -18,6 +18,24 @@ from paysync.topics import CURSORS
 from producers.publisher import KafkaPublisher
 
 
+# Kafka refuses a record over `message.max.bytes` (1,000,000 by default, producer and broker alike). A poller's
+# `seen` ids (what its next sweep can list again) grow with the event rate times the horizon: ~90,000 ids at
+# 100 events/s over 15 minutes, about 3 MB of JSON. Only the newest are written; the in-memory set stays whole.
+# An id left out can only be published again after a restart, and the streams drop it by event id (dedupe).
+MAX_PERSISTED_SEEN = 4_000  # per map: the events poller keeps one per type group (3), ~180 KB each
+
+
+def persisted_state(state: dict[str, Any], limit: int = MAX_PERSISTED_SEEN) -> dict[str, Any]:
+    """`state` as written: every `seen` map ({id: created}) cut to its `limit` newest entries."""
+    out = dict(state)
+    for key, value in state.items():
+        if key == "seen" and isinstance(value, dict) and len(value) > limit:
+            out[key] = dict(sorted(value.items(), key=lambda kv: kv[1])[-limit:])
+        elif isinstance(value, dict):
+            out[key] = persisted_state(value, limit)
+    return out
+
+
 class CursorStore:
     """Reads and writes `paysync.PollerCursor` records; `position` carries the poller's own JSON state."""
 
@@ -83,7 +101,8 @@ class CursorStore:
 
     def save(self, poller: str, state: dict[str, Any], created: int | None) -> None:
         """Write the cursor and wait for the broker's ack."""
-        record = {"poller": poller, "position": json.dumps(state, separators=(",", ":")), "created": created,
+        position = json.dumps(persisted_state(state), separators=(",", ":"))
+        record = {"poller": poller, "position": position, "created": created,
                   "updated_at": int(time.time() * 1000)}
         self.publisher.publish_many_sync([(self.topic, poller, self.codec.encode(CURSORS.schema, record))],
                                          timeout=self.timeout_s)
