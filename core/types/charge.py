@@ -60,11 +60,14 @@ def charge_payment_status(charge: Mapping[str, Any]) -> str | None:
     failed -> Failed; uncaptured and refunded (authorization released) -> Canceled; really refunded (refunds,
     not a released authorization: `money_split`) >= captured -> Refunded; really refunded > 0 -> Partially
     Refunded; pending -> Pending; succeeded + captured -> Succeeded; succeeded + uncaptured -> Pending.
-    `disputed` is not read here: the dispute's own status drives the payment status (`core.types.dispute`).
+    disputed -> Disputed comes right after failed (Stripe keeps `disputed=true` after a won dispute; letting the
+    dispute's outcome drive the status needs a version on the payment status, see docs/status-mapping.md).
     """
     status = charge.get("status")
     if status == "failed":
         return statuses.FAILED
+    if charge.get("disputed"):
+        return statuses.DISPUTED
     if status not in ("succeeded", "pending"):
         return None
     captured_flag = charge.get("captured") is True
@@ -157,8 +160,6 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
         "Description__c": text(obj.get("description"), 255),
         "Stripe_Payment_Intent_Id__c": ref_id(obj.get("payment_intent")),
     })
-    if obj.get("disputed") is True:
-        del fields["Status__c"]  # a disputed charge's payment status is its dispute's (core.types.dispute)
     if ref_id(obj.get("payment_intent")) is None:
         fields.update(links(obj.get("metadata"), cfg))
     parents = customer_parent(obj.get("customer"), cfg)

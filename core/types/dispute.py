@@ -1,7 +1,7 @@
 """dispute -> Stripe_Dispute__c by Stripe_Dispute_Id__c, child of its charge's Stripe_Payment__c.
 
 Dispute fee (and the fee returned on a win), balance transaction and payout belong to the balance-transaction
-mapping. The dispute owns its charge's payment Status__c while the charge is disputed.
+mapping. The payment's status is its charge's (`disputed` -> Disputed).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Any
 
 from core import statuses
 from core.common import (
-    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, identity_fields, money,
+    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, money,
     payment_parent, require_status, text, upper, upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
-from paysync.keys import ref_id
 
 DISPUTE_STATUS: Mapping[str, str] = MappingProxyType({
     "warning_needs_response": "Warning Needs Response",
@@ -30,22 +29,6 @@ DISPUTE_STATUS: Mapping[str, str] = MappingProxyType({
     "prevented": "Prevented",
     "appeal_needs_response": "Appeal Needs Response",
     "appeal_under_review": "Appeal Under Review",
-})
-# Dispute status -> the payment status of its charge's Stripe_Payment__c (the dispute drives it: Stripe keeps
-# `charge.disputed=true` after a won dispute, so the charge cannot tell the outcome). Open, in appeal or lost:
-# Disputed (a lost dispute's money is gone for good). Won, warning (inquiry) closed, prevented: Succeeded —
-# the payment's money stayed with the merchant.
-DISPUTE_PAYMENT_STATUS: Mapping[str, str] = MappingProxyType({
-    "warning_needs_response": statuses.DISPUTED,
-    "warning_under_review": statuses.DISPUTED,
-    "needs_response": statuses.DISPUTED,
-    "under_review": statuses.DISPUTED,
-    "appeal_needs_response": statuses.DISPUTED,
-    "appeal_under_review": statuses.DISPUTED,
-    "lost": statuses.DISPUTED,
-    "won": statuses.SUCCEEDED,
-    "warning_closed": statuses.SUCCEEDED,
-    "prevented": statuses.SUCCEEDED,
 })
 DISPUTE_RANK: Mapping[str, int] = MappingProxyType({
     "warning_needs_response": 0,
@@ -74,12 +57,8 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
 
 
 def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Dispute__c upsert, then the payment status of its charge (`DISPUTE_PAYMENT_STATUS`).
-
-    The payment-status partial is keyed by the charge id; it reaches the sink after the charge's own upserts of
-    the same partition (a dispute's events are keyed by its charge), and the charge leaves Status__c out while
-    `disputed` is true, so the two never fight over it.
-    """
+    """The Stripe_Dispute__c upsert. The payment's status stays its charge's (`disputed` -> Disputed): a second
+    writer of `Stripe_Payment__c.Status__c` would need an ordering version on that field (docs/status-mapping.md)."""
     obj, dispute_id, currency, amount = check_amount_object("dispute", obj)
     details = obj.get("evidence_details")
     due_by = details.get("due_by") if isinstance(details, dict) else None
@@ -94,11 +73,6 @@ def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> lis
     })
     parents = payment_parent(obj.get("charge"))
     out = [upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", dispute_id, fields, meta.version, meta.event_id, parents)]
-    charge_id = ref_id(obj.get("charge"))
-    if charge_id:
-        payment: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
-        payment["Status__c"] = DISPUTE_PAYMENT_STATUS[str(obj["status"])]
-        out.append(upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", charge_id, payment, meta.version, meta.event_id))
     return out
 
 

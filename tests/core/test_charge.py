@@ -55,8 +55,8 @@ def test_uncaptured_charge_is_pending_then_succeeded(payloads: list[Payload]) ->
     assert charge_payment_status(obj) == "Pending"
     obj.update(captured=True, amount_captured=obj["amount"])
     assert charge_payment_status(obj) == "Succeeded"
-    obj["disputed"] = True  # the dispute's status drives it (core.types.dispute), not the charge's flag
-    assert charge_payment_status(obj) == "Succeeded"
+    obj["disputed"] = True
+    assert charge_payment_status(obj) == "Disputed"
 
 
 def test_jpy_charge_is_zero_decimal(payloads: list[Payload]) -> None:

@@ -133,4 +133,4 @@ def test_no_float_ever_appears_in_an_upsert(
             assert value is None or type(value) in (bool, int, str)
     fields = upserts[0]["fields"]
     assert to_minor(fields["Amount__c"], currency) == amount
-    assert fields["Status__c"] in statuses.PAYMENT_STATUSES if not disputed else "Status__c" not in fields
+    assert fields["Status__c"] in statuses.PAYMENT_STATUSES

@@ -79,25 +79,11 @@ def test_dispute_appeals_map(payloads: list[Payload], check: Any) -> None:
         upserts = _dispute(payloads, status)
         check(upserts)
         assert by_sobject(upserts, "Stripe_Dispute__c")["fields"]["Status__c"] == value
-        assert by_sobject(upserts, "Stripe_Payment__c")["fields"]["Status__c"] == "Disputed"
 
 
-def test_the_dispute_outcome_drives_the_payment_status(payloads: list[Payload]) -> None:
-    p = one(payloads, "stripe-sync-engine/charge_dispute_funds_reinstated.json", "dispute")
-    outcome = {s: by_sobject(_dispute(payloads, s), "Stripe_Payment__c") for s in
-               ("needs_response", "under_review", "lost", "won", "warning_closed", "prevented")}
-    assert {s: u["fields"]["Status__c"] for s, u in outcome.items()} == {
-        "needs_response": "Disputed", "under_review": "Disputed", "lost": "Disputed",
-        "won": "Succeeded", "warning_closed": "Succeeded", "prevented": "Succeeded"}
-    assert outcome["won"]["external_id"] == p.obj["charge"]
-
-
-def test_a_won_payment_is_not_disputed_for_ever(payloads: list[Payload]) -> None:
-    # Stripe keeps charge.disputed=true after the win: the charge leaves the status to its dispute
-    fields = _payment(_charge(payloads, disputed=True))
-    assert "Status__c" not in fields
-    opp = by_sobject(map_object("charge", _charge(payloads, disputed=True), META, CFG), "Opportunity")
-    assert opp["fields"]["Stripe_Payment_Status__c"] == "Succeeded"
+# The won-dispute rule (the dispute's outcome driving the payment status) was reverted: two writers of
+# Stripe_Payment__c.Status__c lose to a crash replay (tests/streams_app/test_streams_app_crash.py) until that field
+# carries an ordering version like the Opportunity/Order status. Open in issue 19.
 
 
 # 3. invoice_payment -----------------------------------------------------------------------------------------
