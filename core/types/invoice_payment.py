@@ -79,4 +79,5 @@ SPEC = StripeType(
     name="invoice_payment", list_path="/v1/invoice_payments", rank=rank, mapper=map_invoice_payment,
     sobjects=(SOBJECT,), external_id_field=EXTERNAL_ID, write_rank=45,
     statuses=INVOICE_PAYMENT_STATUS, status_ranks=INVOICE_PAYMENT_RANK, terminal=frozenset({"paid", "canceled"}),
+    backfill_order=5,  # after the invoices and payments it links (issue 19 point 7)
 )

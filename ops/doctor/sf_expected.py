@@ -56,8 +56,9 @@ def orders_used(cfg: MappingConfig) -> bool:
 
 
 def _written_objects(cfg: MappingConfig) -> list[str]:
-    other_customer = {"Account": "Contact", "Contact": "Account"}[cfg.customer_target]
-    skipped = {other_customer} | (set() if orders_used(cfg) else {"Order"})
+    # AccountAndContact writes both: nothing skipped for the customer
+    other_customer = {"Account": {"Contact"}, "Contact": {"Account"}}.get(cfg.customer_target, set())
+    skipped = other_customer | (set() if orders_used(cfg) else {"Order"})
     return [name for name in OBJECT_ORDER if name not in skipped]
 
 

@@ -39,7 +39,7 @@ def test_every_list_reads_the_registry() -> None:
     assert SUPPORTED_OBJECT_TYPES == {spec.name for spec in registry.TYPES if spec.mapper is not None}
     assert dict(LISTED_TYPES) == {spec.name: spec.list_path[len("/v1/"):] for spec in registry.TYPES}
     assert list(OBJECT_TYPES.values()) == [
-        "customer", "payment_intent", "charge", "refund", "dispute", "invoice", "payout"]  # backfill order: parents first
+        "customer", "payment_intent", "charge", "refund", "dispute", "invoice", "payout", "invoice_payment"]  # backfill order: parents first
     assert dict(EXTERNAL_ID_FIELDS) == {
         "Account": "Stripe_Customer_Id__c", "Contact": "Stripe_Customer_Id__c",
         "Stripe_Payout__c": "Stripe_Payout_Id__c", "Stripe_Invoice__c": "Stripe_Invoice_Id__c",

@@ -119,8 +119,7 @@ def test_a_backfilled_history_reconciles_clean_with_real_accounts(pipeline: Back
     report = json.loads(out.stdout)
     drifts = [d for k, v in report.items() if k != "summary" and isinstance(v, list) for d in v
               if isinstance(d, dict) and "kind" in d]
-    if out.returncode != 0 and _not_backfilled():
-        pytest.xfail(f"registry types without a backfill_order (core/types, CORE): {_not_backfilled()}")
+    assert not _not_backfilled(), "every registry type with a list endpoint is backfilled"
     assert out.returncode == 0, json.dumps({"summary": report.get("summary"), "drifts": drifts[:8]},
                                            indent=1, default=str)[:6000]
     assert report["summary"]["clean"]

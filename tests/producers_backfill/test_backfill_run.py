@@ -68,7 +68,7 @@ def _refund(i: int) -> dict[str, Any]:
 
 def test_the_types_are_the_registrys_backfill_types_in_order() -> None:
     assert ALL_TYPES == ("events", "customers", "payment_intents", "charges", "refunds", "disputes", "invoices",
-                         "payouts", "balance_transactions")
+                         "payouts", "invoice_payments", "balance_transactions")
     assert OBJECT_TYPES["customers"] == "customer" and OBJECT_TYPES["payment_intents"] == "payment_intent"
     assert OBJECT_TYPES["refunds"] == "refund"
 
