@@ -100,19 +100,3 @@ def test_cursor_store_resumes_from_the_latest_cursor(kafka_bootstrap: str, topic
         publisher.close()
 
 
-def test_list_window_looks_back_a_little_on_most_polls_and_the_whole_overlap_now_and_then() -> None:
-    from producers.pollers.window import ListWindow
-
-    w = ListWindow(overlap_s=300, initial_lookback_s=3600, recent_overlap_s=10, deep_every_s=300)
-    assert w.since(None, now=10_000.0) == 10_000 - 3600  # no cursor yet: the initial look back
-    assert w.since(9_990, now=10_030.0) == 9_980  # ordinary poll
-    assert w.since(10_020, now=10_299.0) == 10_010
-    assert w.since(10_290, now=10_300.0) == 9_990  # 300 s after the last deep poll: the whole overlap again
-    assert w.since(10_295, now=10_330.0) == 10_285
-    fresh = ListWindow(overlap_s=300, initial_lookback_s=3600, recent_overlap_s=10, deep_every_s=300)
-    assert fresh.since(10_295, now=10_330.0) == 9_995  # a restarted process starts with a deep poll
-    always = ListWindow(overlap_s=300, initial_lookback_s=3600, recent_overlap_s=10, deep_every_s=0)
-    assert [always.since(1_000, now=t) for t in (2_000.0, 2_001.0)] == [700, 700]
-    assert ListWindow(overlap_s=5, initial_lookback_s=60, recent_overlap_s=10, deep_every_s=300).since(
-        100, now=200.0) == 95
-    assert ListWindow(overlap_s=300, initial_lookback_s=3600).since(50, now=100.0) == 0  # never before 1970
