@@ -157,6 +157,9 @@ class Processor:
                      handled_here: bool, meta: dict[str, Any]) -> list[dict[str, Any]]:
         """The order guard, then the mapping: fills `meta` and returns the upserts; leaves `meta` empty when stale."""
         event_id, object_id = env["event_id"], env["object_id"]
+        if str(env.get("event_type") or "").endswith(".deleted") and obj.get("deleted") is not True:
+            # `invoice.deleted` carries the draft as it was: the deletion must outrank a same-second draft event
+            obj = {**obj, "deleted": True}
         version = self.mapper.version_of(object_type, obj, env["created"], event_id)
         encoded = self.mapper.encode_version(version)
         applied_entry = self.tables.versions.get(object_id)

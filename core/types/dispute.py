@@ -35,13 +35,13 @@ DISPUTE_RANK: Mapping[str, int] = MappingProxyType({
     "warning_under_review": 1,
     "needs_response": 2,
     "under_review": 3,
-    "warning_closed": 4,
-    "won": 4,
-    "lost": 4,
-    "prevented": 4,
-    # an appeal follows a lost decision; its outcome (won/lost) follows it a later second
-    "appeal_needs_response": 5,
-    "appeal_under_review": 6,
+    # an appeal follows the review (no `lost` in between); its outcome, won or lost, comes after it
+    "appeal_needs_response": 4,
+    "appeal_under_review": 5,
+    "warning_closed": 6,
+    "won": 6,
+    "lost": 6,
+    "prevented": 6,
 })
 
 
@@ -80,5 +80,5 @@ SPEC = StripeType(
     name="dispute", list_path="/v1/disputes", rank=rank, mapper=map_dispute,
     sobjects=("Stripe_Dispute__c",), external_id_field="Stripe_Dispute_Id__c", write_rank=60,
     statuses=DISPUTE_STATUS, status_ranks=DISPUTE_RANK,
-    terminal=frozenset({"warning_closed", "won", "prevented"}), backfill_order=2, child_of_charge=True,
+    terminal=frozenset({"warning_closed", "won", "lost", "prevented"}), backfill_order=2, child_of_charge=True,
 )

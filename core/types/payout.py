@@ -26,9 +26,16 @@ PAYOUT_RANK: Mapping[str, int] = MappingProxyType({
 })
 
 
+# `reconciliation_status` in_progress -> completed after `paid` (`payout.reconciliation_completed`): a same-status
+# snapshot with a completed reconciliation is later (and must not lose a same-second tie)
+RECONCILIATION_RANK: Mapping[str, int] = MappingProxyType({"in_progress": 0, "not_applicable": 0, "completed": 1})
+
+
 def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
-    """The status only (a paid payout can still fail)."""
-    return (statuses.status_rank(PAYOUT_RANK, obj),)
+    """The status (a paid payout can still fail), then its reconciliation."""
+    reconciliation = obj.get("reconciliation_status")
+    return (statuses.status_rank(PAYOUT_RANK, obj),
+            RECONCILIATION_RANK.get(reconciliation, 0) if isinstance(reconciliation, str) else 0)
 
 
 def map_payout(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:

@@ -134,3 +134,20 @@ def test_no_float_ever_appears_in_an_upsert(
     fields = upserts[0]["fields"]
     assert to_minor(fields["Amount__c"], currency) == amount
     assert fields["Status__c"] in statuses.PAYMENT_STATUSES
+
+
+def test_same_second_ties_of_a_real_account_settle_by_lifecycle() -> None:
+    """What the demo's real-account traffic showed: a completed reconciliation, a dispute's outcome after its
+    appeal, and a deleted draft must each outrank the snapshot before it when both fall in one second."""
+    from core.order import version_of
+
+    def newer(t: str, later: dict[str, object], earlier: dict[str, object]) -> bool:
+        return version_of(t, later, 100, "evt_a") > version_of(t, earlier, 100, "evt_z")
+
+    paid = {"status": "paid", "reconciliation_status": "in_progress"}
+    assert newer("payout", {**paid, "reconciliation_status": "completed"}, paid)
+    for outcome in ("won", "lost"):
+        assert newer("dispute", {"status": outcome}, {"status": "appeal_under_review"})
+    assert newer("dispute", {"status": "appeal_under_review"}, {"status": "appeal_needs_response"})
+    assert newer("dispute", {"status": "appeal_needs_response"}, {"status": "under_review"})
+    assert newer("invoice", {"status": "draft", "deleted": True}, {"status": "draft"})
