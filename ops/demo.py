@@ -63,13 +63,7 @@ def run_reconcile(p: LocalPipeline) -> dict[str, Any]:
     return reconcile(p.stripe.truth(), p.salesforce_reader(), mapping_config())
 
 
-def passed(summary: dict[str, Any], org_mode: str) -> bool:
-    """Clean; or, in an org as its admins leave it, every difference a refusal recorded in Stripe_Sync_Error__c."""
-    return bool(summary["clean"] or (org_mode == "admins" and summary["explained"]))
-
-
-def main(argv: list[str]) -> int:
-    """Run the demo; 0 when Salesforce matches Stripe."""
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="paysync demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=20_000, help="Stripe events to simulate (default 20000)")
@@ -85,7 +79,17 @@ def main(argv: list[str]) -> int:
                     help="the Salesforce emulator's org: 'admins' = as its admins leave it (a validation rule, an "
                          "admin-required field, private sharing, Orders disabled); the demo then passes when every "
                          "difference is a refusal recorded in Stripe_Sync_Error__c")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def passed(summary: dict[str, Any], org_mode: str) -> bool:
+    """Clean; or, in an org as its admins leave it, every difference a refusal recorded in Stripe_Sync_Error__c."""
+    return bool(summary["clean"] or (org_mode == "admins" and summary["explained"]))
+
+
+def main(argv: list[str]) -> int:
+    """Run the demo; 0 when Salesforce matches Stripe."""
+    args = _parser().parse_args(argv)
 
     import os
 

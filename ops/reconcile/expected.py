@@ -56,6 +56,21 @@ def _bt_record(txn: dict[str, Any], account: str | None, payout_id: str | None, 
     return record
 
 
+def _reconciliation(po: dict[str, Any], payout_obj: dict[str, Any], account: str | None,
+                    bts: dict[str, tuple[dict[str, Any], str | None]], cfg: MappingConfig) -> dict[str, Any]:
+    """The payout's reconciliation upsert from its truth line (members None: a manual payout, Stripe lists none)."""
+    members = []
+    for m in po.get("members") or []:
+        txn = bts.get(m["id"], ({}, None))[0]
+        members.append(PayoutMember(balance_transaction_id=m["id"], amount=int(txn.get("amount", m["net"])),
+                                    fee=int(txn.get("fee", 0)), net=int(m["net"]),
+                                    currency=str(txn.get("currency", po.get("currency")))))
+    meta = _meta("payout", payout_obj or {"created": 0}, account)
+    count = len(members) if po.get("members") is not None else None
+    return reconcile_payout(po["id"], po.get("amount"), po.get("currency"), members, count, meta, cfg,
+                            automatic=po.get("automatic"), reconciliation_status=po.get("reconciliation_status"))
+
+
 def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
                      since: int | None = None, until: int | None = None) -> tuple[dict[Key, dict[str, Any]], dict[str, Any]]:
     """(expected records, context) from truth lines; `since`/`until` (unix s) bound objects by `created`.
@@ -107,21 +122,9 @@ def expected_records(truth: Iterable[dict[str, Any]], cfg: MappingConfig,
             continue
         payout_id, count = membership.get(txn["id"], (None, None))
         add(map_balance_transaction(_bt_record(txn, account, payout_id, count), cfg))
-    bts = objects.get("balance_transaction", {})
     for po in payouts:
         payout_obj, account = objects.get("payout", {}).get(po["id"], ({}, po.get("account")))
-        if payout_obj and not in_range(payout_obj):
-            continue
-        members = []
-        for m in po.get("members") or []:
-            txn = bts.get(m["id"], ({}, None))[0]
-            members.append(PayoutMember(balance_transaction_id=m["id"], amount=int(txn.get("amount", m["net"])),
-                                        fee=int(txn.get("fee", 0)), net=int(m["net"]),
-                                        currency=str(txn.get("currency", po.get("currency")))))
-        meta = _meta("payout", payout_obj or {"created": 0}, account)
-        known = po.get("members") is not None
-        add([reconcile_payout(po["id"], po.get("amount"), po.get("currency"), members,
-                              len(members) if known else None, meta, cfg, automatic=po.get("automatic"),
-                              reconciliation_status=po.get("reconciliation_status"))])
+        if not payout_obj or in_range(payout_obj):
+            add([_reconciliation(po, payout_obj, account, objects.get("balance_transaction", {}), cfg)])
     context = {"objects": objects, "payouts": payouts, "upserts": upserts_by_key, "deleted": deleted_keys}
     return expected, context
