@@ -213,7 +213,9 @@ def test_malformed_records_on_every_topic_are_dead_lettered_and_the_good_ones_la
     # balance transactions: garbage, a wrong-schema record, and a good member of a payout
     payout = fresh(next(e for e in events if e["type"] == "payout.paid"))
     payout_id = payout["data"]["object"]["id"]
-    payout["data"]["object"].update(amount=2000, currency="usd", status="paid")
+    # completed: only then is its member list final (Stripe's payouts stay in_progress for a while after paid)
+    payout["data"]["object"].update(amount=2000, currency="usd", status="paid", reconciliation_status="completed",
+                                    automatic=True)
     now_ms = int(time.time() * 1000)
     bt = {"id": f"txn_adv{uuid.uuid4().hex[:12]}", "source_id": good1["data"]["object"]["id"], "payout_id": payout_id,
           "payout_transaction_count": 1, "account": None, "livemode": False, "type": "charge",
