@@ -14,7 +14,8 @@ import pytest
 from ops.broker import BrokerConfig, BrokerError, start, stop
 from paysync.net import free_port
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stripe"
+# real Stripe payloads, captured from ../shared/fixtures/stripe with their origins (tests/fixtures/stripe/SOURCES.md)
+STRIPE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe"
 
 
 def _docker_engine() -> bool:
@@ -69,7 +70,5 @@ def topic_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def stripe_fixtures() -> Path:
-    """`../shared/fixtures/stripe`; tests that need it skip when it is absent."""
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures/stripe is not present")
-    return SHARED_FIXTURES
+    """`tests/fixtures/stripe`: real Stripe payloads kept in the repository, so no test depends on ../shared."""
+    return STRIPE_FIXTURES

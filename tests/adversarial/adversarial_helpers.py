@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from paysync.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "stripe" / "stripe-ruby-mock"
+FIXTURES = REPO / "tests" / "fixtures" / "stripe" / "stripe-ruby-mock"  # captured from ../shared (SOURCES.md)
 SECRET = "whsec_adv" + "Q7mZt2pLx9Kc4Rw8"  # never a real secret: built at run time, scanned for later
 OLD_SECRET = "whsec_adv" + "rotatedN3vY6bH1"
 REAL_EVENT_FILES = ("charge.succeeded", "charge.failed", "customer.created", "charge.refunded", "payout.paid",
@@ -28,7 +28,7 @@ REAL_EVENT_FILES = ("charge.succeeded", "charge.failed", "customer.created", "ch
 
 
 def real_events() -> list[dict[str, Any]]:
-    """Real Stripe event envelopes (stripe-ruby-mock fixtures); [] when the shared fixtures are absent."""
+    """Real Stripe event envelopes (stripe-ruby-mock fixtures, captured into the repository)."""
     out = []
     for name in REAL_EVENT_FILES:
         path = FIXTURES / f"{name}.json"
