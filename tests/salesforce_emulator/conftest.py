@@ -18,9 +18,14 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandl
     handle.stop()
 
 
+def password_client(handle: EmulatorHandle) -> Salesforce:
+    """simple-salesforce 1.12.x, unmodified, logged in to `handle` with the OAuth password flow."""
+    c = handle.credentials
+    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
+                      consumer_secret=c["client_secret"], session=client_session(handle))
+
+
 @pytest.fixture()
 def sf(emulator: EmulatorHandle) -> Salesforce:
     """simple-salesforce 1.12.x, unmodified, logged in with the OAuth password flow."""
-    c = emulator.credentials
-    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
-                      consumer_secret=c["client_secret"], session=client_session(emulator))
+    return password_client(emulator)

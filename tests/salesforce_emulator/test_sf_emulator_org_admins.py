@@ -10,7 +10,8 @@ import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
-from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
+from emulators.salesforce_emulator import EmulatorHandle, start_emulator
+from tests.salesforce_emulator.conftest import password_client
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
 
 @pytest.fixture()
 def sf(org: EmulatorHandle) -> Salesforce:
-    c = org.credentials
-    return Salesforce(username=c["username"], password=c["password"], consumer_key=c["client_id"],
-                      consumer_secret=c["client_secret"], session=client_session(org))
+    return password_client(org)
 
 
 def _save(sf: Salesforce, path: str, sobject: str, records: list[dict[str, Any]],
