@@ -116,6 +116,13 @@ class TopicSettings(PaysyncSettings):
 
     prefix: str = Field(default="", description="prefix for every topic name (several pipelines per cluster)")
     partitions: int = Field(default=6, ge=1, le=1000, description="partitions of the data topics")
+    replication_factor: int | None = Field(
+        default=None, ge=1, le=32,
+        description="replicas of every paysync topic (changelogs included); unset = 3 on a cluster of three or more "
+                    "brokers, 1 on a one-node development broker")
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, le=32,
+        description="min.insync.replicas of every paysync topic; unset = 2 when replicated three times or more, else 1")
 
 
 class KafkaSettings(PaysyncSettings):
