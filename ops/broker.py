@@ -1,5 +1,6 @@
 """A real Apache Kafka broker (KRaft, one combined broker+controller) with no Docker: a development tool for the
-demo, the tests and `paysync kafka`, not part of the pipeline.
+demo, the tests and `paysync kafka`, not part of the pipeline. `ops.kafka_cluster` runs several of these nodes
+as one replicated cluster (`node_id`, `voters`, `replicas`).
 
 The jars come from Maven Central through `mvn` into a cache folder the first time; storage is
 formatted once; the broker runs as a detached `java` process on 127.0.0.1 whose pid and ports are
@@ -47,6 +48,10 @@ class BrokerConfig:
     data_dir: Path = field(default_factory=lambda: state_dir() / "kafka")
     jars_dir: Path = field(default_factory=lambda: cache_dir() / f"kafka-{KAFKA_VERSION}")
     heap: str = "768m"
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters; "" = this node alone (1@127.0.0.1:controller_port)
+    replicas: int = 1  # replication of internal topics and the default for new ones; min ISR = replicas - 1 (≥ 1)
+    session_timeout_ms: int = 9000  # broker.session.timeout.ms: how soon the controller fences a dead broker
 
     @property
     def bootstrap(self) -> str:
@@ -148,9 +153,11 @@ def status(cfg: BrokerConfig) -> BrokerStatus:
 
 
 def _server_properties(cfg: BrokerConfig) -> str:
+    voters = cfg.voters or f"{cfg.node_id}@127.0.0.1:{cfg.controller_port}"
+    min_isr = max(1, cfg.replicas - 1)
     return f"""process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}
+node.id={cfg.node_id}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://127.0.0.1:{cfg.port},CONTROLLER://127.0.0.1:{cfg.controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.port}
 inter.broker.listener.name=PLAINTEXT
@@ -158,10 +165,16 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={cfg.data_dir / 'log'}
 num.partitions=6
-offsets.topic.replication.factor=1
+default.replication.factor={cfg.replicas}
+min.insync.replicas={min_isr}
+unclean.leader.election.enable=false
+offsets.topic.replication.factor={cfg.replicas}
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={cfg.replicas}
+transaction.state.log.min.isr={min_isr}
+broker.session.timeout.ms={cfg.session_timeout_ms}
+broker.heartbeat.interval.ms={max(500, cfg.session_timeout_ms // 4)}
+auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
@@ -195,11 +208,11 @@ def _java(cfg: BrokerConfig, libs: Path, *args: str) -> list[str]:
     ]
 
 
-def wait_ready(bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None) -> None:
-    """Return when an AdminClient gets metadata from `bootstrap`; BrokerError after `timeout` seconds."""
+def wait_ready(bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None, brokers: int = 1) -> None:
+    """Return when an AdminClient's metadata from `bootstrap` lists `brokers` brokers; BrokerError after `timeout`."""
     from confluent_kafka.admin import AdminClient
 
-    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger()}
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": quiet_logger()}
     admin = AdminClient(conf)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -207,26 +220,33 @@ def wait_ready(bootstrap: str, timeout: float, alive: Callable[[], bool] | None 
             raise BrokerError("the broker process exited during start-up")
         try:
             md = admin.list_topics(timeout=1.0)
-            if md.brokers:
+            if len(md.brokers) >= brokers:
                 return
         except Exception:  # noqa: BLE001 - not ready yet, any client error means "try again"
             pass
         time.sleep(0.2)
+    if brokers > 1:
+        raise BrokerError(f"the {brokers} brokers at {bootstrap} were not all in the metadata within {timeout:.0f} s")
     raise BrokerError(f"no answer from {bootstrap} within {timeout:.0f} s")
 
 
-def _quiet_logger() -> logging.Logger:
+def quiet_logger() -> logging.Logger:
     log = logging.getLogger("paysync.broker.admin")
     log.addHandler(logging.NullHandler())
     log.propagate = False
     return log
 
 
-def _format_storage(cfg: BrokerConfig, libs: Path, props: Path) -> None:
-    """Format the KRaft storage of a new data folder with a fresh cluster id."""
+def new_cluster_id() -> str:
+    """A KRaft cluster id (22 characters of base64url) the storage tool accepts."""
     cluster_id = "-"
     while cluster_id.startswith("-"):  # a leading dash would be read as an option by the storage tool
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster_id
+
+
+def _format_storage(cfg: BrokerConfig, libs: Path, props: Path, cluster_id: str) -> None:
+    """Format the KRaft storage of a new data folder with `cluster_id` (every node of a cluster shares it)."""
     fmt = subprocess.run(
         _java(cfg, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"),
         capture_output=True, text=True, check=False,
@@ -234,6 +254,46 @@ def _format_storage(cfg: BrokerConfig, libs: Path, props: Path) -> None:
     if fmt.returncode != 0:
         tail = (fmt.stdout + fmt.stderr).strip().splitlines()[-1:] or ["no output"]
         raise BrokerError(f"formatting Kafka storage failed: {tail[0]}")
+
+
+def check_can_start(ports: list[int]) -> None:
+    """BrokerError when a port is taken or Java is missing: the start-up errors a user can fix."""
+    for port in ports:
+        if not _port_free(port):
+            raise BrokerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port/--controller-port")
+    if shutil.which("java") is None:
+        raise BrokerError("Java is not installed: the Kafka broker needs Java 17 or newer on PATH")
+
+
+def launch(cfg: BrokerConfig, cluster_id: str | None = None) -> subprocess.Popen[bytes]:
+    """Write the node's config, format its storage if new, and start its `java` process (not waiting for it)."""
+    libs = ensure_jars(cfg.jars_dir)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.data_dir / "logs").mkdir(exist_ok=True)
+    props = cfg.data_dir / "server.properties"
+    props.write_text(_server_properties(cfg), encoding="utf-8")
+    (cfg.data_dir / "log4j.properties").write_text(_LOG4J, encoding="utf-8")
+    if not (cfg.data_dir / "log" / "meta.properties").exists():
+        _format_storage(cfg, libs, props, cluster_id or new_cluster_id())
+    out = open(cfg.data_dir / "logs" / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        _java(cfg, libs, "kafka.Kafka", str(props)),
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    out.close()
+    cfg.pid_file.write_text(
+        json.dumps({"pid": proc.pid, "bootstrap": cfg.bootstrap, **{k: str(v) for k, v in asdict(cfg).items()}}),
+        encoding="utf-8",
+    )
+    return proc
+
+
+def abort(cfg: BrokerConfig, proc: subprocess.Popen[bytes], exc: BrokerError) -> BrokerError:
+    """Stop a node that failed its start-up; the error to raise names its log and last error."""
+    if proc.poll() is None:
+        _terminate(proc.pid, grace=5)
+    cfg.pid_file.unlink(missing_ok=True)
+    return BrokerError(f"{exc}; see {cfg.log_file}{_last_error(cfg)}")
 
 
 def start(cfg: BrokerConfig, fresh: bool = False, timeout: float = 90.0) -> tuple[str, bool]:
@@ -248,36 +308,12 @@ def start(cfg: BrokerConfig, fresh: bool = False, timeout: float = 90.0) -> tupl
         stop(cfg)
     if fresh:
         shutil.rmtree(cfg.data_dir, ignore_errors=True)
-    for port in (cfg.port, cfg.controller_port):
-        if not _port_free(port):
-            raise BrokerError(f"port {port} on 127.0.0.1 is already in use; choose another with --port/--controller-port")
-    if shutil.which("java") is None:
-        raise BrokerError("Java is not installed: the Kafka broker needs Java 17 or newer on PATH")
-    libs = ensure_jars(cfg.jars_dir)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.data_dir / "logs").mkdir(exist_ok=True)
-    props = cfg.data_dir / "server.properties"
-    props.write_text(_server_properties(cfg), encoding="utf-8")
-    (cfg.data_dir / "log4j.properties").write_text(_LOG4J, encoding="utf-8")
-    if not (cfg.data_dir / "log" / "meta.properties").exists():
-        _format_storage(cfg, libs, props)
-    out = open(cfg.data_dir / "logs" / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        _java(cfg, libs, "kafka.Kafka", str(props)),
-        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    out.close()
-    cfg.pid_file.write_text(
-        json.dumps({"pid": proc.pid, "bootstrap": cfg.bootstrap, **{k: str(v) for k, v in asdict(cfg).items()}}),
-        encoding="utf-8",
-    )
+    check_can_start([cfg.port, cfg.controller_port])
+    proc = launch(cfg)
     try:
         wait_ready(cfg.bootstrap, timeout, alive=lambda: proc.poll() is None)
     except BrokerError as exc:
-        if proc.poll() is None:
-            _terminate(proc.pid, grace=5)
-        cfg.pid_file.unlink(missing_ok=True)
-        raise BrokerError(f"{exc}; see {cfg.log_file}{_last_error(cfg)}") from None
+        raise abort(cfg, proc, exc) from None
     return cfg.bootstrap, True
 
 
@@ -290,9 +326,19 @@ def _last_error(cfg: BrokerConfig) -> str:
     return f" (last error: {errors[-1][:300]})" if errors else ""
 
 
+def kill(cfg: BrokerConfig) -> bool:
+    """SIGKILL the node (chaos: no controlled shutdown, its leaderships move only when the controller fences it)."""
+    current = status(cfg)
+    if not current.running or current.pid is None:
+        return False
+    _terminate(current.pid, grace=0)
+    cfg.pid_file.unlink(missing_ok=True)
+    return True
+
+
 def _terminate(pid: int, grace: float) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
