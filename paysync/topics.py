@@ -3,6 +3,11 @@
 The data topics share one partition count so that `stripe.events` and `stripe.balance_transactions`
 are co-partitioned (a charge and its balance transaction, both keyed by the charge id, meet in the
 same partition). Faust's own changelog and repartition topics are created by Faust.
+
+Replication is explicit: every topic is created with a resolved replication factor and `min.insync.replicas`
+(`resolve_replication`: the settings, else 3 and 2 on a cluster of three or more brokers, 1 and 1 on a one-node
+broker), and every component checks at start-up (`check_replication`) that the topics it uses, and the consumer
+offsets, are replicated so; a mismatch is a `ReplicationError` naming the topics and the fix.
 """
 
 from __future__ import annotations
@@ -80,16 +85,65 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
+OFFSETS_TOPIC = "__consumer_offsets"
+
+
+class ReplicationError(Exception):
+    """Topics are not replicated as the settings require; the message names them and the fix."""
+
+    def __init__(self, problems: list[str], expected: "Replication") -> None:
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} topic(s) not replicated as required (replication factor {expected.factor}, "
+            f"min.insync.replicas {expected.min_insync}): {'; '.join(problems)}. Fix: raise the replication with "
+            "kafka-reassign-partitions and set min.insync.replicas with kafka-configs (or recreate the topics), or "
+            "set PAYSYNC_TOPIC_REPLICATION_FACTOR / PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what the cluster is meant "
+            "to run")
+
+
+@dataclass(frozen=True)
+class Replication:
+    """The replication every paysync topic is created with and checked against."""
+
+    factor: int
+    min_insync: int
+    brokers: int
+
+
+def resolve_replication(conf: Mapping[str, Any], factor: int | None = None, min_insync: int | None = None,
+                        timeout: float = 30.0, admin: Any = None) -> Replication:
+    """The replication for this cluster: the given settings, else 3 and 2 with three brokers or more (the brokers'
+    count with fewer), 1 and 1 on one broker. ReplicationError when the settings cannot hold on this cluster."""
+    if admin is None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(dict(conf))
+    brokers = len(admin.list_topics(timeout=timeout).brokers)
+    rf = factor if factor is not None else max(1, min(3, brokers))
+    isr = min_insync if min_insync is not None else (2 if rf >= 3 else 1)
+    wanted = Replication(rf, isr, brokers)
+    if rf > brokers:
+        raise ReplicationError([f"the cluster has {brokers} broker(s), fewer than {rf} replicas"], wanted)
+    if isr > rf:
+        raise ReplicationError([f"min.insync.replicas {isr} is above the replication factor {rf}"], wanted)
+    return wanted
+
+
 def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[str, str]]],
-                    timeout: float) -> list[str]:
-    """Create each `(name, partitions, config)` whose topic does not exist yet; returns the names created."""
+                    timeout: float, factor: int | None = None, min_insync: int | None = None) -> list[str]:
+    """Create each `(name, partitions, config)` whose topic does not exist yet, replicated as `resolve_replication`
+    says; returns the names created."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient(dict(conf))
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)
+    if all(name in existing for name, _, _ in specs):
+        return []
+    rep = resolve_replication(conf, factor, min_insync, timeout, admin=admin)
+    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=rep.factor,
+                       config={**config, "min.insync.replicas": str(rep.min_insync)})
               for name, partitions, config in specs if name not in existing]
     if not wanted:
         return []
@@ -104,17 +158,70 @@ def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[st
     return created
 
 
-def create_topics(conf: Mapping[str, Any], prefix: str = "", partitions: int = 6, timeout: float = 30.0) -> list[str]:
-    """Create every declared topic that does not exist yet; returns the names created (idempotent)."""
+def create_topics(conf: Mapping[str, Any], prefix: str = "", partitions: int = 6, timeout: float = 30.0,
+                  replication_factor: int | None = None, min_insync_replicas: int | None = None) -> list[str]:
+    """Create every declared topic that does not exist yet; returns the names created (idempotent).
+
+    Replication: `resolve_replication(replication_factor, min_insync_replicas)` (None = the cluster's default)."""
     return _create_missing(
-        conf, [(t.full_name(prefix), t.partitions or partitions, t.broker_config()) for t in ALL_TOPICS], timeout)
+        conf, [(t.full_name(prefix), t.partitions or partitions, t.broker_config()) for t in ALL_TOPICS], timeout,
+        replication_factor, min_insync_replicas)
 
 
 def ensure_topics(conf: Mapping[str, Any], names: Sequence[str], partitions: int, timeout: float = 30.0,
-                  compact: bool = False) -> list[str]:
+                  compact: bool = False, replication_factor: int | None = None,
+                  min_insync_replicas: int | None = None) -> list[str]:
     """Create the topics in `names` that do not exist (delete policy, or compacted); returns those created."""
     config = {"cleanup.policy": "compact"} if compact else {}
-    return _create_missing(conf, [(n, partitions, config) for n in names], timeout)
+    return _create_missing(conf, [(n, partitions, config) for n in names], timeout, replication_factor,
+                           min_insync_replicas)
+
+
+def paysync_topic_names(prefix: str = "") -> list[str]:
+    """The full names of every declared topic."""
+    return [t.full_name(prefix) for t in ALL_TOPICS]
+
+
+def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication_factor: int | None = None,
+                      min_insync_replicas: int | None = None, timeout: float = 30.0) -> Replication:
+    """Start-up check of a component: each topic in `names` that exists, and the consumer offsets, has the
+    resolved replication factor and `min.insync.replicas` (the offsets: at least the factor). Returns the
+    replication; ReplicationError listing every mismatch. Missing topics are not this check's business (the
+    component creates or waits for them); a replica briefly out of sync (a node restarting) is not a mismatch."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(dict(conf))
+    rep = resolve_replication(conf, replication_factor, min_insync_replicas, timeout, admin=admin)
+    topics = admin.list_topics(timeout=timeout).topics
+    present = [n for n in names if n in topics and topics[n].partitions]
+    problems: list[str] = []
+    for name in present:
+        counts = sorted({len(p.replicas) for p in topics[name].partitions.values()})
+        if counts != [rep.factor]:
+            problems.append(f"{name} has replication factor {'/'.join(map(str, counts))}, not {rep.factor}")
+    offsets = topics.get(OFFSETS_TOPIC)
+    if offsets is not None and offsets.partitions:
+        low = min(len(p.replicas) for p in offsets.partitions.values())
+        if low < rep.factor:
+            problems.append(f"{OFFSETS_TOPIC} (the consumer offsets) has replication factor {low}, below "
+                            f"{rep.factor}: set offsets.topic.replication.factor on the brokers and reassign it")
+    for name, value in _min_insync(admin, present, timeout).items():
+        if value != rep.min_insync:
+            problems.append(f"{name} has min.insync.replicas {value}, not {rep.min_insync}")
+    if problems:
+        raise ReplicationError(problems, rep)
+    return rep
+
+
+def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, int]:
+    """Each topic's effective `min.insync.replicas` (its own, else the broker's default)."""
+    if not names:
+        return {}
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
+
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
+                                     request_timeout=timeout)
+    return {res.name: int(fut.result(timeout)["min.insync.replicas"].value) for res, fut in futures.items()}
 
 
 def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 30.0) -> list[str]:
