@@ -112,21 +112,38 @@ class Replication:
 
 def resolve_replication(conf: Mapping[str, Any], factor: int | None = None, min_insync: int | None = None,
                         timeout: float = 30.0, admin: Any = None) -> Replication:
-    """The replication for this cluster: the given settings, else 3 and 2 with three brokers or more (the brokers'
-    count with fewer), 1 and 1 on one broker. ReplicationError when the settings cannot hold on this cluster."""
+    """The replication for this cluster: the given settings, else 3 and 2 on a cluster of three brokers or more,
+    1 and 1 on one broker. "Three or more" is the most of: the live brokers (capped at 3), the brokers'
+    `default.replication.factor`, and the consumer offsets' replication (capped at 3) — so a cluster with one
+    node down (it is not in the metadata) still resolves to 3. ReplicationError when min.insync exceeds the factor.
+    """
     if admin is None:
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient(dict(conf))
-    brokers = len(admin.list_topics(timeout=timeout).brokers)
-    rf = factor if factor is not None else max(1, min(3, brokers))
-    isr = min_insync if min_insync is not None else (2 if rf >= 3 else 1)
-    wanted = Replication(rf, isr, brokers)
-    if rf > brokers:
-        raise ReplicationError([f"the cluster has {brokers} broker(s), fewer than {rf} replicas"], wanted)
-    if isr > rf:
-        raise ReplicationError([f"min.insync.replicas {isr} is above the replication factor {rf}"], wanted)
+        admin = _admin(conf)
+    md = admin.list_topics(timeout=timeout)
+    brokers = len(md.brokers)
+    if factor is None:
+        offsets = md.topics.get(OFFSETS_TOPIC)
+        offsets_rf = max((len(p.replicas) for p in offsets.partitions.values()), default=1) if offsets else 1
+        factor = max(1, min(3, brokers), min(3, offsets_rf), _default_replication(admin, md, timeout))
+    isr = min_insync if min_insync is not None else (2 if factor >= 3 else 1)
+    wanted = Replication(factor, isr, brokers)
+    if isr > factor:
+        raise ReplicationError([f"min.insync.replicas {isr} is above the replication factor {factor}"], wanted)
     return wanted
+
+
+def _default_replication(admin: Any, md: Any, timeout: float) -> int:
+    """A broker's `default.replication.factor` (1 when it cannot be read, e.g. no DescribeConfigs ACL)."""
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
+
+    if not md.brokers:
+        return 1
+    try:
+        resource = ConfigResource(ConfigResource.Type.BROKER, str(min(md.brokers)))
+        configs = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+        return int(configs["default.replication.factor"].value)
+    except Exception:  # noqa: BLE001 - an ACL or an old broker: the other signals decide
+        return 1
 
 
 def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[str, str]]],
@@ -134,10 +151,9 @@ def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[st
     """Create each `(name, partitions, config)` whose topic does not exist yet, replicated as `resolve_replication`
     says; returns the names created."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient(dict(conf))
+    admin = _admin(conf)
     existing = set(admin.list_topics(timeout=timeout).topics)
     if all(name in existing for name, _, _ in specs):
         return []
@@ -188,12 +204,10 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
     resolved replication factor and `min.insync.replicas` (the offsets: at least the factor). Returns the
     replication; ReplicationError listing every mismatch. Missing topics are not this check's business (the
     component creates or waits for them); a replica briefly out of sync (a node restarting) is not a mismatch."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(dict(conf))
+    admin = _admin(conf)
     rep = resolve_replication(conf, replication_factor, min_insync_replicas, timeout, admin=admin)
     topics = admin.list_topics(timeout=timeout).topics
-    present = [n for n in names if n in topics and topics[n].partitions]
+    present = sorted({n for n in names if n in topics and topics[n].partitions})
     problems: list[str] = []
     for name in present:
         counts = sorted({len(p.replicas) for p in topics[name].partitions.values()})
@@ -214,34 +228,31 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
 
 
 def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, int]:
-    """Each topic's effective `min.insync.replicas` (its own, else the broker's default)."""
-    if not names:
-        return {}
-    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
-
-    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
-                                     request_timeout=timeout)
-    return {res.name: int(fut.result(timeout)["min.insync.replicas"].value) for res, fut in futures.items()}
-
-
-def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 30.0) -> list[str]:
-    """Wait until every topic in `names` is in the cluster's metadata with a leader for each partition.
-
-    Returns the names still missing or leaderless when `timeout` runs out (empty: all ready). A topic that
-    was just created can be missing from a fresh client's first metadata for a moment, and a consumer group
-    member that joins then is assigned none of its partitions.
-    """
+    """Each topic's effective `min.insync.replicas` (its own, else the broker's default). A topic created a moment
+    ago may be unknown to the broker asked for a short while: asked again then."""
     import time
 
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
+
+    out: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while True:
+            resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+            try:
+                configs = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+                out[name] = int(configs["min.insync.replicas"].value)
+                break
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    return out
+
+
+def _admin(conf: Mapping[str, Any]) -> Any:
+    """An admin client that keeps librdkafka's informational lines (e.g. a purged queue at close) out of the logs."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(dict(conf))
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
-        missing = [n for n in names if n not in topics or topics[n].error is not None or not topics[n].partitions
-                   or any(p.leader < 0 for p in topics[n].partitions.values())]
-        if not missing or time.monotonic() >= deadline:
-            return missing
-        time.sleep(0.2)
-
+    return AdminClient({"log_level": 4, **conf})
