@@ -251,6 +251,28 @@ def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, i
     return out
 
 
+def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 30.0) -> list[str]:
+    """Wait until every topic in `names` is in the cluster's metadata with a leader for each partition.
+
+    Returns the names still missing or leaderless when `timeout` runs out (empty: all ready). A topic that
+    was just created can be missing from a fresh client's first metadata for a moment, and a consumer group
+    member that joins then is assigned none of its partitions.
+    """
+    import time
+
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(dict(conf))
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        missing = [n for n in names if n not in topics or topics[n].error is not None or not topics[n].partitions
+                   or any(p.leader < 0 for p in topics[n].partitions.values())]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(0.2)
+
+
 def _admin(conf: Mapping[str, Any]) -> Any:
     """An admin client that keeps librdkafka's informational lines (e.g. a purged queue at close) out of the logs."""
     from confluent_kafka.admin import AdminClient
