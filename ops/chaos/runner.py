@@ -23,6 +23,9 @@ from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
 
 log = logging.getLogger("paysync.chaos")
 
+# action kinds of other scenario families, by kind (ops.chaos.cluster registers its node faults here)
+EXTRA_ACTIONS: dict[str, Callable[[LocalPipeline, Action, Counter[str]], None]] = {}
+
 
 @dataclass
 class RunConfig:
@@ -121,6 +124,8 @@ class _Injector:
             record = self.poison.inject()
             self.counts["poison"] += 1
             log.info("poison injected", extra={"kind": record.kind, "origin": list(record.origin)})
+        elif action.kind in EXTRA_ACTIONS:
+            EXTRA_ACTIONS[action.kind](self.p, action, self.counts)
 
 
 def _lags(p: LocalPipeline) -> dict[str, int] | None:
