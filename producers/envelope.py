@@ -5,6 +5,11 @@ Snapshot events (`object: "event"`) name their object in `data.object`; thin eve
 object). Objects without an id (`balance`, in `balance.available`) are keyed by type and
 account. Anything else is `NotAnEvent`. Keys come from `paysync.keys.event_key`, so every
 producer (webhook, poller, backfill) puts one object's events in one partition.
+
+The stored `raw_event` is redacted (`paysync.redact`: card and bank details cut to brand and last4, card
+numbers, IBANs and secrets in free text replaced) before any producer encodes it; a redacted one carries
+`"paysync_redacted": {"rules": 1, "verified": …}` — `stripe-signature` for a webhook (its signature was
+checked over the raw body before redaction), `stripe-api` for what a poller or the backfill fetched.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from paysync.keys import event_key
 from paysync.records import EventSource, StripeEventEnvelope
+from paysync.redact import RedactionError, redact_json_text
 
 Source = EventSource
 _INT64_MAX = 2**63 - 1
@@ -69,7 +75,7 @@ def _snapshot_subject(event: dict[str, Any]) -> tuple[str | None, str, dict[str,
 
 
 def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) -> tuple[str, StripeEventEnvelope]:
-    """(Kafka key, envelope record) for one parsed event; raises NotAnEvent when it is not one."""
+    """(Kafka key, envelope record) for one parsed event, `raw_event` redacted; NotAnEvent when it is not one."""
     if not isinstance(event, dict):
         raise NotAnEvent("the body is not a JSON object")
     kind = event.get("object")
@@ -88,6 +94,11 @@ def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) ->
     except ValueError:  # id-less singletons such as `balance` (balance.available): one key per account
         key = f"{object_type}:{account}" if account else object_type
     object_id = obj.get("id") or key
+    verified = "stripe-signature" if source == "webhook" else "stripe-api"
+    try:
+        stored = redact_json_text(raw_event, {"verified": verified})
+    except RedactionError as exc:
+        raise NotAnEvent(str(exc)) from None
     record: StripeEventEnvelope = {
         "event_id": event_id,
         "event_type": event_type,
@@ -100,6 +111,6 @@ def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) ->
         "object_id": object_id,
         "object_type": object_type,
         "thin": thin,
-        "raw_event": raw_event,
+        "raw_event": stored,
     }
     return key, record

@@ -1,0 +1,184 @@
+"""Raw Stripe payloads reduced to what paysync needs, before anything reaches Kafka (pure functions).
+
+`stripe.events` keeps raw events 35 days and `paysync.dlq` keeps dead letters for ever, so the raw JSON every
+producer stores is first reduced (docs/operations.md, "What is stored"):
+
+- Payment instruments — objects whose `object` is `card`, `bank_account`, `issuing.card`, `source` or
+  `payment_method`, and every entry of a `payment_method_details` — keep only `id`, `object`, `type`,
+  `customer`, `brand` and `last4` (the mappings read `brand` and `last4`: `core.types.charge._card`, from
+  `payment_method_details.card` or an old-API `source` of object `card`). Expiry, fingerprint, IIN, network
+  tokens, 3-D Secure, wallets (`dynamic_last4`), checks, owners and billing details are dropped.
+- Anywhere in the tree, keys that only hold card or bank identifiers are dropped (`DROPPED_KEYS`: expiry,
+  fingerprint, account/routing numbers, IBAN, …) — bank-transfer instructions carry an IBAN or account number
+  outside any instrument object.
+- Every string (and key) has card numbers (`paysync.pan`), IBANs (ISO 13616 mod-97 valid) and Stripe secrets
+  (`sk_`/`rk_` keys, `whsec_` signing secrets) replaced by a marker.
+
+Nothing else is touched: ids, amounts, statuses, metadata keys and values (minus those three patterns) stay, so
+the mappings give the same upserts. A webhook's signature is verified over the raw body BEFORE this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from paysync.pan import redact_card_numbers
+
+MARKER_KEY = "paysync_redacted"
+RULES_VERSION = 1
+REDACTED_IBAN = "[REDACTED-IBAN]"
+REDACTED_SECRET = "[REDACTED-SECRET]"
+
+INSTRUMENT_OBJECTS = frozenset({"card", "bank_account", "issuing.card", "source", "payment_method"})
+KEPT_ON_INSTRUMENT = frozenset({"id", "object", "type", "customer", "brand", "last4"})
+DROPPED_KEYS = frozenset({
+    "exp_month", "exp_year", "fingerprint", "iin", "dynamic_last4", "network_token",
+    "account_number", "routing_number", "iban", "swift_code", "sort_code", "bsb_number", "clabe",
+    "transit_number", "institution_number",
+})
+
+_IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![0-9A-Za-z_])")
+_SECRET = re.compile(r"(?<![0-9A-Za-z])(?:(?:sk|rk)_(?:live|test)_|whsec_)[0-9A-Za-z+/=_]+")
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
+
+
+def iban_ok(candidate: str) -> bool:
+    """Whether `candidate` (spaces allowed) passes the ISO 13616 mod-97 check."""
+    text = candidate.replace(" ", "")
+    rearranged = text[4:] + text[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def redact_text(text: str) -> str:
+    """`text` with card numbers, IBANs and Stripe secrets replaced by markers (unchanged when it has none)."""
+    if _IBAN.search(text):  # before card numbers: an IBAN's digits may pass the Luhn check too
+        text = _IBAN.sub(lambda m: REDACTED_IBAN if iban_ok(m.group(0)) else m.group(0), text)
+    if _DIGIT_RUN.search(text):
+        text = redact_card_numbers(text)
+    if "_" in text:
+        text = _SECRET.sub(REDACTED_SECRET, text)
+    return text
+
+
+class RedactionError(ValueError):
+    """A JSON value nested too deeply to walk: it cannot be stored (the caller refuses it)."""
+
+
+class _Counter:
+    """How many values one redaction dropped or replaced."""
+
+    def __init__(self) -> None:
+        self.changes = 0
+
+
+def _instrument(obj: dict[str, Any], count: _Counter) -> dict[str, Any]:
+    """A payment instrument (or one `payment_method_details` entry) cut to `KEPT_ON_INSTRUMENT`."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in KEPT_ON_INSTRUMENT and not isinstance(value, (dict, list)):
+            out[key] = redact_text(value) if isinstance(value, str) else value
+        elif key == obj.get("type") and isinstance(value, dict):  # a source's / payment method's `card: {…}`
+            out[key] = _instrument(value, count)
+        elif isinstance(value, dict) and key == "customer":  # an expanded customer is not an instrument
+            out[key] = _walk(value, count)
+        else:
+            count.changes += 1
+    return out
+
+
+def _details(details: dict[str, Any], count: _Counter) -> dict[str, Any]:
+    """`payment_method_details`: its `type`, and each method's entry cut like an instrument."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if isinstance(value, dict):
+            out[key] = _instrument(value, count)
+        elif key == "type" or value is None:
+            out[key] = value
+        else:
+            count.changes += 1
+    return out
+
+
+def _walk(value: Any, count: _Counter) -> Any:
+    if isinstance(value, str):
+        out = redact_text(value)
+        count.changes += out != value
+        return out
+    if isinstance(value, list):
+        return [_walk(item, count) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("object")
+    if isinstance(kind, str) and kind in INSTRUMENT_OBJECTS:
+        return _instrument(value, count)
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in DROPPED_KEYS:
+            count.changes += 1
+            continue
+        safe_key = redact_text(key)
+        count.changes += safe_key != key
+        if key == "payment_method_details" and isinstance(item, dict):
+            result[safe_key] = _details(item, count)
+        else:
+            result[safe_key] = _walk(item, count)
+    return result
+
+
+def redact(value: Any) -> tuple[Any, int]:
+    """(redacted copy of a parsed Stripe JSON value, number of values dropped or replaced); `value` is untouched."""
+    count = _Counter()
+    try:
+        return _walk(value, count), count.changes
+    except RecursionError:
+        raise RedactionError("the JSON is nested too deeply to redact") from None
+
+
+def _exact(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _big_ints(value: Any) -> Any:
+    """`value` with integers beyond 64 bits (which orjson refuses) as exact JSON fragments."""
+    if isinstance(value, dict):
+        return {k: _big_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_big_ints(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+        return orjson.Fragment(str(value))
+    return value
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=_exact).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits
+        return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
+
+
+def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
+    """`text` (a JSON document) redacted; returned unchanged when nothing in it needed redacting.
+
+    When something was redacted the result is compact JSON (numbers exact as written) and, for an object,
+    `mark` (if given) is added under `MARKER_KEY`, saying what was done and how the original was verified.
+    Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk.
+    """
+    try:
+        parsed = json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        raise RedactionError("the JSON is nested too deeply to redact") from None
+    except ValueError:
+        return redact_text(text)
+    redacted, changes = redact(parsed)
+    if changes == 0:
+        return text
+    if mark is not None and isinstance(redacted, dict):
+        redacted[MARKER_KEY] = {"rules": RULES_VERSION, **mark}
+    return _dumps(redacted)
