@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from paysync.keys import balance_transaction_key, ref_id
+from paysync.redact import redact_json_text
 
 Source = Literal["webhook", "poll", "backfill"]
 
@@ -35,5 +36,5 @@ def balance_record(txn: dict[str, Any], raw: str, *, source: Source, account: st
         "source": source,
         "api_version": api_version,
         "received_at": received_at_ms,
-        "raw": raw,
+        "raw": redact_json_text(raw),  # an expanded `source` is a whole charge, card details and all (issue 18)
     }
