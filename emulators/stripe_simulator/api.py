@@ -2,7 +2,11 @@
 for charges, payment intents, refunds, disputes, invoices and customers. API-key auth, a token-bucket rate
 limit answering 429, request counting, Stripe-style paging (`limit`, `starting_after`, `ending_before`).
 
-`Stripe-Account: acct_…` scopes a request to a connected account, as in Stripe.
+`Stripe-Account: acct_…` scopes a request to a connected account, as in Stripe; so does `Stripe-Context: acct_…`
+(issue 15: stripe-python 16.1 sends a thin event's `context` as `Stripe-Context` when it fetches the related
+object, a v1 URL, `_api_requestor.py`: `headers["Stripe-Context"] = str(stripe_context)`). A request made as a
+connected account that deauthorized the platform is refused with 403 (`connect.py`). Connected accounts are
+listed by `GET /v1/accounts`; thin events are retrieved by `GET /v2/core/events/{id}` (`thin.py`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class ReadApi:
         self.api_key = api_key
         self.bucket = TokenBucket(rate_limit)
         self.counts: Counter[str] = Counter()
+        self.by_account: Counter[tuple[str, str]] = Counter()  # (account, endpoint label): `/_sim/stats/accounts`
         self.visibility = Visibility()  # POLLER hook (issue 15): off until `/_sim/config` sets `visibility_max_delay_s`
         self._lock = threading.Lock()
 
@@ -80,6 +85,9 @@ class ReadApi:
             Route("/v1/events/{id}", self._wrap("events.retrieve", self.retrieve_event)),
             Route("/v1/balance_transactions", self._wrap("balance_transactions.list", self.list_txns)),
             Route("/v1/balance_transactions/{id}", self._wrap("balance_transactions.retrieve", self.retrieve_txn)),
+            Route("/v1/accounts", self._wrap("accounts.list", self.list_accounts)),
+            Route("/v1/accounts/{id}", self._wrap("accounts.retrieve", self.retrieve_account)),
+            Route("/v2/core/events/{id}", self._wrap("v2.core.events.retrieve", self.retrieve_thin_event)),
             Route("/v1/{resource}", self._wrap(None, self.list_objects)),
             Route("/v1/{resource}/{id}", self._wrap(None, self.retrieve_object)),
         ]
@@ -87,9 +95,11 @@ class ReadApi:
     def _wrap(self, name: str | None, handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             label = name or f"{request.path_params.get('resource')}.{'retrieve' if 'id' in request.path_params else 'list'}"
+            account = request.headers.get("stripe-account") or request.headers.get("stripe-context") or PLATFORM
             with self._lock:
                 self.counts[label] += 1
                 self.counts["total"] += 1
+                self.by_account[(account, label)] += 1
             key = _api_key(request)
             if key != self.api_key:
                 return unauthorized(key)
@@ -97,7 +107,9 @@ class ReadApi:
                 with self._lock:
                     self.counts["rate_limited"] += 1
                 return rate_limited()
-            response: Response = handler(request, request.headers.get("stripe-account") or PLATFORM)
+            if account in self.store.revoked:
+                return _revoked(key or "", account)
+            response: Response = handler(request, account)
             return response
         return endpoint
 
@@ -152,6 +164,27 @@ class ReadApi:
         body = self.store.get("txns", request.path_params["id"], account)
         return json_response(body) if body else missing("balance_transaction", request.path_params["id"])
 
+    # -- connected accounts and thin events (issue 15) ------------------------------------------------------
+    def list_accounts(self, request: Request, account: str) -> Response:
+        """'List all connected accounts': "Returns a list of accounts connected to your platform via Connect. If
+        you're not a platform, the list is empty." (so asked as a connected account, it is empty)."""
+        try:
+            paging = _paging(request.query_params)
+        except ValueError as exc:
+            return bad_param(str(exc), exc.args[1] if len(exc.args) > 1 else "limit")
+        page = (self.store.list_accounts(paging[0], paging[1], paging[2]) if account == PLATFORM
+                else Page([], False))
+        return _list_response(page, "/v1/accounts", paging, "account")
+
+    def retrieve_account(self, request: Request, account: str) -> Response:
+        body = self.store.get_account(request.path_params["id"]) if account == PLATFORM else None
+        return json_response(body) if body else missing("account", request.path_params["id"])
+
+    def retrieve_thin_event(self, request: Request, account: str) -> Response:
+        """`GET /v2/core/events/{id}` of a thin event, in the context (`Stripe-Context`) it belongs to."""
+        body = self.store.get("v2_events", request.path_params["id"], account)
+        return json_response(body) if body else missing("v2.core.event", request.path_params["id"])
+
     # -- other objects ------------------------------------------------------------------------------------
     def list_objects(self, request: Request, account: str) -> Response:
         resource = request.path_params["resource"]
@@ -187,6 +220,14 @@ class ReadApi:
         payments = (f'{{"object":"list","data":[{",".join(page.bodies)}],"has_more":{dumps(page.has_more)},'
                     f'"url":"/v1/invoice_payments?invoice={invoice_id}"}}')
         return body[:-1] + f',"payments":{payments}}}'
+
+
+def _revoked(key: str, account: str) -> Response:
+    """A request as an account that deauthorized the platform: its access is gone (`connect.py`)."""
+    shown = f"{key[:8]}{'*' * 12}{key[-4:]}" if len(key) > 12 else "***"
+    return stripe_error(403, "invalid_request_error", f"The provided key '{shown}' does not have access to account "
+                        f"'{account}' (or that account does not exist). Application access may have been revoked.",
+                        "account_invalid")
 
 
 def _expand(q: Any) -> list[str]:

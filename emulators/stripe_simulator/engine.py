@@ -18,6 +18,7 @@ from .ledger import Account, Ledger
 from .objects_other import balance_transaction
 from .params import ScenarioParams
 from .records import EventBuilder, EventRecord, TxnRecord, dumps
+from .thin import thin_bodies
 
 Action = Callable[..., None]
 SETTLEMENT_CURRENCIES = ("usd", "eur", "usd", "gbp")
@@ -45,6 +46,7 @@ class Engine:
             currency = SETTLEMENT_CURRENCIES[(i + 1) % len(SETTLEMENT_CURRENCIES)]
             self.accounts.append(Account(self.ids.new("acct"), currency, self.ids.new("ba")))
         self.currencies = CHARGE_CURRENCIES
+        self._thin_rng = random.Random(f"thin:{params.seed}")  # its own draws: the scenario's stay as they were
 
     # -- scheduling ---------------------------------------------------------------------------------------
     def at(self, delay: float, action: Action, *args: Any, story: bool = True) -> None:
@@ -77,8 +79,16 @@ class Engine:
         """Emit an event whose snapshot is `obj` as it is now."""
         request_id = self.ids.new("req") if request else None
         record = self.builder.build(self.ids.new("evt"), event_type, obj, self.now, account.id, previous, request_id)
+        if self.p.thin_event_share and self._thin_rng.random() < self.p.thin_event_share:
+            record.thin_json, record.thin_fetched_json = thin_bodies(record, request_id)
         self._out.append(record)
         self.events_emitted += 1
+
+    def last_record_account(self, account_json: str) -> None:
+        """Attach the connected account object an `account.application.*` event adds or removes (`connect.py`)."""
+        record = self._out[-1]
+        assert isinstance(record, EventRecord)
+        record.account_json = account_json
 
     def txn(self, account: Account, txn: dict[str, Any], payout: str | None = None,
             paid_out_by: str | None = None) -> None:

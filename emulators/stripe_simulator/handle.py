@@ -66,6 +66,10 @@ class SimulatorHandle:
         """API requests counted by endpoint."""
         return cast(dict[str, int], self.admin("GET", "/_sim/stats"))
 
+    def stats_by_account(self) -> dict[str, dict[str, int]]:
+        """API requests counted by account asked as (`""` = the platform), then by endpoint."""
+        return cast(dict[str, dict[str, int]], self.admin("GET", "/_sim/stats/accounts"))
+
     def truth(self) -> list[dict[str, Any]]:
         """The truth export, parsed."""
         response = self._client.get(f"{self.base_url}/_sim/truth")

@@ -45,11 +45,17 @@ class ScenarioParams:
     instant_payout_share: float = 0.3  # of manual payouts, `method=instant`
     reconciliation_delay: float = 1800.0  # seconds after `payout.paid` until `payout.reconciliation_completed`
     draft_delete_rate: float = 0.1  # of invoices, deleted while still drafts (`invoice.deleted`)
+    # -- issue 15: event destinations and Connect accounts joining during a run (each off by default) -----------
+    thin_event_share: float = 0.0  # of events, delivered to the webhook as thin events (`thin.py`); demo: 0.2
+    accounts_connected_during_run: int = 0  # Connect accounts authorizing the platform mid-run (`connect.py`)
+    connect_at: float = 0.5  # the share of `events` emitted when the first of them connects
+    accounts_deauthorized_at_end: int = 0  # connected accounts leaving after the last step (newest first)
 
     def __post_init__(self) -> None:
         for name in ("tie_rate", "failure_rate", "manual_capture_rate", "refund_rate", "dispute_rate",
                      "invoice_share", "payout_failure_rate", "partial_capture_rate", "appeal_rate",
-                     "manual_payout_rate", "instant_payout_share", "draft_delete_rate"):
+                     "manual_payout_rate", "instant_payout_share", "draft_delete_rate", "thin_event_share",
+                     "connect_at"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
@@ -57,3 +63,7 @@ class ScenarioParams:
             raise ValueError("events must be >= 0; mean_gap, delay_scale and payout_interval > 0")
         if self.reconciliation_delay < 0:
             raise ValueError("reconciliation_delay must be >= 0")
+        if self.accounts_connected_during_run < 0 or self.accounts_deauthorized_at_end < 0:
+            raise ValueError("accounts_connected_during_run and accounts_deauthorized_at_end must be >= 0")
+        if self.accounts_deauthorized_at_end > self.connected_accounts + self.accounts_connected_during_run:
+            raise ValueError("accounts_deauthorized_at_end exceeds the connected accounts")

@@ -26,6 +26,11 @@ class EventRecord:
     json: str
     # fields the object has only before basil, as a JSON object (`versions.render` splices them into `json`)
     legacy_fields: str | None = None
+    # issue 15: the thin event (`thin.py`) the webhook gets instead of `json`, and its fetched form (`/v2/core/events`)
+    thin_json: str | None = None
+    thin_fetched_json: str | None = None
+    # issue 15: `account.application.*` events carry the connected account object they add or remove (`connect.py`)
+    account_json: str | None = None
 
 
 @dataclass(slots=True)

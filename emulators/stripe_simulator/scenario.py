@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .connect import connect, deauthorize
 from .engine import Engine
 from .ledger import Account
 from .params import ScenarioParams
@@ -22,11 +23,28 @@ _PLATFORM_SHARE = 0.6
 class Scenario(Engine):
     """An engine with story arrivals and periodic payout sweeps."""
 
+    _connected = 0
+    _fresh: list[Account] | None = None
+
+    def _connect_due(self) -> None:
+        """Connect the next account once its share of `events` is emitted; its first arrival is its own."""
+        n = self.p.accounts_connected_during_run
+        if self._connected >= n:
+            return
+        due = self.p.events * (self.p.connect_at + (1.0 - self.p.connect_at) * self._connected / n)
+        if self.events_emitted >= due:
+            self._connected += 1
+            self._fresh = [*(self._fresh or []), connect(self)]
+
     def _arrival(self) -> None:
         if self.events_emitted >= self.p.events:
             return
-        account = self.accounts[0] if self.chance(_PLATFORM_SHARE) or len(self.accounts) == 1 \
-            else self.rng.choice(self.accounts[1:])
+        self._connect_due()
+        if self._fresh:
+            account = self._fresh.pop(0)
+        else:
+            account = self.accounts[0] if self.chance(_PLATFORM_SHARE) or len(self.accounts) == 1 \
+                else self.rng.choice(self.accounts[1:])
         if self.chance(self.p.invoice_share):
             start_invoice(self, account)
         else:
@@ -48,6 +66,11 @@ class Scenario(Engine):
         self.at(0.0, Scenario._arrival, story=False)
         self.at(self.p.payout_interval * self.p.delay_scale, Scenario._sweep_all, story=False)
         yield from self.run()
+        leaving = self.accounts[1:][::-1][:self.p.accounts_deauthorized_at_end]  # the newest first
+        for account in leaving:
+            deauthorize(self, account)
+        yield from self._out
+        self._out.clear()
 
 
 def generate(params: ScenarioParams) -> Iterator[EventRecord | TxnRecord]:

@@ -8,7 +8,12 @@ Admin endpoints (no API key; bound to 127.0.0.1):
   `webhook_api_version` / `connect_webhook_api_version`: the API versions of the account endpoint (platform events,
   default the pinned one) and of the Connect endpoint (connected accounts' events, default 2024-06-20), both at
   `webhook_url`; see `versions.py`) and `rate_limit` (requests/s over `/v1/*`, 0 = none);
-- `GET /_sim/stats` API requests counted by endpoint; `GET /_sim/truth` the truth export as JSON lines.
+- `GET /_sim/stats` API requests counted by endpoint; `GET /_sim/stats/accounts` the same per account asked as
+  (`""` = the platform); `GET /_sim/truth` the truth export as JSON lines.
+
+Issue 15: an event drawn thin (`thin_event_share`, `thin.py`) is delivered as its thin event instead of the snapshot
+("The payload of thin events is unversioned", so no endpoint version applies to it); the snapshot is still listed.
+The accounts connected before a run are listed by `GET /v1/accounts` from its start (`connect.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from starlette.routing import Route
 from .api import ReadApi
 from .params import ScenarioParams
 from .records import EventRecord, TxnRecord
+from .connect import initial_accounts
 from .scenario import Scenario
 from .store import Store
 from .truth import truth_lines
@@ -97,7 +103,9 @@ class Simulator:
         batch: list[EventRecord | TxnRecord] = []
         events_in_batch = 0
         last_created = params.start_time
-        for record in Scenario(params).records():
+        scenario = Scenario(params)
+        self.store.add_accounts(initial_accounts(scenario))
+        for record in scenario.records():
             batch.append(record)
             if isinstance(record, EventRecord):
                 events_in_batch += 1
@@ -121,6 +129,9 @@ class Simulator:
         for record in batch:
             if isinstance(record, EventRecord):
                 self.events_generated += 1
+                if record.thin_json is not None:
+                    self.deliverer.submit(record.id, record.thin_json)
+                    continue
                 version = endpoint_version(record.account, self.knobs.webhook_api_version,
                                            self.knobs.connect_webhook_api_version)
                 body = render(record, version)
@@ -183,6 +194,12 @@ def build_app(sim: Simulator) -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse(dict(sim.api.counts))
 
+    async def stats_by_account(request: Request) -> Response:
+        out: dict[str, dict[str, int]] = {}
+        for (account, label), n in list(sim.api.by_account.items()):
+            out.setdefault(account, {})[label] = n
+        return JSONResponse(out)
+
     async def truth(request: Request) -> Response:
         def lines() -> Iterator[str]:
             for line in truth_lines(sim.store):
@@ -190,7 +207,8 @@ def build_app(sim: Simulator) -> Starlette:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     admin = [Route("/_sim/generate", generate, methods=["POST"]), Route("/_sim/config", config, methods=["POST"]),
-             Route("/_sim/status", status), Route("/_sim/stats", stats), Route("/_sim/truth", truth)]
+             Route("/_sim/status", status), Route("/_sim/stats", stats), Route("/_sim/truth", truth),
+             Route("/_sim/stats/accounts", stats_by_account)]
     endpoints = WebhookEndpoints(sim.api.api_key)  # DOCTOR hook: before the read API's /v1/{resource} catch-all
     return Starlette(routes=admin + endpoints.routes() + sim.api.routes())
 

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .records import EventRecord, TxnRecord
+from .thin import thin_id
 
 PLATFORM = ""  # the platform's own rows have account ""
+_CONNECTED_BY = {"account.application.authorized": 1, "account.application.deauthorized": 0}  # `connect.py`
+# the `application` an `account.application.*` event carries is the platform's, not an object of the account
+_NOT_STORED_OBJECTS = frozenset({"application"})
 DELIVERY_NONE, DELIVERY_PENDING, DELIVERY_OK, DELIVERY_FAILED, DELIVERY_DROPPED = 0, 1, 2, 3, 4
 
 _SCHEMA = """
@@ -30,6 +34,8 @@ CREATE TABLE IF NOT EXISTS txns (id TEXT PRIMARY KEY, seq INTEGER, created INTEG
   currency TEXT, source TEXT, payout TEXT, net INTEGER, body TEXT, paid_out_by TEXT);
 CREATE TABLE IF NOT EXISTS deleted (id TEXT PRIMARY KEY, type TEXT, account TEXT, seq INTEGER);
 CREATE INDEX IF NOT EXISTS txns_acct_seq ON txns(account, seq);
+CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, seq INTEGER, created INTEGER, body TEXT, connected INTEGER);
+CREATE TABLE IF NOT EXISTS v2_events (id TEXT PRIMARY KEY, account TEXT, body TEXT);
 CREATE INDEX IF NOT EXISTS txns_payout ON txns(payout);
 """
 
@@ -50,6 +56,7 @@ class Store:
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;" + _SCHEMA)
         self._lock = threading.Lock()
         self._seq = 0
+        self.revoked: set[str] = set()  # connected accounts that deauthorized the platform (`connect.py`)
 
     def close(self) -> None:
         """Close the database."""
@@ -61,12 +68,20 @@ class Store:
         """Store a batch of generator records in one transaction."""
         events, txns = [], []
         objects: list[tuple[Any, ...]] = []  # upserts and deletions, in stream order
+        accounts: list[tuple[Any, ...]] = []
+        thin: list[tuple[str, str, str]] = []
         with self._lock:
             for r in records:
                 self._seq += 1
                 acct = r.account or PLATFORM
                 if isinstance(r, EventRecord):
                     events.append((self._seq, r.id, r.type, r.created, acct, r.json, delivery))
+                    if r.thin_fetched_json is not None:
+                        thin.append((thin_id(r.id), acct, r.thin_fetched_json))
+                    if r.account_json is not None:
+                        accounts.append((acct, self._seq, r.created, r.account_json, _CONNECTED_BY[r.type]))
+                    if r.object_type in _NOT_STORED_OBJECTS:
+                        continue
                     objects.append((r.object_id, r.object_type, acct, r.created, self._seq, r.object_json,
                                     r.type.endswith(".deleted")))
                 else:
@@ -89,7 +104,20 @@ class Store:
                 "INSERT INTO txns VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                 "payout=coalesce(excluded.payout, txns.payout), "
                 "paid_out_by=coalesce(excluded.paid_out_by, txns.paid_out_by), body=excluded.body", txns)
+            self._db.executemany("INSERT OR REPLACE INTO v2_events VALUES (?,?,?)", thin)
+            self._db.executemany("INSERT INTO accounts VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                                 "connected=excluded.connected", accounts)
             self._db.execute("COMMIT")
+            for account_id, *_, connected in accounts:
+                (self.revoked.discard if connected else self.revoked.add)(account_id)
+
+    def add_accounts(self, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Connected accounts that exist before a run: (id, created, account JSON), listed from now on."""
+        with self._lock:
+            for account_id, created, body in rows:
+                self._seq += 1
+                self._db.execute("INSERT OR IGNORE INTO accounts VALUES (?,?,?,?,1)",
+                                 (account_id, self._seq, created, body))
 
     def _upsert_objects(self, rows: list[tuple[Any, ...]]) -> None:
         self._db.executemany(
@@ -170,6 +198,16 @@ class Store:
             where.append(f"created {op} ?")
             args.append(value)
         return self._page("objects", where, args, limit, starting_after, ending_before)
+
+    def list_accounts(self, limit: int, starting_after: str | None, ending_before: str | None) -> Page | None:
+        """The connected accounts (deauthorized ones left out), newest first."""
+        return self._page("accounts", ["connected = 1"], [], limit, starting_after, ending_before)
+
+    def get_account(self, account_id: str) -> str | None:
+        """A connected account's JSON (None when unknown or deauthorized)."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM accounts WHERE id=? AND connected=1", (account_id,)).fetchone()
+        return row[0] if row else None
 
     def get(self, table: str, object_id: str, account: str, object_type: str | None = None) -> str | None:
         """One object's (or event's, or transaction's) JSON, or None."""

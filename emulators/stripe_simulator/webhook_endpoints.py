@@ -45,7 +45,7 @@ KNOWN_EVENT_TYPES = frozenset({
     "payment_intent.amount_capturable_updated", "payment_intent.canceled", "payment_intent.created",
     "payment_intent.partially_funded", "payment_intent.payment_failed", "payment_intent.processing",
     "payment_intent.requires_action", "payment_intent.succeeded", "invoice_payment.paid", "balance.available",
-    "account.updated",
+    "account.updated", "account.application.authorized", "account.application.deauthorized",
 })
 
 
