@@ -1,4 +1,10 @@
-"""Building dead letters: the record that failed, why, and where it came from."""
+"""Building dead letters: the record that failed, why, and where it came from.
+
+`paysync.dlq` is kept for ever, so a dead letter holds only redacted payloads (`paysync.redact`, issue 18): an
+envelope's `raw_event` or a balance transaction's `raw` is redacted and the record re-encoded (producers already
+store them redacted: this catches records written before that, or by anything else); other bytes have card
+numbers, IBANs and secrets replaced when they hold any. The message is redacted too.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,54 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from paysync.codec import AvroCodec
+from paysync.codec import SINGLE_OBJECT_MAGIC, AvroCodec, CodecError
 from paysync.records import DeadLetter
+from paysync.redact import RedactionError, redact_json_text, redact_text
 from paysync.topics import DEAD_LETTERS
+
+
+# schema -> the field holding raw Stripe JSON
+_RAW_FIELDS = {"paysync.StripeEventEnvelope": "raw_event", "paysync.StripeBalanceTransaction": "raw"}
+_codec: AvroCodec | None = None
+
+
+def _avro_redacted(value: bytes) -> bytes | None:
+    """A paysync Avro record with its raw Stripe JSON redacted (`value` itself if clean); None if it is not one."""
+    global _codec
+    _codec = _codec or AvroCodec()
+    for schema, field in _RAW_FIELDS.items():
+        try:
+            record = _codec.decode(value, schema)
+        except CodecError:
+            continue
+        raw = record.get(field)
+        try:
+            safe = redact_json_text(raw) if isinstance(raw, str) else raw
+        except RedactionError:
+            safe = redact_text(raw) if isinstance(raw, str) else raw
+        return value if safe == raw else _codec.encode(schema, {**record, field: safe})
+    return None
+
+
+def redacted_value(value: bytes | None) -> bytes | None:
+    """`value` as a dead letter may keep it: unchanged unless it holds card/bank details, card numbers or secrets."""
+    if not value:
+        return value
+    if value[:2] == SINGLE_OBJECT_MAGIC:
+        avro = _avro_redacted(value)
+        if avro is not None:
+            return avro
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value.decode("latin-1")
+        safe = redact_text(text)
+        return value if safe == text else safe.encode("latin-1", errors="replace")
+    try:
+        safe = redact_json_text(text)
+    except RedactionError:
+        safe = redact_text(text)
+    return value if safe == text else safe.encode("utf-8")
 
 
 def dead_letter_record(
@@ -27,18 +78,18 @@ def dead_letter_record(
     attempts: int = 1,
     first_failure_ms: int | None = None,
 ) -> DeadLetter:
-    """A `paysync.DeadLetter` record, ready for the codec; the message is cut to 4000 characters."""
+    """A `paysync.DeadLetter` record, ready for the codec; value and message redacted, the message cut to 4000."""
     now = int(time.time() * 1000)
     return {
         "original_key": key,
-        "original_value": value,
+        "original_value": redacted_value(value),
         "topic": topic,
         "partition": partition,
         "offset": offset,
         "stage": stage,
         "error_kind": error_kind,
         "error_code": error_code,
-        "message": message[:4000],
+        "message": redact_text(message[:4000]),
         "event_id": event_id,
         "object_id": object_id,
         "first_failure_at": first_failure_ms or now,

@@ -188,3 +188,29 @@ def test_the_envelope_stores_the_redacted_event_and_says_how_it_was_verified() -
         envelope(json.loads(deep), deep, "webhook", 1)
     with pytest.raises(RedactionError):
         redact_json_text("[" * 5000 + "]" * 5000)
+
+
+def test_dead_letters_keep_only_redacted_payloads() -> None:
+    """A dead letter of an unredacted envelope (written before redaction, or by anything else) or of raw JSON
+    keeps the redacted copy; clean bytes are kept as they are."""
+    from paysync.codec import AvroCodec
+    from paysync.deadletter import dead_letter_record
+    from paysync.records import ENVELOPE
+
+    codec = AvroCodec()
+    doc = json.loads((FIXTURES / "stripe-ruby-mock" / "charge.succeeded.json").read_text())
+    _, record = envelope(doc, "{}", "webhook", 1)
+    leaky = codec.encode_record(ENVELOPE, {**record, "raw_event": json.dumps(doc)})
+    letter = dead_letter_record(topic="stripe.events", partition=0, offset=1, stage="streams", error_kind="x",
+                                error_code="X", message="failed on 4242424242424242", value=leaky)
+    stored = codec.decode_record(ENVELOPE, letter["original_value"])
+    assert "exp_month" not in stored["raw_event"] and "fingerprint" not in stored["raw_event"]
+    assert stored["event_id"] == record["event_id"] and letter["message"] == "failed on [REDACTED-PAN]"
+    raw_json = json.dumps({"metadata": {"card": "4242 4242 4242 4242"}}).encode()
+    assert b"4242 4242" not in (dead_letter_record(topic="t", partition=0, offset=0, stage="producers",
+                                                   error_kind="x", error_code="X", message="m",
+                                                   value=raw_json)["original_value"] or b"")
+    clean = codec.encode_record(ENVELOPE, {**record, "raw_event": '{"id":"evt_1"}'})
+    for value in (clean, b"\xc3\x01junk", b"\x00\xff\xfe"):
+        assert dead_letter_record(topic="t", partition=0, offset=0, stage="s", error_kind="x", error_code="X",
+                                  message="m", value=value)["original_value"] == value
