@@ -9,6 +9,10 @@ disputes are keyed by their charge at no extra cost. Payouts already listed are 
 The range listing is a `HorizonListing` (`producers.pollers.listing`): balance transactions have no second
 source, so one that becomes visible late must still be listed (issue 15 point 1): its cursor never passes
 the visibility horizon, and pages are published and checkpointed one at a time (point 2).
+
+A transaction listed while `pending` is watched (`producers.pollers.pending_watch`, in the cursor state) and
+listed again once its `available_on` has passed, so its `available` copy is published even when no automatic
+payout lists it (a manual or instant payout, or none; issue 19 point 4).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from producers.cursors import CursorStore
 from producers.publisher import KafkaPublisher
 from producers.pollers import payouts
 from producers.pollers.listing import HorizonConfig, HorizonListing, Listed
+from producers.pollers.pending_watch import PendingWatch, watch
 from producers.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,7 @@ class BalanceTransactionsPoller:
         self.codec = codec or AvroCodec()
         self.source = source
         self.state: dict[str, Any] | None = None
+        self.pending = PendingWatch(api, account, self.name, self._publish_listed, self._save)
 
     def _load(self) -> dict[str, Any]:
         if self.state is None:
@@ -68,20 +74,28 @@ class BalanceTransactionsPoller:
         """Every transaction of one payout, encoded with the payout id and member count (see `payouts`)."""
         return payouts.payout_members(self, payout_id)
 
-    def _publish(self, listed: Listed) -> int:
+    def _publish_listed(self, listed: Listed) -> int:
         batch = [self._encode(txn, raw) for txn, raw in sorted(listed, key=lambda t: int(t[0].get("created") or 0))]
         return self.publisher.publish_many_sync(batch, self.publish_timeout_s)
+
+    def _publish(self, listed: Listed) -> int:
+        """A page of the range listing: published, then its pending transactions watched (saved with the page)."""
+        published = self._publish_listed(listed)
+        watch(self._load(), listed)
+        return published
 
     def _save(self) -> None:
         state = self._load()
         self.cursors.save(self.name, state, state.get("created"))
 
     def poll_once(self, now: float | None = None) -> int:
-        """The range listing (page by page, checkpointed), then the payouts that became final."""
+        """The range listing (page by page, checkpointed), the payouts that became final, then the pending
+        transactions whose funds became available (`pending_watch`)."""
         state = self._load()
         now = time.time() if now is None else now
         published = self.listing.poll(state, now, self._publish, self._save)
         published += self._poll_payouts(state, int(now))
+        published += self.pending.poll(state, int(now))
         self._save()
         return published
 
