@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,3 +45,8 @@ def wait_sink_idle(p: LocalPipeline, timeout: float = 60.0) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the sink did not catch up")
+
+
+# `stripe_rules` (beside this file: the rules restated for the end-to-end comparison) importable by this folder's
+# tests under --import-mode=importlib.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
