@@ -31,7 +31,7 @@ from paysync.records import ENVELOPE
 from paysync.settings import KafkaConnection, TopicSettings, settings_env
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics
 from producers.envelope import envelope
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from streams.settings import StreamSettings
 
 
@@ -101,7 +101,8 @@ def _components_env(bootstrap: str, prefix: str, partitions: int, app_id: str, g
             **settings_env(KafkaConnection, bootstrap_servers=bootstrap),
             **settings_env(TopicSettings, prefix=prefix, partitions=partitions),
             **settings_env(StreamSettings, stream_app_id=app_id),
-            **settings_env(SinkSettings, sink_group_id=group, salesforce_login_url=sf.base_url,
+            **settings_env(SinkSettings, sink_group_id=group),
+            **settings_env(SalesforceSettings, salesforce_login_url=sf.base_url,
                            salesforce_auth_flow="client_credentials", salesforce_client_id=creds["client_id"],
                            salesforce_client_secret=creds["client_secret"], salesforce_ca_bundle=sf.ca_cert_path)}
 

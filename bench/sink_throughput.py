@@ -25,11 +25,11 @@ from emulators.salesforce_emulator import start_emulator
 from paysync.codec import AvroCodec
 from paysync.logs import setup_logging
 from paysync.produce import produce_waiting
-from paysync.settings import KafkaConnection
+from paysync.settings import KafkaConnection, TopicSettings
 from paysync.topics import SALESFORCE_UPSERTS, create_topics
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from sinks.sink import Sink
 
 
@@ -99,7 +99,7 @@ def _run_sink(settings: SinkSettings, emu: Any, records: list[dict[str, Any]]) -
 
 def _run_baseline(settings: SinkSettings, emu: Any, count: int) -> None:
     """The naive baseline: one REST upsert per record; print the same figures."""
-    client = SalesforceClient(settings, SinkMetrics())
+    client = SalesforceClient(settings.salesforce, SinkMetrics())
     sample = workload(count, "n")
     before = api_calls(emu.stats())
     started = time.monotonic()
@@ -135,11 +135,11 @@ def main() -> None:
         emu = start_emulator(Path(tmp) / "org.sqlite3", port=0, daily_limit=10_000_000, **pace)
         try:
             creds = emu.credentials
-            settings = SinkSettings(
-                topic_prefix=prefix, sink_group_id=f"{prefix}sink", salesforce_login_url=emu.base_url,
-                salesforce_client_id=creds["client_id"], salesforce_client_secret=creds["client_secret"],
-                salesforce_ca_bundle=str(emu.ca_cert_path), sink_bulk_threshold=args.bulk_threshold,
-            )
+            salesforce = SalesforceSettings(
+                salesforce_login_url=emu.base_url, salesforce_client_id=creds["client_id"],
+                salesforce_client_secret=creds["client_secret"], salesforce_ca_bundle=str(emu.ca_cert_path))
+            settings = SinkSettings(topics=TopicSettings(prefix=prefix), salesforce=salesforce,
+                                    sink_group_id=f"{prefix}sink", sink_bulk_threshold=args.bulk_threshold)
             records = workload(args.records, "b")
             t0 = time.monotonic()
             produce(kafka.confluent_config(), SALESFORCE_UPSERTS.full_name(prefix), records)

@@ -54,7 +54,7 @@ def main() -> int:
     n_events = sum(1 for r in stream if r.kind == "events")
     print(f"stream: {len(stream)} records ({n_events} events, {len(stream) - n_events} balance transactions)")
 
-    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
+    proc = Processor(RealMapper(StreamSettings().mapping), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
     started = time.perf_counter()
     run_in_process(stream, proc)
     took = time.perf_counter() - started

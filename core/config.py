@@ -33,7 +33,8 @@ class MappingConfig:
 
 
 class MappingSettings(PaysyncSettings):
-    """`PAYSYNC_MAPPING_*`: the settings behind `MappingConfig` (the stream worker's settings include them)."""
+    """`PAYSYNC_MAPPING_*`: the settings behind `MappingConfig` (the stream worker's settings compose them as
+    `StreamSettings.mapping`; reconcile, the demo and chaos read them through `mapping_config()`)."""
 
     mapping_customer_target: CustomerTarget = Field(default="Account", description="Account, Contact or AccountAndContact")
     mapping_opportunity_metadata_keys: tuple[str, ...] | None = Field(default=None, description="None = mapping default")

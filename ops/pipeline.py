@@ -33,7 +33,7 @@ from paysync.topics import (ALL_TOPICS, DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE
                             STRIPE_EVENTS, create_topics, wait_for_topics)
 from producers.pollers.settings import PollerSettings
 from producers.webhook.settings import WebhookSettings
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.pipeline")
@@ -170,10 +170,10 @@ class LocalPipeline:
                            poll_interval_s=self.o.poll_interval_s, poll_initial_lookback_s=3 * 86400,
                            poller_metrics_port=self.ports["poll_metrics"]),
             **settings_env(StreamSettings, stream_app_id="paysync-streams"),
-            **settings_env(SinkSettings, salesforce_login_url=self.sf.base_url,
+            **settings_env(SalesforceSettings, salesforce_login_url=self.sf.base_url,
                            salesforce_auth_flow="client_credentials", salesforce_client_id=creds["client_id"],
-                           salesforce_client_secret=creds["client_secret"],
-                           salesforce_ca_bundle=self.sf.ca_cert_path, sink_group_id=self.sink_group()),
+                           salesforce_client_secret=creds["client_secret"], salesforce_ca_bundle=self.sf.ca_cert_path),
+            **settings_env(SinkSettings, sink_group_id=self.sink_group()),
         }
 
     def drive(self, events: int, rate: float, timeout: float = 60.0, **params: Any) -> None:
@@ -308,8 +308,9 @@ class LocalPipeline:
         session.verify = str(self.sf.ca_cert_path)
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
         resp = session.post(f"{self.sf.base_url}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": self.env[env_name(SinkSettings, "salesforce_client_id")],
-            "client_secret": self.env[env_name(SinkSettings, "salesforce_client_secret")]}, timeout=30)
+            "grant_type": "client_credentials",
+            "client_id": self.env[env_name(SalesforceSettings, "salesforce_client_id")],
+            "client_secret": self.env[env_name(SalesforceSettings, "salesforce_client_secret")]}, timeout=30)
         resp.raise_for_status()
         body = resp.json()
         return session, str(body["access_token"]), str(body["instance_url"])

@@ -4,8 +4,7 @@ Every component defines its own settings class next to its code and builds it on
 point. The parts they share are small settings models of their own, which a component composes as
 fields (`kafka: KafkaConnection`, `topics: TopicSettings`) rather than inheriting them: each part
 reads its own environment variables (`KAFKA_BOOTSTRAP_SERVERS`, `PAYSYNC_TOPIC_PREFIX` …) when the
-component is built. `KafkaSettings` is the older flat form (both parts' fields on one class), kept
-for the components that still subclass it. The `*_FILE` convention holds for every field
+component is built (no component inherits another's settings). The `*_FILE` convention holds for every field
 (`PAYSYNC_STRIPE_API_KEY_FILE=/run/secrets/key` reads the key from that file). Secrets are
 `SecretStr`: printing a settings object shows `**********`. `env_name` / `settings_env` write a
 component's environment from the class that reads it (the local pipeline), so names cannot drift.
@@ -75,6 +74,12 @@ class PaysyncSettings(BaseSettings):
         return (init_settings, env_settings, _FileSecretsSource(settings_cls), dotenv_settings)
 
 
+# For a component composed of parts: a keyword argument none of its fields takes (a part's field given flat,
+# `SinkSettings(topic_prefix=…)`) is refused instead of ignored; other components' variables in the environment
+# are still no concern of it.
+COMPOSED_CONFIG = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+
 class KafkaConnection(PaysyncSettings):
     """How to reach Kafka and its Schema Registry. `KAFKA_BOOTSTRAP_SERVERS` (or `PAYSYNC_KAFKA_BOOTSTRAP_SERVERS`)
     and `SCHEMA_REGISTRY_URL` (or `PAYSYNC_SCHEMA_REGISTRY_URL`) win; the rest are `PAYSYNC_KAFKA_*`."""
@@ -123,46 +128,6 @@ class TopicSettings(PaysyncSettings):
     min_insync_replicas: int | None = Field(
         default=None, ge=1, le=32,
         description="min.insync.replicas of every paysync topic; unset = 2 when replicated three times or more, else 1")
-
-
-class KafkaSettings(PaysyncSettings):
-    """Compatibility: the flat form of `KafkaConnection` + `TopicSettings` (same variables) for the components that
-    still subclass it; `.kafka` and `.topics` give the composed parts, so shared code takes those."""
-
-    kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "PAYSYNC_KAFKA_BOOTSTRAP_SERVERS"),
-        description="host:port[,host:port] of the Kafka cluster",
-    )
-    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL …")
-    kafka_sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-512 …")
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    schema_registry_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("SCHEMA_REGISTRY_URL", "PAYSYNC_SCHEMA_REGISTRY_URL"),
-        description="Confluent Schema Registry; unset = Avro single-object encoding",
-    )
-    topic_partitions: int = Field(default=6, ge=1, le=1000, description="partitions of the data topics")
-    topic_prefix: str = Field(default="", description="prefix for every topic name (several pipelines per cluster)")
-
-    @property
-    def kafka(self) -> KafkaConnection:
-        """The connection part of these settings, in its composed form (no environment is read again)."""
-        return KafkaConnection.model_construct(
-            bootstrap_servers=self.kafka_bootstrap_servers, security_protocol=self.kafka_security_protocol,
-            sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
-            sasl_password=self.kafka_sasl_password, schema_registry_url=self.schema_registry_url,
-        )
-
-    @property
-    def topics(self) -> TopicSettings:
-        """The topic part of these settings, in its composed form (no environment is read again)."""
-        return TopicSettings.model_construct(prefix=self.topic_prefix, partitions=self.topic_partitions)
-
-    def confluent_config(self) -> dict[str, Any]:
-        """librdkafka settings for a client of this cluster (secrets included: never log the result)."""
-        return self.kafka.confluent_config()
 
 
 def env_name(settings_cls: type[BaseSettings], field_name: str) -> str:

@@ -196,10 +196,11 @@ def main(argv: list[str]) -> int:
         return 2
     io = open_stripe_io(settings, args.create_topics)
     codec = AvroCodec()
-    members = BalanceTransactionsPoller(io.api, io.publisher, io.cursors, topic_prefix=settings.topic_prefix,
+    prefix = settings.topics.prefix
+    members = BalanceTransactionsPoller(io.api, io.publisher, io.cursors, topic_prefix=prefix,
                                         account=args.account, codec=codec, source="backfill")
     run = _Run(args, parse_date(args.since), args.account, io.api, io.publisher, io.cursors, codec, members,
-               STRIPE_EVENTS.full_name(settings.topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix),
+               STRIPE_EVENTS.full_name(prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(prefix),
                settings.poll_publish_timeout_s)
     total = 0
     try:

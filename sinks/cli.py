@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from paysync.logs import setup_logging
-from paysync.settings import ConfigError
+from paysync.settings import ConfigError, TopicSettings
 from sinks.metrics import SinkMetrics
 from sinks.settings import SinkSettings
 
@@ -41,19 +41,19 @@ def main(argv: list[str]) -> int:
         overrides["sink_metrics_port"] = args.metrics_port
     if args.group_id:
         overrides["sink_group_id"] = args.group_id
-    if args.topic_prefix is not None:
-        overrides["topic_prefix"] = args.topic_prefix
     if args.bulk_threshold is not None:
         overrides["sink_bulk_threshold"] = args.bulk_threshold
     if args.log_level:
         overrides["log_level"] = args.log_level
     try:
+        if args.topic_prefix is not None:
+            overrides["topics"] = TopicSettings(prefix=args.topic_prefix)
         settings = SinkSettings(**overrides)
     except (ValidationError, ConfigError) as exc:
         sys.stderr.write(f"paysync sink: invalid configuration: {exc}\n")
         return 2
     setup_logging(settings.log_level)
-    errors = settings.config_errors()
+    errors = settings.salesforce.config_errors()
     if errors:
         sys.stderr.write("".join(f"paysync sink: invalid configuration: {e}\n" for e in errors))
         return 2
@@ -71,11 +71,11 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("sink starting", extra={"topic_prefix": settings.topic_prefix, "group": settings.sink_group_id})
+    log.info("sink starting", extra={"topic_prefix": settings.topics.prefix, "group": settings.sink_group_id})
     try:
         Sink(settings, metrics).run(stop)
     except AuthError as exc:  # refused at start-up: a configuration error, not a reason to pause for ever
-        sys.stderr.write(f"paysync sink: Salesforce refused the login at {settings.token_url()}: {exc} "
+        sys.stderr.write(f"paysync sink: Salesforce refused the login at {settings.salesforce.token_url()}: {exc} "
                          "(check PAYSYNC_SALESFORCE_LOGIN_URL, the auth flow and the connected app)\n")
         return 2
     return 0

@@ -86,6 +86,7 @@ class SalesforceClient:
         metrics: SinkMetrics,
         http: requests.Session | None = None,
         authenticator: Authenticator | None = None,
+        reauth_attempts: int = 3,
     ) -> None:
         self._s = settings
         self._metrics = metrics
@@ -100,7 +101,7 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         self._generation = 0
         self.budget = Budget()
-        self._reauth_attempts = getattr(settings, "sink_reauth_attempts", 3)
+        self._reauth_attempts = reauth_attempts  # the sink passes PAYSYNC_SINK_REAUTH_ATTEMPTS
         self.logins = 0
 
     # session -----------------------------------------------------------------------------------

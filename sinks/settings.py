@@ -1,4 +1,9 @@
-"""The sink's configuration (`PAYSYNC_…` environment variables, `*_FILE` for secrets), read once at start-up."""
+"""The sink's configuration (`PAYSYNC_…` environment variables, `*_FILE` for secrets), read once at start-up.
+
+`SinkSettings` composes its parts as fields, each reading its own variables: `kafka` (`KAFKA_BOOTSTRAP_SERVERS` …),
+`topics` (`PAYSYNC_TOPIC_*`) and `salesforce` (`PAYSYNC_SALESFORCE_*`, also the connection of `paysync reconcile`
+and `paysync doctor`); its own fields are `PAYSYNC_SINK_*`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
-from paysync.settings import KafkaSettings
+from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings, env_name
 
 AuthFlow = Literal["client_credentials", "password", "jwt", "session"]
 
@@ -18,8 +23,8 @@ GENERIC_LOGIN_URL = "https://login.salesforce.com"
 _GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 
 
-class SalesforceSettings(KafkaSettings):
-    """How to reach and log in to Salesforce."""
+class SalesforceSettings(PaysyncSettings):
+    """How to reach and log in to Salesforce (`PAYSYNC_SALESFORCE_*`)."""
 
     salesforce_login_url: str | None = Field(
         default=None, description="OAuth token endpoint host: the org's My Domain URL (required for client_credentials; "
@@ -49,7 +54,8 @@ class SalesforceSettings(KafkaSettings):
         }
         if self.salesforce_auth_flow == "client_credentials":
             needed["client_credentials"] += ("salesforce_login_url",)
-        return [f"PAYSYNC_{n.upper()}" for n in needed[self.salesforce_auth_flow] if getattr(self, n) in (None, "")]
+        unset = [n for n in needed[self.salesforce_auth_flow] if getattr(self, n) in (None, "")]
+        return [env_name(SalesforceSettings, n) for n in unset]
 
     def token_url(self) -> str:
         """The token endpoint host (no trailing slash)."""
@@ -67,8 +73,14 @@ class SalesforceSettings(KafkaSettings):
         return errors
 
 
-class SinkSettings(SalesforceSettings):
-    """Batching, paths, retries and budget of `paysync sink`."""
+class SinkSettings(PaysyncSettings):
+    """Batching, paths, retries and budget of `paysync sink`, with its Kafka, topic and Salesforce parts."""
+
+    model_config = COMPOSED_CONFIG
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings, description="the Salesforce login")
 
     sink_group_id: str = Field(default="paysync-sink", description="consumer group id")
     sink_session_timeout_ms: int = Field(default=15_000, ge=6_000, description="group session timeout (crash detection)")

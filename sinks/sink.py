@@ -47,10 +47,11 @@ class Sink:
                  client: SalesforceClient | None = None, codec: AvroCodec | None = None) -> None:
         self.s = settings
         self.metrics = metrics or SinkMetrics()
-        self.client = client or SalesforceClient(settings, self.metrics)
-        self.codec = codec or AvroCodec(settings.schema_registry_url)
-        self.topic = SALESFORCE_UPSERTS.full_name(settings.topic_prefix)
-        self.dlq_topic = DEAD_LETTERS.full_name(settings.topic_prefix)
+        self.client = client or SalesforceClient(settings.salesforce, self.metrics,
+                                                  reauth_attempts=settings.sink_reauth_attempts)
+        self.codec = codec or AvroCodec(settings.kafka.schema_registry_url)
+        self.topic = SALESFORCE_UPSERTS.full_name(settings.topics.prefix)
+        self.dlq_topic = DEAD_LETTERS.full_name(settings.topics.prefix)
         self.events = StatusEvents(self.client) if settings.sink_status_events else None
         self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
         self.tracker = OffsetTracker()
@@ -70,7 +71,7 @@ class Sink:
     # Kafka plumbing ------------------------------------------------------------------------------
 
     def _make_clients(self) -> None:
-        base = self.s.confluent_config()
+        base = self.s.kafka.confluent_config()
         self.consumer = Consumer({
             **base,
             "group.id": self.s.sink_group_id,
@@ -149,7 +150,7 @@ class Sink:
 
     def _send_dead_letter(self, record: dict[str, Any], key: bytes | None) -> None:
         assert self.producer is not None
-        topic, payload = encode_dead_letter(self.codec, record, self.s.topic_prefix)
+        topic, payload = encode_dead_letter(self.codec, record, self.s.topics.prefix)
         produce_waiting(self.producer, topic, payload, key=key, on_delivery=self._delivery)
 
     # flushing ------------------------------------------------------------------------------------

@@ -68,11 +68,11 @@ def _now_ms() -> int:
 def faust_app(settings: StreamSettings) -> faust.App:
     """A Faust app configured for paysync: at-least-once, earliest, small commit interval, web off unless a port."""
     conf: dict[str, Any] = {
-        "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",") if h.strip()],
+        "broker": [f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",") if h.strip()],
         "store": settings.stream_store,
         "datadir": str(settings.stream_data_dir),
         "processing_guarantee": "at_least_once",
-        "topic_partitions": settings.topic_partitions,
+        "topic_partitions": settings.topics.partitions,
         "broker_commit_interval": settings.stream_commit_interval,
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,
@@ -93,11 +93,11 @@ def faust_app(settings: StreamSettings) -> faust.App:
         "broker_session_timeout": settings.stream_session_timeout_s,
         "broker_heartbeat_interval": min(3.0, settings.stream_session_timeout_s / 4),
     }
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    kafka = settings.kafka
+    if kafka.sasl_mechanism:
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
         conf["broker_credentials"] = faust.SASLCredentials(
-            username=settings.kafka_sasl_username or "", password=password,
-            mechanism=settings.kafka_sasl_mechanism,
+            username=kafka.sasl_username or "", password=password, mechanism=kafka.sasl_mechanism,
         )
     return faust.App(settings.app_id, **conf)
 
@@ -119,7 +119,7 @@ def _processor(settings: StreamSettings, tables: dict[str, Any], mapper: Mapper 
         payout_ms=int(settings.stream_payout_retention_hours * 3_600_000),
     )
     views = Tables(**{name: TableView(table) for name, table in tables.items()})
-    return Processor(mapper or RealMapper(settings), codec, metrics, views, retention)
+    return Processor(mapper or RealMapper(settings.mapping), codec, metrics, views, retention)
 
 
 def _agent(intake: Intake, handler: Handler, input_name: str, metrics: StreamMetrics,
@@ -145,8 +145,8 @@ def build_app(
 ) -> StreamApp:
     """Wire topics, tables and agents; `mapper`/`metrics`/`codec` are injectable for tests."""
     app = faust_app(settings)
-    prefix, partitions = settings.topic_prefix, settings.topic_partitions
-    codec = codec or AvroCodec(settings.schema_registry_url)
+    prefix, partitions = settings.topics.prefix, settings.topics.partitions
+    codec = codec or AvroCodec(settings.kafka.schema_registry_url)
     metrics = metrics or StreamMetrics()
     events_topic = app.topic(STRIPE_EVENTS.full_name(prefix), key_serializer="raw", value_serializer="raw")
     bts_topic = app.topic(STRIPE_BALANCE_TRANSACTIONS.full_name(prefix), key_serializer="raw", value_serializer="raw")
@@ -159,7 +159,7 @@ def build_app(
     topic_names = {Target.UPSERT: upserts_topic.get_topic_name(), Target.DEAD_LETTER: dlq_topic.get_topic_name(),
                    Target.PAYOUT: payout_topic.get_topic_name()}
     delivery = Delivery(app.producer.send, topic_names, OutputEncoder(codec), processor.apply, metrics)
-    reader = RangeReader(settings.confluent_config(), group_id=f"{settings.app_id}-range-reader")
+    reader = RangeReader(settings.kafka.confluent_config(), group_id=f"{settings.app_id}-range-reader")
     intake = Intake(app, reader, delivery, metrics)
     sweeper = Sweeper(tables, processor, metrics, settings.stream_sweep_interval_s, settings.stream_sweep_batch,
                       _now_ms)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from paysync.logs import setup_logging
-from paysync.settings import ConfigError
+from paysync.settings import ConfigError, TopicSettings
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topics, wait_for_topics
 from streams.settings import StreamSettings
 
@@ -35,12 +36,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace) -> StreamSettings:
     """Settings from the environment, with the command-line flags applied on top."""
-    overrides = {
+    overrides: dict[str, Any] = {
         "stream_app_id": args.app_id, "stream_data_dir": args.data_dir, "stream_store": args.store,
         "stream_metrics_port": args.metrics_port, "stream_web_port": args.web_port,
-        "topic_partitions": args.partitions, "stream_commit_interval": args.commit_interval,
-        "stream_log_level": args.log_level,
+        "stream_commit_interval": args.commit_interval, "stream_log_level": args.log_level,
     }
+    if args.partitions is not None:
+        overrides["topics"] = TopicSettings(partitions=args.partitions)
     return StreamSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -55,16 +57,17 @@ def main(argv: list[str]) -> int:
         return 2
     setup_logging(settings.stream_log_level)
     if not args.no_create_topics:
-        created = create_topics(settings.confluent_config(), settings.topic_prefix, settings.topic_partitions)
+        created = create_topics(settings.kafka.confluent_config(), settings.topics.prefix, settings.topics.partitions)
         if created:
             log.info("created topics", extra={"topics": created})
     # The input topics must be visible before the first rebalance: Faust's assignor ignores a topic it cannot
     # see yet, and its agent would then get no partition until some later rebalance.
     # So must the tables' changelogs, which Faust would create itself only just before that rebalance.
-    conf = settings.confluent_config()
-    ensure_topics(conf, [settings.payout_join_topic], settings.topic_partitions)
-    ensure_topics(conf, settings.changelog_topics, settings.topic_partitions, compact=True)
-    inputs = [STRIPE_EVENTS.full_name(settings.topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topic_prefix),
+    conf = settings.kafka.confluent_config()
+    ensure_topics(conf, [settings.payout_join_topic], settings.topics.partitions)
+    ensure_topics(conf, settings.changelog_topics, settings.topics.partitions, compact=True)
+    inputs = [STRIPE_EVENTS.full_name(settings.topics.prefix),
+              STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topics.prefix),
               settings.payout_join_topic, *settings.changelog_topics]
     missing = wait_for_topics(conf, inputs)
     if missing:
@@ -86,7 +89,7 @@ def main(argv: list[str]) -> int:
         start_http_server(settings.stream_metrics_port, addr="127.0.0.1")
     settings.stream_data_dir.mkdir(parents=True, exist_ok=True)
     log.info("stream worker starting", extra={"app_id": settings.app_id, "data_dir": str(settings.stream_data_dir),
-                                               "partitions": settings.topic_partitions})
+                                               "partitions": settings.topics.partitions})
     worker = Worker(stream_app.app, loglevel=settings.stream_log_level.lower(), quiet=True,
                     redirect_stdouts=False, override_logging=False)
     try:

@@ -1,4 +1,5 @@
-"""The stream worker's configuration (`PAYSYNC_STREAM_*`, plus the shared Kafka settings), read once at start-up."""
+"""The stream worker's configuration (`PAYSYNC_STREAM_*`, composed with the shared Kafka, topic and mapping parts),
+read once at start-up."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from pydantic import Field
 
 from core.config import MappingSettings
 from paysync.paths import state_dir
-from paysync.settings import KafkaSettings
+from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings
 
 
 TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")  # the worker's RocksDB tables
 
 
-class StreamSettings(KafkaSettings, MappingSettings):
-    """Everything `paysync stream` needs (the `PAYSYNC_MAPPING_*` settings included); CLI flags override these values."""
+class StreamSettings(PaysyncSettings):
+    """Everything `paysync stream` needs; CLI flags override these values. The shared parts are fields, each reading
+    its own variables: `kafka` (`KAFKA_BOOTSTRAP_SERVERS` …), `topics` (`PAYSYNC_TOPIC_*`), `mapping`
+    (`PAYSYNC_MAPPING_*`, turned into the worker's `MappingConfig` by `core.config.mapping_config`)."""
+
+    model_config = COMPOSED_CONFIG
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
+    mapping: MappingSettings = Field(default_factory=MappingSettings, description="the mapping's product choices")
 
     stream_app_id: str = Field(
         default="paysync-streams",
@@ -74,8 +83,8 @@ class StreamSettings(KafkaSettings, MappingSettings):
 
     @property
     def app_id(self) -> str:
-        """The effective Faust app id: `topic_prefix + stream_app_id` (several pipelines per cluster)."""
-        return f"{self.topic_prefix}{self.stream_app_id}"
+        """The effective Faust app id: `topics.prefix + stream_app_id` (several pipelines per cluster)."""
+        return f"{self.topics.prefix}{self.stream_app_id}"
 
     @property
     def changelog_topics(self) -> list[str]:

@@ -1,7 +1,7 @@
 """`paysync doctor [--json] [--webhook-url URL] [--only salesforce,stripe,kafka] [--salesforce-project DIR]`:
 checks a configured deployment end to end and prints a checklist with the fix for each failure.
 
-It reads the settings classes the components read (`sinks.settings.SinkSettings`, `producers.pollers.settings`,
+It reads the settings classes the components read (`sinks.settings.SalesforceSettings`, `producers.pollers.settings`,
 `producers.webhook.settings`, `paysync.settings`, `core.config.mapping_config`), so it checks what they will use.
 Exit status 1 when any check fails, 2 on bad arguments; secrets are never printed.
 """
@@ -19,7 +19,7 @@ from paysync.paths import SALESFORCE_PROJECT_DIR
 from paysync.settings import ConfigError, KafkaConnection, PaysyncSettings, TopicSettings
 from producers.pollers.settings import PollerSettings
 from producers.webhook.settings import WebhookSettings
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings
 
 from ops.doctor.kafka_checks import check_kafka
 from ops.doctor.report import Check, exit_status, render_json, render_text
@@ -50,7 +50,7 @@ def run_checks(systems: list[str], doctor: DoctorSettings, webhook_url: str | No
     """The checklist of `systems`, each read from its components' settings (built here, once)."""
     checks: list[Check] = []
     if "salesforce" in systems:
-        checks += check_salesforce(SinkSettings(), mapping_config(MappingSettings()), project)
+        checks += check_salesforce(SalesforceSettings(), mapping_config(MappingSettings()), project)
     if "stripe" in systems:
         checks += check_stripe(PollerSettings(), WebhookSettings(), webhook_url or doctor.doctor_webhook_url)
     if "kafka" in systems:

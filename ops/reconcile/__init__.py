@@ -14,11 +14,19 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
+from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings
 from sinks.settings import SalesforceSettings
 
 
-class ReconcileSettings(SalesforceSettings):
-    """Where the truth comes from, besides the Salesforce connection (the sink's settings)."""
+class ReconcileSettings(PaysyncSettings):
+    """Where the truth comes from, and the parts it shares with the sink: the Salesforce connection, and the Kafka
+    connection and topic naming `--repair` republishes through."""
+
+    model_config = COMPOSED_CONFIG
+
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings, description="the sink's login")
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
+    topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
 
     stripe_api_key: SecretStr | None = Field(default=None, description="Stripe secret key (list endpoints)")
     stripe_api_base: str = Field(default="https://api.stripe.com", description="Stripe API base URL")
@@ -67,7 +75,7 @@ def main(argv: list[str]) -> int:
             client = stripe.StripeClient(settings.stripe_api_key.get_secret_value(),
                                          base_addresses={"api": settings.stripe_api_base})
             truth = list(stripe_side.truth_from_stripe(client, [None, *settings.stripe_accounts], since))
-        reader = engine.salesforce_reader(settings)
+        reader = engine.salesforce_reader(settings.salesforce)
         started = time.monotonic()
         report = engine.reconcile(truth, reader, mapping_config(), since, until,
                                   progress=not args.no_progress and sys.stderr.isatty())
@@ -80,9 +88,9 @@ def main(argv: list[str]) -> int:
 
         from paysync.codec import AvroCodec
 
-        producer = Producer({**settings.confluent_config(), "enable.idempotence": True, "acks": "all"})
-        report["repaired"] = engine.repair(report, AvroCodec(settings.schema_registry_url), producer,
-                                           settings.topic_prefix)
+        producer = Producer({**settings.kafka.confluent_config(), "enable.idempotence": True, "acks": "all"})
+        report["repaired"] = engine.repair(report, AvroCodec(settings.kafka.schema_registry_url), producer,
+                                           settings.topics.prefix)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     if args.json:
         print(json.dumps(public, indent=2, default=str))

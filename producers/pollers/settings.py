@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from paysync.settings import KafkaConnection, PaysyncSettings, TopicSettings
+from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings
 
 
 class PollerSettings(PaysyncSettings):
     """What the pollers and backfill need to reach Stripe and how hard they may push it."""
+
+    model_config = COMPOSED_CONFIG
 
     kafka: KafkaConnection = Field(default_factory=KafkaConnection, description="the shared Kafka connection")
     topics: TopicSettings = Field(default_factory=TopicSettings, description="the shared topic naming")
@@ -50,8 +52,3 @@ class PollerSettings(PaysyncSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
-
-    @property
-    def topic_prefix(self) -> str:
-        """Compatibility for `producers/backfill.py` until it reads `settings.topics.prefix`; then delete this."""
-        return self.topics.prefix

@@ -46,7 +46,7 @@ def test_plans_are_seeded_and_faults_fall_inside_the_traffic_window() -> None:
 
 def test_each_poison_kind_fails_where_it_should() -> None:
     codec = AvroCodec()
-    mapper = RealMapper(StreamSettings())
+    mapper = RealMapper(StreamSettings().mapping)
     expected_topics = {"events": STRIPE_EVENTS.name, "balance": STRIPE_BALANCE_TRANSACTIONS.name,
                        "upserts": SALESFORCE_UPSERTS.name}
     for n, kind in enumerate(KINDS):

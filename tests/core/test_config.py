@@ -19,7 +19,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSYNC_MAPPING_LEGAL_ENTITIES", '{"acct_1": "Paysync GmbH"}')
     monkeypatch.setenv("PAYSYNC_MAPPING_OPPORTUNITY_METADATA_KEYS", '["opp", "sf_opp"]')
     cfg = mapping_config()
-    assert cfg == mapping_config(StreamSettings())  # the stream worker reads the same settings
+    assert cfg == mapping_config(StreamSettings().mapping)  # the stream worker reads the same settings
     assert (cfg.customer_target, cfg.multi_currency) == ("Contact", True)
     assert dict(cfg.legal_entities) == {"acct_1": "Paysync GmbH"}
     assert cfg.opportunity_metadata_keys == ("opp", "sf_opp")

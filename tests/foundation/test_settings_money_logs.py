@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from paysync.logs import scrub, setup_logging
 from paysync.money import THREE_DECIMAL, ZERO_DECIMAL, MoneyError, exponent, to_decimal, to_decimal_str, to_minor
-from paysync.settings import ConfigError, KafkaSettings
+from paysync.settings import ConfigError, KafkaConnection, TopicSettings
 
 
 def test_bootstrap_from_kafka_bootstrap_servers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-a:9092,broker-b:9092")
-    assert KafkaSettings().kafka_bootstrap_servers == "broker-a:9092,broker-b:9092"
+    assert KafkaConnection().bootstrap_servers == "broker-a:9092,broker-b:9092"
 
 
 def test_secret_from_file_is_never_printed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -27,9 +27,9 @@ def test_secret_from_file_is_never_printed(monkeypatch: pytest.MonkeyPatch, tmp_
     secret.write_text("hunter2-very-secret\n")
     monkeypatch.setenv("PAYSYNC_KAFKA_SASL_MECHANISM", "PLAIN")
     monkeypatch.setenv("PAYSYNC_KAFKA_SASL_PASSWORD_FILE", str(secret))
-    settings = KafkaSettings()
-    assert settings.kafka_sasl_password is not None
-    assert settings.kafka_sasl_password.get_secret_value() == "hunter2-very-secret"
+    settings = KafkaConnection()
+    assert settings.sasl_password is not None
+    assert settings.sasl_password.get_secret_value() == "hunter2-very-secret"
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
     assert settings.confluent_config()["sasl.password"] == "hunter2-very-secret"
 
@@ -37,13 +37,13 @@ def test_secret_from_file_is_never_printed(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_unreadable_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PAYSYNC_KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="PAYSYNC_KAFKA_SASL_PASSWORD_FILE"):
-        KafkaSettings()
+        KafkaConnection()
 
 
 def test_invalid_setting_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSYNC_TOPIC_PARTITIONS", "0")
-    with pytest.raises(ValueError, match="topic_partitions"):
-        KafkaSettings()
+    with pytest.raises(ValueError, match="partitions"):
+        TopicSettings()
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ class WorkerWrittenSalesforce:
     """A Salesforce reader holding what the stream worker, with this process's settings, wrote for `truth`."""
 
     def __init__(self, truth: list[dict[str, Any]]) -> None:
-        worker_cfg = RealMapper(StreamSettings()).cfg
+        worker_cfg = RealMapper(StreamSettings().mapping).cfg
         self.rows, _ = expected.expected_records(truth, worker_cfg)
         self.calls = 0
 
@@ -77,7 +77,7 @@ def test_demo_and_chaos_reconcile_with_the_workers_mapping(contact_mode: None) -
     pipeline = SimpleNamespace(stripe=SimpleNamespace(truth=lambda: truth), salesforce_reader=lambda: salesforce)
     report = run_reconcile(pipeline)  # type: ignore[arg-type]
     assert report["summary"]["clean"], report["drifts"]
-    assert invariants._mapping_config() == RealMapper(StreamSettings()).cfg
+    assert invariants._mapping_config() == RealMapper(StreamSettings().mapping).cfg
     assert invariants._mapping_config().customer_target == "Contact"
 
 

@@ -27,12 +27,9 @@ def test_every_component_reads_the_environment_the_pipeline_writes(
     for name, value in pipeline.component_env().items():
         monkeypatch.setenv(name, value)
     webhook, poller, stream, sink = WebhookSettings(), PollerSettings(), StreamSettings(), SinkSettings()
-    for composed in (webhook, poller):
+    for composed in (webhook, poller, stream, sink):
         assert composed.kafka.bootstrap_servers == "broker-x:9092"
         assert (composed.topics.prefix, composed.topics.partitions) == (pipeline.prefix, 4)
-    for flat in (stream, sink):
-        assert (flat.kafka_bootstrap_servers, flat.topic_prefix, flat.topic_partitions) == (
-            "broker-x:9092", pipeline.prefix, 4)
     assert webhook.secret_bytes() == [s.encode() for s in WEBHOOK_SECRETS]
     assert (webhook.webhook_port, webhook.webhook_metrics_port) == (18001, 18002)
     assert poller.stripe_api_key.get_secret_value() == "sk_test_pipeline"
@@ -40,6 +37,7 @@ def test_every_component_reads_the_environment_the_pipeline_writes(
         "http://127.0.0.1:18004", 2.5, 3 * 86400)
     assert poller.poller_metrics_port == 18003
     assert stream.stream_app_id == "paysync-streams"
-    assert sink.salesforce_login_url == "https://127.0.0.1:18005"
-    assert sink.salesforce_client_secret is not None and sink.salesforce_ca_bundle == str(tmp_path / "ca.pem")
-    assert sink.sink_group_id == pipeline.sink_group() and sink.missing_credentials() == []
+    assert sink.salesforce.salesforce_login_url == "https://127.0.0.1:18005"
+    assert sink.salesforce.salesforce_client_secret is not None
+    assert sink.salesforce.salesforce_ca_bundle == str(tmp_path / "ca.pem")
+    assert sink.sink_group_id == pipeline.sink_group() and sink.salesforce.missing_credentials() == []

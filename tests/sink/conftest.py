@@ -71,9 +71,9 @@ def sink_env(emulator: Emu, kafka_env: None, topic_prefix: str, monkeypatch: pyt
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    from paysync.settings import KafkaSettings
+    from paysync.settings import KafkaConnection
 
-    create_topics(KafkaSettings().confluent_config(), topic_prefix, 3)
+    create_topics(KafkaConnection().confluent_config(), topic_prefix, 3)
     env["KAFKA_BOOTSTRAP_SERVERS"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     return env
 
@@ -93,10 +93,10 @@ def produce(sink_env: dict[str, str], topic_prefix: str) -> Callable[[list[Any]]
     """Produce upserts (dicts) or raw bytes to `salesforce.upserts`, keyed `<SObject>:<external id>`."""
     from confluent_kafka import Producer
 
-    from paysync.settings import KafkaSettings
+    from paysync.settings import KafkaConnection
 
     codec = AvroCodec()
-    producer = Producer({**KafkaSettings().confluent_config(), "linger.ms": 20, "acks": "all"})
+    producer = Producer({**KafkaConnection().confluent_config(), "linger.ms": 20, "acks": "all"})
     topic = SALESFORCE_UPSERTS.full_name(topic_prefix)
 
     def _produce(items: list[Any]) -> None:
@@ -121,11 +121,11 @@ def read_dead_letters(sink_env: dict[str, str], topic_prefix: str) -> Callable[[
     """Read at least n dead letters (or until timeout) from the test's DLQ topic."""
     from confluent_kafka import Consumer
 
-    from paysync.settings import KafkaSettings
+    from paysync.settings import KafkaConnection
 
     def _read(n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         codec = AvroCodec()
-        consumer = Consumer({**KafkaSettings().confluent_config(), "group.id": f"{topic_prefix}dlq-reader",
+        consumer = Consumer({**KafkaConnection().confluent_config(), "group.id": f"{topic_prefix}dlq-reader",
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})
         consumer.subscribe([DEAD_LETTERS.full_name(topic_prefix)])
         out: list[dict[str, Any]] = []

@@ -11,10 +11,10 @@ import requests
 from sinks.auth import AuthError, Authenticator
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings
 
 
-def settings_for(emulator: Any, flow: str, **extra: Any) -> SinkSettings:
+def settings_for(emulator: Any, flow: str, **extra: Any) -> SalesforceSettings:
     h = emulator.handle
     c = h.credentials
     base: dict[str, Any] = {"salesforce_login_url": h.base_url, "salesforce_ca_bundle": str(h.ca_cert_path),
@@ -26,7 +26,7 @@ def settings_for(emulator: Any, flow: str, **extra: Any) -> SinkSettings:
     if flow == "jwt":
         base |= {"salesforce_username": c["username"],
                  "salesforce_private_key": Path(c["jwt_private_key_file"]).read_text()}
-    return SinkSettings(**(base | extra))
+    return SalesforceSettings(**(base | extra))
 
 
 @pytest.mark.parametrize("flow", ["client_credentials", "password", "jwt"])

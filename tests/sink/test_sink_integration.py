@@ -15,7 +15,7 @@ import pytest
 
 from sinks.client import CallError, SalesforceClient
 from sinks.metrics import SinkMetrics
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from sinks.sink import Sink
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -68,8 +68,8 @@ def workload(n_customers: int, tag: str) -> tuple[list[dict[str, Any]], dict[tup
 
 
 def client_for(env: dict[str, str]) -> SalesforceClient:
-    return SalesforceClient(SinkSettings(**{k.removeprefix("PAYSYNC_").lower(): v for k, v in env.items()
-                                            if k.startswith("PAYSYNC_SALESFORCE")}), SinkMetrics())
+    return SalesforceClient(SalesforceSettings(**{k.removeprefix("PAYSYNC_").lower(): v for k, v in env.items()
+                                                  if k.startswith("PAYSYNC_SALESFORCE")}), SinkMetrics())
 
 
 def count(client: SalesforceClient, sobject: str, tag: str) -> int:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from sinks.auth import Authenticator
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings
 
 SINK = [sys.executable, "-m", "ops.cli", "sink"]
 
@@ -65,7 +65,7 @@ def test_jwt_audience_is_its_own_setting_not_the_token_host(tmp_path: Path) -> N
                               "salesforce_login_url": "https://acme.my.salesforce.com"}
     for extra, audience in (({}, "https://login.salesforce.com"),
                             ({"salesforce_jwt_audience": "https://test.salesforce.com"}, "https://test.salesforce.com")):
-        form = Authenticator(SinkSettings(**common, **extra), requests.Session())._form()
+        form = Authenticator(SalesforceSettings(**common, **extra), requests.Session())._form()
         claims = jwt.decode(form["assertion"], options={"verify_signature": False})
         assert claims["aud"] == audience
 

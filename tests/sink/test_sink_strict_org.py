@@ -19,7 +19,7 @@ import pytest
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from sinks.sink import Sink
 from sinks.writer import BatchWriter
 from tests.sink.conftest import make_upsert, wait_for
@@ -28,11 +28,16 @@ EXT = {"Account": "Stripe_Customer_Id__c", "Stripe_Payment__c": "Stripe_Charge_I
        "Order": "Id", "Stripe_Refund__c": "Stripe_Refund_Id__c"}
 
 
-def settings_of(handle: Any, **extra: Any) -> SinkSettings:
+def salesforce_of(handle: Any) -> SalesforceSettings:
+    """The client-credentials login to the emulator at `handle`."""
     c = handle.credentials
-    return SinkSettings(salesforce_login_url=handle.base_url, salesforce_ca_bundle=str(handle.ca_cert_path),
-                        salesforce_client_id=c["client_id"], salesforce_client_secret=c["client_secret"],
-                        sink_retry_base_s=0.01, **extra)
+    return SalesforceSettings(salesforce_login_url=handle.base_url, salesforce_ca_bundle=str(handle.ca_cert_path),
+                              salesforce_client_id=c["client_id"], salesforce_client_secret=c["client_secret"])
+
+
+def settings_of(handle: Any, **extra: Any) -> SinkSettings:
+    """Sink settings logged in to the emulator at `handle`, with fast retries and `extra` sink fields."""
+    return SinkSettings(salesforce=salesforce_of(handle), sink_retry_base_s=0.01, **extra)
 
 
 def rec(sobject: str, ext: str, fields: dict[str, Any], parent: str | None = None) -> PendingRecord:
@@ -57,7 +62,7 @@ def strict(tmp_path: Path) -> Iterator[Any]:
 def writer(strict: Any) -> Iterator[BatchWriter]:
     settings = settings_of(strict)
     pool = ThreadPoolExecutor(2)
-    yield BatchWriter(SalesforceClient(settings, SinkMetrics()), settings, SinkMetrics(), pool)
+    yield BatchWriter(SalesforceClient(settings.salesforce, SinkMetrics()), settings, SinkMetrics(), pool)
     pool.shutdown()
 
 
@@ -101,7 +106,7 @@ def test_point5_the_loser_of_an_insert_race_is_written_again(strict: Any, writer
         writer.write([rec("Stripe_Payment__c", "ch_race", {"Amount__c": "2.00"})])))
     loser.start()
     assert wait_for(lambda: strict.stats()["gate"]["waiting"] == 1, 20)  # held between its check and its write
-    other = SalesforceClient(settings_of(strict), SinkMetrics())
+    other = SalesforceClient(salesforce_of(strict), SinkMetrics())
     won = other.upsert_collection("Stripe_Payment__c", "Stripe_Charge_Id__c", {"allOrNone": False, "records": [
         {"attributes": {"type": "Stripe_Payment__c"}, "Stripe_Charge_Id__c": "ch_race", "Status__c": "Pending"}]})
     assert won[0]["success"]
@@ -137,7 +142,7 @@ def test_point6_admins_org_hidden_opportunity_and_no_orders(tmp_path: Path) -> N
         hidden = handle.stats()["hidden_ids"][0]
         settings = settings_of(handle)
         with ThreadPoolExecutor(2) as pool:
-            writer = BatchWriter(SalesforceClient(settings, SinkMetrics()), settings, SinkMetrics(), pool)
+            writer = BatchWriter(SalesforceClient(settings.salesforce, SinkMetrics()), settings, SinkMetrics(), pool)
             report = writer.write([
                 rec("Stripe_Payment__c", "ch_h", {"Amount__c": "3.00", "Opportunity__c": hidden}),
                 rec("Stripe_Payment__c", "ch_o", {"Amount__c": "3.00", "Order__c": "801000000000000AAA"}),
@@ -161,7 +166,7 @@ def test_point6_a_null_order_link_in_an_org_without_orders_is_dropped_silently(t
     try:
         settings = settings_of(handle)
         with ThreadPoolExecutor(2) as pool:
-            writer = BatchWriter(SalesforceClient(settings, SinkMetrics()), settings, SinkMetrics(), pool)
+            writer = BatchWriter(SalesforceClient(settings.salesforce, SinkMetrics()), settings, SinkMetrics(), pool)
             first = writer.write([rec("Stripe_Payment__c", "ch_n1", {"Amount__c": "3.00", "Description__c": "d",
                                                                       "Order__c": None})])
             later = writer.write([rec("Stripe_Payment__c", "ch_n2", {"Amount__c": "4.00", "Description__c": "d",
@@ -208,7 +213,7 @@ def test_point4_a_paused_sink_resumes_without_limits(emulator: Any, sink_env: di
         probes = emulator.stats()["calls"].get("rest", 0)
         assert wait_for(lambda: emulator.stats()["calls"].get("rest", 0) > probes, 10)  # it probes while paused
         emulator.faults(daily_limit=1_000_000)
-        client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+        client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
         assert wait_for(lambda: count(client, "SELECT Id FROM Account WHERE Stripe_Customer_Id__c LIKE 'cus_b%'")
                         == 40, 60)
         assert not running.sink._budget_paused
@@ -229,7 +234,7 @@ def test_point7_the_consumer_keeps_going_while_a_bulk_job_runs(tmp_path: Path, s
         produce([make_upsert("Account", "Stripe_Customer_Id__c", f"cus_k{i}", {"Name": "x"}) for i in range(300)])
         running = RunningSink(sink_settings(sink_env, sink_bulk_threshold=100, sink_bulk_backlog=0,
                                             sink_bulk_first_poll_s=0.5, sink_bulk_poll_max_s=1.0))
-        client = SalesforceClient(settings_of(handle), SinkMetrics())
+        client = SalesforceClient(salesforce_of(handle), SinkMetrics())
         try:
             assert wait_for(lambda: running.sink.writer.jobs.record_count() == 300, 30)
             produce([make_upsert("Stripe_Refund__c", "Stripe_Refund_Id__c", "re_k1", {"Amount__c": "1.00"})])

@@ -16,7 +16,7 @@ from paysync.topics import DEAD_LETTERS
 from sinks.client import SalesforceClient
 from sinks.metrics import SinkMetrics
 from tests.sink.conftest import make_upsert, wait_for
-from tests.sink.test_sink_strict_org import RunningSink, count, settings_of, sink_settings
+from tests.sink.test_sink_strict_org import RunningSink, count, salesforce_of, sink_settings
 
 pytestmark = [pytest.mark.kafka]
 
@@ -45,7 +45,7 @@ def row(client: SalesforceClient, soql: str) -> dict[str, Any] | None:
 
 def test_a_status_change_publishes_one_event_in_counted_calls(emulator: Any, sink_env: dict[str, str],
                                                                produce: Any) -> None:
-    client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+    client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
     running = RunningSink(sink_settings(sink_env))
     try:
         produce([payment("ch_w1", {"Status__c": "Pending", "Amount__c": "12.500", "Currency__c": "USD"}, "evt_1", 100)])
@@ -77,7 +77,7 @@ def test_a_status_change_publishes_one_event_in_counted_calls(emulator: Any, sin
 
 
 def test_events_off_reads_and_publishes_nothing(emulator: Any, sink_env: dict[str, str], produce: Any) -> None:
-    client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+    client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
     running = RunningSink(sink_settings(sink_env, sink_status_events=False))
     try:
         used = composite_calls(emulator)
@@ -94,7 +94,7 @@ def test_every_written_record_carries_the_audit_trail(emulator: Any, sink_env: d
     handle = emulator.handle
     opp = handle.admin("POST", "/_emulator/seed", {"sobject": "Opportunity", "record": {
         "Name": "Deal", "StageName": "Prospecting", "CloseDate": "2030-01-01"}})["id"]
-    client = SalesforceClient(settings_of(handle), SinkMetrics())
+    client = SalesforceClient(salesforce_of(handle), SinkMetrics())
     before = time.time()
     bt = make_upsert("Stripe_Balance_Transaction__c", "Stripe_Balance_Transaction_Id__c", "txn_w1",
                      {"Amount__c": "1.000"})  # from the poller: no Stripe event
@@ -126,10 +126,10 @@ def test_streams_dead_letters_become_sync_error_rows_once(emulator: Any, sink_en
                                                            topic_prefix: str) -> None:
     from confluent_kafka import Producer
 
-    from paysync.settings import KafkaSettings
+    from paysync.settings import KafkaConnection
 
     codec = AvroCodec()
-    producer = Producer(KafkaSettings().confluent_config())
+    producer = Producer(KafkaConnection().confluent_config())
     topic = DEAD_LETTERS.full_name(topic_prefix)
     letters = [dead_letter(topic="stripe.events", partition=2, offset=41, stage="streams", error_kind="invalid",
                            error_code="UNKNOWN_STATUS", message="status 'weird'", key=b"ch_1", value=b"{}",
@@ -141,7 +141,7 @@ def test_streams_dead_letters_become_sync_error_rows_once(emulator: Any, sink_en
     for letter in letters + letters[:1]:  # the first one twice: one row
         producer.produce(topic, value=codec.encode(DEAD_LETTERS.schema, letter))
     assert producer.flush(30) == 0
-    client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+    client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
     running = RunningSink(sink_settings(sink_env))
     try:
         assert wait_for(lambda: count(client, "SELECT Id FROM Stripe_Sync_Error__c") == 2, 30)
@@ -163,16 +163,16 @@ def test_dlq_replay_and_purge_set_the_rows_status(emulator: Any, sink_env: dict[
     from confluent_kafka import Producer
 
     from ops import dlq
-    from paysync.settings import KafkaSettings
+    from paysync.settings import KafkaConnection
 
     codec = AvroCodec()
-    producer = Producer(KafkaSettings().confluent_config())
+    producer = Producer(KafkaConnection().confluent_config())
     letter = dead_letter(topic=f"{topic_prefix}stripe.events", partition=0, offset=5, stage="streams",
                          error_kind="invalid", error_code="UNKNOWN_STATUS", message="status 'weird'", key=b"ch_9",
                          value=b"{}", event_id="evt_r1", object_id="ch_9")
     producer.produce(DEAD_LETTERS.full_name(topic_prefix), value=codec.encode(DEAD_LETTERS.schema, letter), partition=0)
     assert producer.flush(30) == 0
-    client = SalesforceClient(settings_of(emulator.handle), SinkMetrics())
+    client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
     key = f"{topic_prefix}stripe.events:0:5"
 
     def status() -> str | None:

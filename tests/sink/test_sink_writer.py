@@ -16,7 +16,7 @@ from sinks.client import BulkResult, Budget, CallError
 from sinks.errors import Decision
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
-from sinks.settings import SinkSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from sinks.writer import BatchWriter
 
 EXT = {"Account": "Stripe_Customer_Id__c", "Stripe_Payment__c": "Stripe_Charge_Id__c",
@@ -393,7 +393,7 @@ def test_composite_calls_ask_salesforce_not_to_collate(monkeypatch: pytest.Monke
     """Point 3: from API 49.0 collateSubrequests defaults to true and unrelated subrequests may run in any order."""
     from sinks.client import SalesforceClient
 
-    client = SalesforceClient(SinkSettings(), SinkMetrics())
+    client = SalesforceClient(SalesforceSettings(), SinkMetrics())
     sent: list[Any] = []
 
     class Answer:

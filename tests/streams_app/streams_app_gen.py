@@ -220,7 +220,7 @@ def expected_state(records: list[Rec], payouts: int) -> dict[tuple[str, str], di
     from streams.processor import Processor, Tables
     from streams.settings import StreamSettings
 
-    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
+    proc = Processor(RealMapper(StreamSettings().mapping), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
     state = fold(run_in_process(records, proc))
     reconciled = [v for k, v in state.items() if k[0] == "Stripe_Payout__c"]
     assert len(reconciled) == payouts

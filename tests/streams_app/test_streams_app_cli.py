@@ -25,7 +25,7 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("PAYSYNC_STREAM_DEDUPE_RETENTION_DAYS", "40")
     settings = load_settings(_parser().parse_args(["--data-dir", str(tmp_path), "--partitions", "3"]))
     assert settings.app_id == "acme.from-env"
-    assert settings.stream_data_dir == tmp_path and settings.topic_partitions == 3
+    assert settings.stream_data_dir == tmp_path and settings.topics.partitions == 3
     assert settings.stream_dedupe_retention_days == 40
     settings = load_settings(_parser().parse_args(["--app-id", "flag"]))
     assert settings.app_id == "acme.flag"

@@ -23,7 +23,7 @@ ORIGIN = Origin("p.stripe.events", 2, 41)
 
 def _processor(retention: Retention = Retention()) -> Processor:
     registry = CollectorRegistry()
-    proc = Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(registry), Tables(), retention)
+    proc = Processor(RealMapper(StreamSettings().mapping), AvroCodec(), StreamMetrics(registry), Tables(), retention)
     proc.registry = registry  # type: ignore[attr-defined]
     return proc
 

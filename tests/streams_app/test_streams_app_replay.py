@@ -26,7 +26,7 @@ CODEC = AvroCodec()
 
 
 def _processor(tables: Tables | None = None) -> Processor:
-    return Processor(RealMapper(StreamSettings()), CODEC, StreamMetrics(CollectorRegistry()), tables or Tables())
+    return Processor(RealMapper(StreamSettings().mapping), CODEC, StreamMetrics(CollectorRegistry()), tables or Tables())
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ NOW = 1_800_000_000_000
 
 
 def _processor() -> Processor:
-    return Processor(RealMapper(StreamSettings()), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
+    return Processor(RealMapper(StreamSettings().mapping), AvroCodec(), StreamMetrics(CollectorRegistry()), Tables())
 
 
 def _meta(version: str) -> dict[str, Any]:
