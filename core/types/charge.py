@@ -1,6 +1,7 @@
 """charge -> Stripe_Payment__c (+ Opportunity/Order payment status).
 
-Ownership: the charge owns the payment's status, amounts and card fields, and the
+Ownership: the charge owns the payment's amounts and card fields, its status until a dispute decides it (the
+dispute's outcome writes it too, ordered by `Status_Version__c`: `payment_status_version`), and the
 Opportunity/Order `Stripe_Payment_Status__c`; the payment intent (`core.types.payment_intent`) owns the
 `Opportunity__c`/`Order__c` links of its latest charge (a charge without a payment intent owns its own
 links). Fee, net, settlement and payout come from the balance
@@ -21,10 +22,12 @@ from core.common import (
 )
 from core.config import MappingConfig
 from core.spec import StripeType
+from core.version import PHASE_CHARGE, PHASE_DISPUTED, encode_payment_status_version
 from paysync.keys import ref_id
 
 SOBJECT = "Stripe_Payment__c"
 EXTERNAL_ID = "Stripe_Charge_Id__c"
+STATUS_VERSION = "Status_Version__c"  # the ordering version of Status__c (sinks.status_versions keeps the newest)
 
 CHARGE_RANK: Mapping[str, int] = MappingProxyType({"pending": 0, "failed": 1, "succeeded": 1})
 
@@ -60,8 +63,9 @@ def charge_payment_status(charge: Mapping[str, Any]) -> str | None:
     failed -> Failed; uncaptured and refunded (authorization released) -> Canceled; really refunded (refunds,
     not a released authorization: `money_split`) >= captured -> Refunded; really refunded > 0 -> Partially
     Refunded; pending -> Pending; succeeded + captured -> Succeeded; succeeded + uncaptured -> Pending.
-    disputed -> Disputed comes right after failed (Stripe keeps `disputed=true` after a won dispute; letting the
-    dispute's outcome drive the status needs a version on the payment status, see docs/status-mapping.md).
+    disputed -> Disputed comes right after failed. Stripe keeps `disputed=true` after a won dispute, so the
+    charge cannot tell the outcome: a dispute closed in the merchant's favour writes the status again, at a later
+    phase of `payment_status_version` (`core.types.dispute`).
     """
     status = charge.get("status")
     if status == "failed":
@@ -93,6 +97,13 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
         statuses.flag(obj.get("refunded")),
         statuses.flag(obj.get("disputed")),
     )
+
+
+def payment_status_version(obj: Mapping[str, Any]) -> str:
+    """The charge's `Status_Version__c`: phase PHASE_DISPUTED once `disputed` (a dispute's outcome outranks
+    it), else PHASE_CHARGE; then the charge's `created` and `rank` (its lifecycle only grows)."""
+    phase = PHASE_DISPUTED if obj.get("disputed") is True else PHASE_CHARGE
+    return encode_payment_status_version(phase, statuses.int_or_zero(obj.get("created")), rank(obj))
 
 
 def _card(obj: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -152,6 +163,7 @@ def map_charge(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list
     fields.update({
         "Currency__c": upper(currency),
         "Status__c": status,
+        STATUS_VERSION: payment_status_version(obj),
         "Stripe_Status__c": text(obj.get("status"), 50),
         "Failure_Code__c": text(obj.get("failure_code"), 255),
         "Failure_Message__c": text(obj.get("failure_message"), 255),

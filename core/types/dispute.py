@@ -1,7 +1,8 @@
 """dispute -> Stripe_Dispute__c by Stripe_Dispute_Id__c, child of its charge's Stripe_Payment__c.
 
 Dispute fee (and the fee returned on a win), balance transaction and payout belong to the balance-transaction
-mapping. The payment's status is its charge's (`disputed` -> Disputed).
+mapping. The payment's status is its charge's (`disputed` -> Disputed) until the dispute closes in the merchant's
+favour (`FAVOURABLE`): then the dispute writes it back (`payment_status`), at a phase no charge snapshot reaches.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Any
 
 from core import statuses
 from core.common import (
-    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, money,
+    EventMeta, FieldValue, check_amount_object, common_fields, datetime_str, identity_fields, money,
     payment_parent, require_status, text, upper, upsert,
 )
 from core.config import MappingConfig
 from core.spec import StripeType
+from core.version import PHASE_OUTCOME, encode_payment_status_version
+from paysync.keys import ref_id
 
 DISPUTE_STATUS: Mapping[str, str] = MappingProxyType({
     "warning_needs_response": "Warning Needs Response",
@@ -44,6 +47,13 @@ DISPUTE_RANK: Mapping[str, int] = MappingProxyType({
     "prevented": 6,
 })
 
+# Closed in the merchant's favour: the money stayed (won: reinstated) and the payment reads what its charge says
+# without the dispute. The dispute object does not carry that charge state; a chargeback freezes it (Stripe
+# refuses to refund a charged-back payment) and paysync's disputes are of captured, unrefunded charges as a rule,
+# so it is Succeeded (docs/status-mapping.md "Dispute outcome" states the limits). Open, in appeal or lost: no
+# write — the charge's `disputed=true` says Disputed, and a lost dispute stays Disputed.
+FAVOURABLE: frozenset[str] = frozenset({"won", "warning_closed", "prevented"})
+
 
 def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
     """Status, then evidence submissions, then whether it has evidence."""
@@ -56,9 +66,25 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
     )
 
 
+def payment_status(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
+    """The Stripe_Payment__c partial of a dispute closed in the merchant's favour (`FAVOURABLE`), else [].
+
+    Its `Status_Version__c` is at PHASE_OUTCOME, above every charge snapshot's (`core.types.charge`
+    `payment_status_version`), so no charge state — live, replayed, re-fetched or backfilled, older or newer —
+    writes Disputed over the outcome again, and the outcome never loses to a pre-dispute charge state.
+    """
+    charge_id = ref_id(obj.get("charge"))
+    if obj.get("status") not in FAVOURABLE or not charge_id:
+        return []
+    fields: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
+    fields["Status__c"] = statuses.SUCCEEDED
+    fields["Status_Version__c"] = encode_payment_status_version(
+        PHASE_OUTCOME, statuses.int_or_zero(obj.get("created")), rank(obj))
+    return [upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", charge_id, fields, meta.version, meta.event_id)]
+
+
 def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Dispute__c upsert. The payment's status stays its charge's (`disputed` -> Disputed): a second
-    writer of `Stripe_Payment__c.Status__c` would need an ordering version on that field (docs/status-mapping.md)."""
+    """The Stripe_Dispute__c upsert, then the payment status of a favourable outcome (`payment_status`)."""
     obj, dispute_id, currency, amount = check_amount_object("dispute", obj)
     details = obj.get("evidence_details")
     due_by = details.get("due_by") if isinstance(details, dict) else None
@@ -73,7 +99,7 @@ def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> lis
     })
     parents = payment_parent(obj.get("charge"))
     out = [upsert("Stripe_Dispute__c", "Stripe_Dispute_Id__c", dispute_id, fields, meta.version, meta.event_id, parents)]
-    return out
+    return out + payment_status(obj, meta, cfg)
 
 
 SPEC = StripeType(
