@@ -16,6 +16,14 @@ timing and amount of manual payouts, so Stripe can't identify which transactions
 payout fee.)
 
 A failed payout returns its amount as a `payout_failure` transaction, available at once and swept later.
+
+Status: a transaction becomes `available` at its `available_on` whether or not a payout takes it ("Balance
+transaction types": the `pending` balance "becomes `available` according to your transaction settlement
+timing"; `available_on`: "The date that the transaction's net funds become available in the Stripe balance").
+So a settle tick (every `SETTLE_TICK_S` scaled scenario seconds while anything is pending, started by the
+sweeps) and every sweep make each transaction whose `available_on` has passed `available` and list its new
+state: a balance too small to pay out, or a manual payout, no longer leaves it `pending` for ever. The status
+moves up to a tick after `available_on` (Stripe documents no lag; a poller must not rely on there being none).
 """
 
 from __future__ import annotations
@@ -26,9 +34,30 @@ from .engine import Engine
 from .ledger import Account
 from .objects_other import payout
 
+SETTLE_TICK_S = 60.0  # scenario seconds (times `delay_scale`) between two settle ticks of an account
+
+
+def _settle(sim: Engine, account: Account) -> None:
+    for txn in sim.ledger.settle(account.id, sim.now):
+        sim.txn(account, txn)  # Stripe's status moves at available_on, not when a payout takes the transaction
+
+
+def _settle_tick(sim: Engine, account: Account) -> None:
+    """Settle, then tick again while anything of `account` is still pending (the sweeps restart a stopped tick)."""
+    _settle(sim, account)
+    if sim.ledger.has_pending(account.id):
+        sim.at(SETTLE_TICK_S * sim.p.delay_scale, _settle_tick, account, story=False)
+    else:
+        sim.ledger.settling.discard(account.id)
+
 
 def sweep(sim: Engine, account: Account) -> None:
-    """Pay out `account`'s available balance if positive: automatically, or now and then by a manual request."""
+    """Make what settled `available` (paid out or not), then pay out `account`'s available balance if positive:
+    automatically, or now and then by a manual request."""
+    _settle(sim, account)
+    if account.id not in sim.ledger.settling and sim.ledger.has_pending(account.id):
+        sim.ledger.settling.add(account.id)
+        sim.at(SETTLE_TICK_S * sim.p.delay_scale, _settle_tick, account, story=False)
     members = sim.ledger.take_available(account.id, sim.now)
     if members is None:
         return

@@ -17,7 +17,7 @@ The watch lives in the poller's cursor state (`state["pending_watch"]`, a list o
 - **window** `{gte, lte, first, upto, due, tries, after, still}`: a `created` range `[gte, lte]` whose
   *members* are the transactions with `available_on <= upto`, listed again at `due` (`upto + MARGIN_S`, later
   after a backoff). A pending transaction joins a window when its `available_on` is within its *spread* (5 % of
-  its settlement delay, 1 s … 1 h) of the window's earliest (`first`) and its `created` within the spread of the
+  its settlement delay, 1 min … 1 h) of the window's earliest (`first`) and its `created` within the spread of the
   range, else opens one (so an `available` copy is at most a spread + `MARGIN_S` late); at most `MAX_WINDOWS` (the two closest are merged).
   Stripe gives one day's payments one `available_on`, so a day of one settlement timing is one window.
 - **pass** (each poll, windows whose `due` has come, oldest first, at most `MAX_PAGES_PER_POLL` pages): list
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 # Constants, not settings (producers/pollers/settings.py is being rewritten under issue 18): candidates for
 # PAYSYNC_POLL_PENDING_* once it settles.
 MARGIN_S = 5  # after `available_on` before a window is listed (Stripe documents no lag; a late flip is retried)
-RETRY_BASE_S = 30  # first backoff of a window still pending (or failing); doubles each try
+RETRY_BASE_S = 15  # first backoff of a window still pending (or failing); doubles each try
 RETRY_CAP_S = 3600
 GIVE_UP_S = 7 * 86400  # a transaction pending this long after its available_on is left to `paysync reconcile`
 MAX_WINDOWS = 500  # ~100 bytes each in the cursor record (Kafka's limit is 1,000,000 bytes)
@@ -95,8 +95,9 @@ def watch_metrics(registry: CollectorRegistry = REGISTRY) -> WatchMetrics:
 
 
 def _spread(created: int, available_on: int) -> int:
-    """How far apart (seconds) dues and created times of one window may be: 5 % of the settlement delay."""
-    return max(1, min(3600, (available_on - created) // 20))
+    """How far apart (seconds) the `available_on` and `created` times of one window may be: 5 % of the
+    settlement delay, at least a minute (fewer windows, fewer calls), at most an hour."""
+    return max(60, min(3600, (available_on - created) // 20))
 
 
 def backoff_s(tries: int) -> int:
