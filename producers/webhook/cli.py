@@ -1,13 +1,15 @@
 """`paysync webhook [--host H] [--port P] [--metrics-port M] [--create-topics]`: run the receiver.
 
 Settings come from `WebhookSettings` (env `PAYSYNC_…`, `KAFKA_BOOTSTRAP_SERVERS`); flags override.
-uvicorn serves the app with uvloop + httptools; SIGTERM drains in-flight requests, then flushes.
+uvicorn serves the app with uvloop + httptools through `producers.webhook.guard` (header size and deadlines,
+body deadline, connection cap); SIGTERM drains in-flight requests, then flushes.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import resource
 from typing import cast
 
 from paysync.logs import setup_logging
@@ -27,6 +29,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+FD_HEADROOM = 256  # descriptors beyond the connection cap: Kafka sockets, logs, the metrics server
+
+
+def ensure_fd_limit(max_connections: int) -> str | None:
+    """Raise the soft open-files limit to hold `max_connections` (up to the hard limit); the problem, if any."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + FD_HEADROOM
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            return (f"PAYSYNC_WEBHOOK_MAX_CONNECTIONS={max_connections} needs {needed} open files, the hard limit "
+                    f"is {hard}: lower the cap or raise the limit (ulimit -n)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return None
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `paysync webhook`; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -36,6 +53,7 @@ def main(argv: list[str]) -> int:
 
     from producers.publisher import KafkaPublisher, producer_config
     from producers.webhook.app import WebhookApp
+    from producers.webhook.guard import guarded_protocol
     from producers.webhook.metrics import WebhookMetrics
     from producers.webhook.settings import WebhookSettings
 
@@ -46,6 +64,10 @@ def main(argv: list[str]) -> int:
         return 2
     if not settings.webhook_secrets:
         log.error("no webhook secret: set PAYSYNC_WEBHOOK_SECRETS or PAYSYNC_WEBHOOK_SECRETS_FILE")
+        return 2
+    fd_problem = ensure_fd_limit(settings.webhook_max_connections)
+    if fd_problem:
+        log.error("invalid configuration", extra={"error": fd_problem})
         return 2
     host = args.host or settings.webhook_host
     port = settings.webhook_port if args.port is None else args.port
@@ -84,6 +106,7 @@ def main(argv: list[str]) -> int:
                                                  "secrets": len(settings.webhook_secrets)})
     # uvicorn hints an int but hands the value to asyncio.wait_for, which takes fractional seconds
     graceful_s = cast(int, settings.webhook_publish_timeout_s + 2)
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                access_log=False, log_config=None, timeout_graceful_shutdown=graceful_s)
+    protocol = guarded_protocol(settings.limits(), on_refusal=lambda reason: metrics.connections_cut.labels(reason).inc())
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http=protocol, lifespan="on", access_log=False,
+                log_config=None, timeout_graceful_shutdown=graceful_s, timeout_keep_alive=settings.webhook_keep_alive_s)
     return 0

@@ -11,6 +11,8 @@ REJECT_REASONS = (
     "body_too_large", "unsupported_media_type", "malformed_json", "not_an_event", "publish_failed",
 )
 
+CUT_REASONS = ("header_too_large", "header_timeout", "body_timeout", "too_many_connections")
+
 
 @dataclass(frozen=True)
 class WebhookMetrics:
@@ -20,6 +22,7 @@ class WebhookMetrics:
     rejected: Counter
     publish_seconds: Histogram
     in_flight: Gauge
+    connections_cut: Counter
 
     @classmethod
     def create(cls) -> "WebhookMetrics":
@@ -27,6 +30,10 @@ class WebhookMetrics:
         rejected = Counter("paysync_webhook_rejected_total", "webhooks refused, by reason", ["reason"], registry=reg)
         for reason in REJECT_REASONS:
             rejected.labels(reason)
+        cut = Counter("paysync_webhook_connections_cut_total", "connections refused or closed by the protocol guard "
+                      "(producers.webhook.guard), by reason", ["reason"], registry=reg)
+        for reason in CUT_REASONS:
+            cut.labels(reason)
         return cls(
             registry=reg,
             received=Counter("paysync_webhook_received_total", "webhook requests received", registry=reg),
@@ -38,4 +45,5 @@ class WebhookMetrics:
                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             ),
             in_flight=Gauge("paysync_webhook_in_flight", "webhooks waiting for the broker's ack", registry=reg),
+            connections_cut=cut,
         )
