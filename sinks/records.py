@@ -2,23 +2,59 @@
 
 Coalescing merges partial upserts in offset order: the field maps and parent references are
 merged (a later value of a field wins), never replaced, because different stream producers write
-different fields of the same record. Every message merged in is remembered as an `Origin`, so its
-offset is committed (or dead-lettered) together with the record.
+different fields of the same record — except a versioned status (`STATUS_FIELDS`): its status and version
+travel as a pair, and the pair with the newer version wins whatever the offsets (a replayed older write later in
+the batch never replaces a newer one before `sinks.status_versions` sees it). Every message merged in is
+remembered as an `Origin`, so its offset is committed (or dead-lettered) together with the record.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from core import registry
+from core.version import PaymentStatusVersion, Version, decode_payment_status_version, decode_version
 
 FieldValue = bool | int | str | None
 
 # Parents before children, so relationship external ids resolve (docs/data-model.md): the registry's write
 # order, then the sync-error rows (which point at nothing the sink writes).
 OBJECT_ORDER: tuple[str, ...] = (*registry.write_order(), "Stripe_Sync_Error__c")
+
+
+# Versioned statuses: object -> (status field, its version field, the version's decoder). Every writer of the
+# status also writes the version; `sinks.status_versions` never writes an older one over a newer one.
+StatusOrder = Version | PaymentStatusVersion
+STATUS_FIELDS: Mapping[str, tuple[str, str, Callable[[str], StatusOrder]]] = MappingProxyType({
+    "Opportunity": ("Stripe_Payment_Status__c", "Stripe_Payment_Status_Version__c", decode_version),
+    "Order": ("Stripe_Payment_Status__c", "Stripe_Payment_Status_Version__c", decode_version),
+    "Stripe_Payment__c": ("Status__c", "Status_Version__c", decode_payment_status_version),
+})
+
+
+def status_order(sobject: str, text: Any) -> StatusOrder | None:
+    """The decoded status version of `sobject` (comparable within one object type); None when absent or not one
+    (an unversioned write, older than any versioned one)."""
+    spec = STATUS_FIELDS.get(sobject)
+    if spec is None or not isinstance(text, str) or not text:
+        return None
+    try:
+        return spec[2](text)
+    except ValueError:
+        return None
+
+
+def is_not_newer(sobject: str, candidate: Any, applied: Any) -> bool:
+    """Whether the status version `candidate` loses to `applied` (unversioned loses to versioned; a tie keeps
+    `applied`); False when nothing versioned is applied."""
+    old, new = status_order(sobject, applied), status_order(sobject, candidate)
+    if old is None:
+        return False
+    return new is None or new <= old
 
 
 def object_rank(sobject: str) -> int:
@@ -96,8 +132,16 @@ class PendingRecord:
         )
 
     def merge(self, later: "PendingRecord") -> None:
-        """Fold a later upsert of the same record into this one (later field values win)."""
+        """Fold a later upsert of the same record into this one: later field values win, except a versioned
+        status (`STATUS_FIELDS`), where the pair with the newer version wins."""
+        spec = STATUS_FIELDS.get(self.sobject)
+        kept: tuple[FieldValue, FieldValue] | None = None
+        if spec is not None and spec[0] in self.fields and spec[0] in later.fields \
+                and is_not_newer(self.sobject, later.fields.get(spec[1]), self.fields.get(spec[1])):
+            kept = self.fields[spec[0]], self.fields.get(spec[1])
         self.fields.update(later.fields)
+        if spec is not None and kept is not None:
+            self.fields[spec[0]], self.fields[spec[1]] = kept
         self.parents.update(later.parents)
         self.origins.extend(later.origins)
         self.size += later.size

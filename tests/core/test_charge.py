@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from core_helpers import CFG, KNOWN_MALFORMED, OPP, ORDER, Payload, by_sobject, map_payload, one, object_type_of
+from core.common import EventMeta
 from core.mapping import map_object
 from core.types.charge import charge_payment_status
 
@@ -97,3 +98,24 @@ def test_free_text_truncated_ids_never(payloads: list[Payload]) -> None:
     fields = map_object("charge", obj, p.meta("charge"), CFG)[0]
     assert fields["external_id"] == long_id
     assert len(fields["fields"]["Failure_Message__c"]) == 255 and len(fields["fields"]["Description__c"]) == 255
+
+
+def test_the_payment_status_version_follows_the_charge_s_lifecycle(payloads: list[Payload]) -> None:
+    """Issue 19 (2): Status_Version__c (phase/created:rank) grows with each later state of the charge, comes from the
+    snapshot alone (a replay or re-fetch gets the same one), and moves to phase 1 once Stripe sets `disputed`."""
+    from core.version import decode_payment_status_version
+
+    p = one(payloads, "stripe-ruby-mock/charge.succeeded.json")
+    base = dict(copy.deepcopy(p.obj), metadata={}, payment_intent=None, disputed=False)
+    states = [dict(base, status="pending", captured=False, amount_captured=0, amount_refunded=0),
+              dict(base, captured=True, amount_captured=base["amount"], amount_refunded=0),
+              dict(base, captured=True, amount_captured=base["amount"], amount_refunded=1),
+              dict(base, captured=True, amount_captured=base["amount"], amount_refunded=base["amount"], refunded=True),
+              dict(base, captured=True, amount_captured=base["amount"], amount_refunded=0, disputed=True)]
+    written = [map_object("charge", s, p.meta("charge"), CFG)[0]["fields"] for s in states]
+    assert [f["Status__c"] for f in written] == ["Pending", "Succeeded", "Partially Refunded", "Refunded", "Disputed"]
+    versions = [decode_payment_status_version(f["Status_Version__c"]) for f in written]
+    assert versions[:4] == sorted(versions[:4]) and len(set(versions)) == 5
+    assert [v[0] for v in versions] == [0, 0, 0, 0, 1]
+    other_event = map_object("charge", states[1], EventMeta("evt_other", "charge.updated", 1, None, False, "1::evt_other"), CFG)
+    assert other_event[0]["fields"]["Status_Version__c"] == written[1]["Status_Version__c"]
