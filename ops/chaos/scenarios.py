@@ -79,9 +79,7 @@ def plan(names: list[str], events: int, rate: float, seed: int, window_s: float 
     p = Plan(names=names, private_broker="broker-restart" in names)
     # Deliveries retried long enough to outlast a killed receiver or a stopped broker (0.5 s … 32 s: ~64 s).
     p.simulator_knobs = {"max_attempts": 8, "retry_base": 0.5, "reorder_window": 0, "duplicate_rate": 0.0}
-    # manual payouts off in chaos for now: a balance transaction a manual payout takes is never listed again, so
-    # its pending -> available change never reaches Salesforce (open bug, issue 19; the demo keeps them on)
-    p.generate = {"delay_scale": 0.001, "manual_payout_rate": 0.0}
+    p.generate = {"delay_scale": 0.001}
     # Crash detection in seconds, not the default minute: a SIGKILLed consumer stays in its group until its session
     # times out, and its restarted successor gets no partitions before that (no static membership).
     p.extra_env = {**settings_env(StreamSettings, stream_session_timeout_s=15),
