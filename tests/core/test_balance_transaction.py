@@ -104,3 +104,17 @@ def test_malformed_transaction(stripe_fixtures: Path, change: dict[str, Any], co
     with pytest.raises(MappingError) as info:
         map_balance_transaction(bt_record(txn, **change), CFG)
     assert info.value.code == code
+
+
+def test_the_available_copy_the_pending_watch_publishes_outranks_the_pending_one(stripe_fixtures: Path) -> None:
+    """Issue 19 point 4: the poller lists a transaction again once available (no payout named); the order guard
+    keeps it over the earlier pending copy, and a payout's member copy over both (same `created`, higher rank)."""
+    from core.version import decode_version
+
+    txn = _load(stripe_fixtures, "dj-stripe/balance_transaction_txn_fake_ch_fakefakefakefakefake0001.json")
+    pending, available = bt_record(txn, status="pending"), bt_record(txn, status="available")
+    member = bt_record(txn, status="available", payout_id="po_1", payout_transaction_count=3)
+    mapped = [map_balance_transaction(r, CFG)[0] for r in (pending, available, member)]
+    versions = [decode_version(u["version"]) for u in mapped]
+    assert versions[0] < versions[1] < versions[2]
+    assert [u["fields"]["Status__c"] for u in mapped] == ["pending", "available", "available"]
