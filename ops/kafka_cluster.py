@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -132,8 +133,11 @@ def start_cluster(cfg: ClusterConfig, fresh: bool = False, timeout: float = 120.
     cfg.cluster_file.write_text(json.dumps({"nodes": cfg.size, "ports": list(cfg.ports), "cluster_id": cluster_id,
                                             "controller_ports": list(cfg.controller_ports)}), encoding="utf-8")
     procs = [(n, launch(n, cluster_id)) for n in down]
-    try:
-        wait_ready(cfg.bootstrap, timeout, alive=lambda: all(p.poll() is None for _, p in procs), brokers=cfg.size)
+    alive = lambda: all(p.poll() is None for _, p in procs)  # noqa: E731
+    deadline = time.monotonic() + timeout
+    try:  # every node's own metadata lists every broker: a client asking any of them sees the whole cluster
+        for node in cfg.nodes():
+            wait_ready(node.bootstrap, max(1.0, deadline - time.monotonic()), alive=alive, brokers=cfg.size)
     except BrokerError as exc:
         errors = [abort(n, p, exc) for n, p in procs]
         raise errors[0] from None
@@ -141,8 +145,22 @@ def start_cluster(cfg: ClusterConfig, fresh: bool = False, timeout: float = 120.
 
 
 def stop_cluster(cfg: ClusterConfig, grace: float = 20.0) -> bool:
-    """Stop every node (controlled shutdown, SIGKILL after `grace` s); whether any was running."""
-    return any([stop(n, grace) for n in reversed(cfg.nodes())])
+    """Stop every node at once (SIGTERM: controlled shutdown; SIGKILL after `grace` s); whether any was running.
+
+    At once, not one after another: a node left alone has no quorum, and its controlled shutdown would wait for a
+    controller until `grace` runs out."""
+    nodes = cfg.nodes()
+    results: list[bool] = [False] * len(nodes)
+
+    def stop_one(i: int) -> None:
+        results[i] = stop(nodes[i], grace)
+
+    threads = [threading.Thread(target=stop_one, args=(i,), name=f"stop-node{i + 1}") for i in range(len(nodes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return any(results)
 
 
 def stop_node(cfg: ClusterConfig, node_id: int, grace: float = 20.0) -> bool:
@@ -164,6 +182,7 @@ def start_node(cfg: ClusterConfig, node_id: int, timeout: float = 90.0) -> None:
     check_can_start([node.port, node.controller_port])
     proc = launch(node, str(info["cluster_id"]) if info else None)
     try:
+        wait_ready(node.bootstrap, timeout, alive=lambda: proc.poll() is None, brokers=cfg.size)
         wait_broker(cfg.bootstrap, node_id, timeout, alive=lambda: proc.poll() is None)
     except BrokerError as exc:
         raise abort(node, proc, exc) from None

@@ -12,6 +12,8 @@ offsets, are replicated so; a mismatch is a `ReplicationError` naming the topics
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +88,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
 
 
 OFFSETS_TOPIC = "__consumer_offsets"
+# client-side errors of a cluster in flux (a broker handle dropped while metadata differ, a connection reset)
+_TRANSIENT = frozenset({-137, -195, -185})  # _DESTROY_BROKER, _TRANSPORT, _TIMED_OUT
 
 
 class ReplicationError(Exception):
@@ -164,13 +168,23 @@ def _create_missing(conf: Mapping[str, Any], specs: list[tuple[str, int, dict[st
     if not wanted:
         return []
     created: list[str] = []
-    for name, fut in admin.create_topics(wanted, operation_timeout=timeout).items():
-        try:
-            fut.result(timeout)
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
+    for attempt in range(5):
+        retry: list[Any] = []
+        for topic, (name, fut) in zip(wanted, admin.create_topics(wanted, operation_timeout=timeout).items()):
+            try:
+                fut.result(timeout)
+                created.append(name)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() == "TOPIC_ALREADY_EXISTS":
+                    continue
+                if attempt == 4 or not (error.retriable() or error.code() in _TRANSIENT):
+                    raise
+                retry.append(topic)  # e.g. a cluster whose brokers' metadata still differ just after its start
+        if not retry:
+            break
+        wanted = retry
+        time.sleep(0.5)
     return created
 
 
@@ -230,8 +244,6 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
 def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, int]:
     """Each topic's effective `min.insync.replicas` (its own, else the broker's default). A topic created a moment
     ago may be unknown to the broker asked for a short while: asked again then."""
-    import time
-
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
 
@@ -245,7 +257,8 @@ def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, i
                 out[name] = int(configs["min.insync.replicas"].value)
                 break
             except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                code = exc.args[0].code()
+                if code != KafkaError.UNKNOWN_TOPIC_OR_PART and code not in _TRANSIENT or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     return out
@@ -258,8 +271,6 @@ def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 
     was just created can be missing from a fresh client's first metadata for a moment, and a consumer group
     member that joins then is assigned none of its partitions.
     """
-    import time
-
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient(dict(conf))
