@@ -18,8 +18,9 @@ The watch lives in the poller's cursor state (`state["pending_watch"]`, a list o
   *members* are the transactions with `available_on <= upto`, listed again at `due` (`upto + MARGIN_S`, later
   after a backoff). A pending transaction joins a window when its `available_on` is within its *spread* (5 % of
   its settlement delay, 1 min … 1 h) of the window's earliest (`first`) and its `created` within the spread of the
-  range, else opens one (so an `available` copy is at most a spread + `MARGIN_S` late); at most `MAX_WINDOWS` (the two closest are merged).
-  Stripe gives one day's payments one `available_on`, so a day of one settlement timing is one window.
+  range, else opens one (so an `available` copy is at most a spread + `MARGIN_S` late); at most `MAX_WINDOWS`
+  (the two closest are merged). Stripe gives one day's payments one `available_on`, so a day of one settlement
+  timing is one window.
 - **pass** (each poll, windows whose `due` has come, oldest first, at most `MAX_PAGES_PER_POLL` pages): list
   `created[gte]..[lte]` newest first, 100 a page with `expand[]=data.source` (as the range listing), resumable
   at `after`. A member now `available` is published again (the streams and the sink keep the later state:
@@ -30,7 +31,8 @@ The watch lives in the poller's cursor state (`state["pending_watch"]`, a list o
 - **failures** are isolated: a failing call backs off its window (counted); the other windows, the range cursor
   and the payouts go on. Only a refused key (401/403) propagates, as everywhere in the poller.
 
-Cost: every watched transaction is listed once more, 100 a call: ~10 calls per 1,000 plus one per window.
+Cost: every watched transaction is listed once more, 100 a call: ~10 calls per 1,000 plus one per window
+(`tests/producers/test_pending_watch.py` measures 10.0 with daily `available_on`, 10.9 with per-transaction ones).
 """
 
 from __future__ import annotations
@@ -154,8 +156,9 @@ class PendingWatch:
         self.metrics = watch_metrics(registry)
 
     def poll(self, state: dict[str, Any], now: int) -> int:
-        """Pass over every due window (page budget permitting); how many records were published. Never raises
-        for a failing Stripe call but a refused key."""
+        """Pass over every due window (page budget permitting); how many records were published. Each page is
+        saved after it is published; the caller saves the rest with its cursor. Never raises for a failing Stripe
+        call but a refused key."""
         windows: list[dict[str, Any]] = state.setdefault("pending_watch", [])
         published = pages = 0
         for w in sorted((w for w in windows if int(w["due"]) <= now), key=lambda w: int(w["due"])):
@@ -179,7 +182,6 @@ class PendingWatch:
             if pages >= MAX_PAGES_PER_POLL:
                 break
         self.metrics.windows.labels(self.poller_name).set(len(windows))
-        self.save()
         return published
 
     def _pass(self, w: dict[str, Any], now: int, pages: int) -> tuple[int, int, bool]:

@@ -12,6 +12,7 @@ from typing import Any
 from fake_stripe import Entry, FakeCursors, FakePublisher, FakeStripe, balance_txn
 
 from paysync.codec import AvroCodec
+from paysync.outcomes import Outcome
 from producers.pollers import pending_watch
 from producers.pollers.balance_poller import BalanceTransactionsPoller
 from producers.pollers.listing import HorizonConfig
@@ -38,7 +39,7 @@ class RangeStripe(FakeStripe):
                  endpoint: str | None = None) -> dict[str, Any]:
         self.requests.append((path, {"payout": params.get("payout")}))
         if params.get("payout") in self.manual_payouts:
-            raise StripeApiError(path, 400, "req_fake", pending_watch.Outcome.DEAD_LETTER, "manual payout")
+            raise StripeApiError(path, 400, "req_fake", Outcome.DEAD_LETTER, "manual payout")
         return super().get_json(path, params, account, endpoint)
 
     def watch_calls(self) -> int:
@@ -126,7 +127,7 @@ def test_a_failing_re_list_stops_neither_the_cursor_nor_the_payouts_and_is_retri
 
     def fail_watch_calls(path: str, params: dict[str, Any], *rest: Any) -> dict[str, Any]:
         if path == PATH and "lte" in (params.get("created") or {}):
-            raise StripeApiError(path, 500, "req_fake", pending_watch.Outcome.RETRY, "injected")
+            raise StripeApiError(path, 500, "req_fake", Outcome.RETRY, "injected")
         return RangeStripe.get_json(api, path, params, *rest)
 
     api.get_json = fail_watch_calls  # type: ignore[method-assign]
@@ -147,7 +148,7 @@ def test_a_refused_key_still_propagates() -> None:
     watch = poller.pending
 
     def refused(*_a: Any, **_k: Any) -> Any:
-        raise StripeApiError(PATH, 401, "req_fake", pending_watch.Outcome.PAUSE, "bad key")
+        raise StripeApiError(PATH, 401, "req_fake", Outcome.PAUSE, "bad key")
 
     api.list_all = refused  # type: ignore[method-assign]
     try:
