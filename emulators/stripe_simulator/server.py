@@ -13,7 +13,9 @@ Admin endpoints (no API key; bound to 127.0.0.1):
 
 Issue 15: an event drawn thin (`thin_event_share`, `thin.py`) is delivered as its thin event instead of the snapshot
 ("The payload of thin events is unversioned", so no endpoint version applies to it); the snapshot is still listed.
-The accounts connected before a run are listed by `GET /v1/accounts` from its start (`connect.py`).
+The accounts connected before a run are listed by `GET /v1/accounts` from its start (`connect.py`). Thin event
+destinations registered by `POST /v2/core/event_destinations` (`event_destinations.py`) get the thin event of every
+event they enabled, each at its own URL with its own signing secret; `done` waits for their deliveries too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .api import ReadApi
 from .params import ScenarioParams
 from .records import EventRecord, TxnRecord
 from .connect import initial_accounts
+from .event_destinations import EventDestinations
 from .scenario import Scenario
 from .store import Store
 from .truth import truth_lines
@@ -56,6 +59,7 @@ class Simulator:
         self.api = ReadApi(store, api_key, rate_limit)
         self.knobs = knobs
         self.deliverer = Deliverer(store, knobs)
+        self.destinations = EventDestinations(api_key, store, knobs)  # issue 15: thin event destinations
         self.defaults = defaults
         self.events_generated = 0
         self.records_written = 0
@@ -119,6 +123,7 @@ class Simulator:
                         time.sleep(wait)
         self._flush(batch)
         self.deliverer.flush()
+        self.destinations.flush()
         self._next_start = last_created + 1
 
     def _flush(self, batch: list[EventRecord | TxnRecord]) -> None:
@@ -139,6 +144,7 @@ class Simulator:
                     self.deliverer.stats.not_sent_version += 1
                     continue
                 self.deliverer.submit(record.id, body)
+        self.destinations.deliver([r for r in batch if isinstance(r, EventRecord)])
 
     def configure(self, body: dict[str, Any]) -> None:
         """Apply delivery knobs and the rate limit."""
@@ -159,15 +165,18 @@ class Simulator:
         """Generation and delivery counters."""
         pending = self.deliverer.pending()
         return {
-            "running": self.running, "done": not self.running and pending == 0, "error": self.error,
+            "running": self.running, "done": not self.running and pending + self.destinations.pending() == 0,
+            "error": self.error,
             "runs": self.runs, "events_generated": self.events_generated, "records_written": self.records_written,
             "deliveries": {**dataclasses.asdict(self.deliverer.stats), "pending": pending},
             "store": self.store.counts(), "connected_accounts": self.store.connected_accounts(),
+            "destinations": self.destinations.stats(),
         }
 
     def stop(self) -> None:
         """Stop delivery threads."""
         self.deliverer.stop()
+        self.destinations.stop()
 
 
 def build_app(sim: Simulator) -> Starlette:
@@ -210,7 +219,7 @@ def build_app(sim: Simulator) -> Starlette:
              Route("/_sim/status", status), Route("/_sim/stats", stats), Route("/_sim/truth", truth),
              Route("/_sim/stats/accounts", stats_by_account)]
     endpoints = WebhookEndpoints(sim.api.api_key)  # DOCTOR hook: before the read API's /v1/{resource} catch-all
-    return Starlette(routes=admin + endpoints.routes() + sim.api.routes())
+    return Starlette(routes=admin + endpoints.routes() + sim.destinations.routes() + sim.api.routes())
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -111,6 +111,12 @@ class Store:
             for account_id, *_, connected in accounts:
                 (self.revoked.discard if connected else self.revoked.add)(account_id)
 
+    def add_thin_events(self, rows: list[tuple[str, str, str]]) -> None:
+        """Thin events made for event destinations only: (id, account, fetched JSON) for `/v2/core/events/{id}`."""
+        if rows:
+            with self._lock:
+                self._db.executemany("INSERT OR REPLACE INTO v2_events VALUES (?,?,?)", rows)
+
     def add_accounts(self, rows: Iterable[tuple[str, int, str]]) -> None:
         """Connected accounts that exist before a run: (id, created, account JSON), listed from now on."""
         with self._lock:

@@ -119,3 +119,33 @@ def test_a_deauthorized_account_is_no_longer_listed_nor_readable() -> None:
         with pytest.raises(stripe.InvalidRequestError):
             _client(h).v1.accounts.retrieve(gone)
         assert _client(h, listed[0]).v1.events.list().data  # the one still connected is readable
+
+
+def test_an_event_destination_with_thin_payload_gets_the_thin_events_it_enabled(receiver: Receiver) -> None:
+    with _sim() as h:  # no snapshot webhook: only the destination is sent anything
+        client = _client(h)
+        wanted = ["v1.charge.succeeded", "v1.payout.paid"]
+        created = client.raw_request("post", "/v2/core/event_destinations", name="paysync", type="webhook_endpoint",
+                                     event_payload="thin", enabled_events=wanted,
+                                     events_from=["self", "other_accounts"], webhook_endpoint={"url": receiver.url},
+                                     include=["webhook_endpoint.signing_secret"])
+        destination = client.deserialize(created, api_mode="V2")
+        assert destination.object == "v2.core.event_destination" and destination.event_payload == "thin"
+        secret = destination.webhook_endpoint.signing_secret
+        assert secret.startswith("whsec_")
+        shown = client.deserialize(client.raw_request("get", f"/v2/core/event_destinations/{destination.id}"),
+                                   api_mode="V2")
+        assert shown.webhook_endpoint.signing_secret is None  # only when included
+        with pytest.raises(stripe.InvalidRequestError):  # a name the account never sends
+            client.raw_request("post", "/v2/core/event_destinations", name="x", type="webhook_endpoint",
+                               event_payload="thin", enabled_events=["v1.charge.exploded"],
+                               webhook_endpoint={"url": receiver.url})
+        status = h.generate(events=300, delay_scale=0.01)
+        notes = [client.parse_event_notification(b, s, secret) for b, s in receiver.deliveries]
+        assert notes and {n.type for n in notes} == set(wanted)
+        assert any(n.context for n in notes) and any(n.context is None for n in notes)  # self and other accounts
+        succeeded = [e for a in [None, *status["connected_accounts"]]
+                     for e in _client(h, a).v1.events.list({"type": "charge.succeeded", "limit": 100}).data]
+        assert len({n.related_object.id for n in notes if n.type == "v1.charge.succeeded"}) == len(succeeded)
+        assert notes[0].fetch_event().snapshot_event.startswith("evt_")
+        assert status["destinations"][destination.id]["failed"] == 0
