@@ -94,6 +94,7 @@ class PipelineOptions:
     stream_workers: int = 1
     sink_instances: int = 1
     stripe_rate_limit: float = 0.0
+    visibility_max_delay_s: float = 0.0  # simulator: list entries shown 0-N s after `created` (visibility.py, issue 15)
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -143,6 +144,8 @@ class LocalPipeline:
             webhook_secrets=list(WEBHOOK_SECRETS), clock="realtime", rate_limit=o.stripe_rate_limit,
             **o.simulator_knobs,
         )
+        if o.visibility_max_delay_s:
+            self.stripe.configure(visibility_max_delay_s=o.visibility_max_delay_s)
         self.env = {**os.environ, **self.component_env(), **o.extra_env}
         self.supervisor = Supervisor(o.workdir / "logs", base_env=self.env)
         on_step("starting the pipeline: webhook receiver, pollers, stream worker(s), sink")
