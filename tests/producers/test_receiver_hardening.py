@@ -138,6 +138,7 @@ def test_thousands_of_half_sent_headers_are_closed_while_webhooks_keep_their_lat
                 closed += 1
         assert closed == SLOW, f"{SLOW - closed} half-sent headers still open after 12 s"
         assert time.monotonic() - opened > 2.5  # not before the deadline
+        assert _fds(receiver) < baseline + 50  # and the receiver's descriptors are free again
     finally:
         for s in slow:
             s.close()
