@@ -48,13 +48,14 @@ def status_order(sobject: str, text: Any) -> StatusOrder | None:
         return None
 
 
-def is_not_newer(sobject: str, candidate: Any, applied: Any) -> bool:
-    """Whether the status version `candidate` loses to `applied` (unversioned loses to versioned; a tie keeps
-    `applied`); False when nothing versioned is applied."""
+def is_older(sobject: str, candidate: Any, applied: Any) -> bool:
+    """Whether the status version `candidate` is older than `applied` (unversioned is older than versioned);
+    False when nothing versioned is applied. An equal version is the same Stripe state, so the same value:
+    writing it again is harmless, and heals a hand edit (a replay, `paysync reconcile --repair`)."""
     old, new = status_order(sobject, applied), status_order(sobject, candidate)
     if old is None:
         return False
-    return new is None or new <= old
+    return new is None or new < old
 
 
 def object_rank(sobject: str) -> int:
@@ -133,11 +134,11 @@ class PendingRecord:
 
     def merge(self, later: "PendingRecord") -> None:
         """Fold a later upsert of the same record into this one: later field values win, except a versioned
-        status (`STATUS_FIELDS`), where the pair with the newer version wins."""
+        status (`STATUS_FIELDS`), where an older pair later in the batch does not replace a newer one."""
         spec = STATUS_FIELDS.get(self.sobject)
         kept: tuple[FieldValue, FieldValue] | None = None
         if spec is not None and spec[0] in self.fields and spec[0] in later.fields \
-                and is_not_newer(self.sobject, later.fields.get(spec[1]), self.fields.get(spec[1])):
+                and is_older(self.sobject, later.fields.get(spec[1]), self.fields.get(spec[1])):
             kept = self.fields[spec[0]], self.fields.get(spec[1])
         self.fields.update(later.fields)
         if spec is not None and kept is not None:

@@ -5,7 +5,8 @@ Two statuses are versioned (`sinks.records.STATUS_FIELDS`): the Opportunity/Orde
 `core.version`) and `Stripe_Payment__c.Status__c` (the charge and its dispute's outcome also write
 `Status_Version__c`, `phase/created:rank`, `core.version.encode_payment_status_version`). Before a batch is
 written, `guard` reads the current versions of the batch's records that carry such a status, with one SOQL query
-per object (chunks of `IDS_PER_QUERY` ids), and takes out every status that is not newer: an Opportunity/Order
+per object (chunks of `IDS_PER_QUERY` ids), and takes out every status that is older (an equal version is the same
+Stripe state: written again, it heals a hand edit): an Opportunity/Order
 write (nothing but the status) is dropped; a Stripe_Payment__c write loses the status pair and keeps its other
 fields (dropped too when nothing but identity fields remain). Cost: at most ⌈n/IDS_PER_QUERY⌉ query calls per
 object type per batch that holds status writes (usually one or two calls); batches without them cost nothing.
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from paysync.outcomes import Outcome
 from sinks.client import CallError
-from sinks.records import STATUS_FIELDS, PendingRecord, is_not_newer
+from sinks.records import STATUS_FIELDS, PendingRecord, is_older
 
 STATUS_FIELD = "Stripe_Payment_Status__c"
 VERSION_FIELD = "Stripe_Payment_Status_Version__c"
@@ -55,7 +56,7 @@ def keep_newer_status(earlier: dict[str, Any], later: dict[str, Any]) -> dict[st
     """`later`'s Opportunity/Order fields merged over `earlier`'s, except a status older than `earlier`'s
     (`PendingRecord.merge` does this for every versioned status)."""
     merged = {**earlier, **later}
-    if STATUS_FIELD in earlier and STATUS_FIELD in later and is_not_newer(
+    if STATUS_FIELD in earlier and STATUS_FIELD in later and is_older(
             "Opportunity", later.get(VERSION_FIELD), earlier.get(VERSION_FIELD)):
         merged[STATUS_FIELD], merged[VERSION_FIELD] = earlier[STATUS_FIELD], earlier.get(VERSION_FIELD)
     return merged
@@ -95,7 +96,7 @@ def _settle(group: list[PendingRecord], current: dict[str, Any],
         key = _match_key(r.sobject, r.external_id)
         version_field = STATUS_FIELDS[r.sobject][1]
         # a record not read here does not exist yet (or is not readable): the write itself reports what is wrong
-        if key not in current or not is_not_newer(r.sobject, r.fields.get(version_field), current[key]):
+        if key not in current or not is_older(r.sobject, r.fields.get(version_field), current[key]):
             keep.append(r)
         elif r.sobject == "Stripe_Payment__c" and _take_out_status(r):
             keep.append(r)

@@ -173,3 +173,25 @@ def test_one_batch_in_any_offset_order_ends_with_the_outcome(org: BatchWriter) -
             merged.merge(later)
         _write(org, [merged])
         assert _payment(org)["Status__c"] == "Succeeded", seed
+
+
+def test_the_guard_takes_out_an_older_payment_status_and_rewrites_an_equal_one() -> None:
+    """Older: the status pair is taken out, the rest is written (or the write dropped when only identity fields
+    remain). Equal: the same Stripe state, written again — `reconcile --repair` heals a hand-edited status."""
+    from sinks import status_versions
+
+    class Org:
+        def query(self, soql: str) -> list[dict[str, Any]]:
+            assert "FROM Stripe_Payment__c WHERE Stripe_Charge_Id__c IN" in soql
+            return [{"Stripe_Charge_Id__c": CHARGE_ID, "Status_Version__c": "2/1700000500:6.0.0"}]
+
+    replay = _rec("Stripe_Payment__c", "Stripe_Charge_Id__c", CHARGE_ID,
+                  {"Status__c": "Disputed", "Status_Version__c": "1/1700000000:1.1.1000.0.0.1", "Description__c": "x"})
+    bare = _rec("Stripe_Payment__c", "Stripe_Charge_Id__c", CHARGE_ID,
+                {"Status__c": "Succeeded", "Status_Version__c": "0/1700000000:1.1.1000.0.0.0", "Livemode__c": False})
+    repair = _rec("Stripe_Payment__c", "Stripe_Charge_Id__c", CHARGE_ID,
+                  {"Status__c": "Succeeded", "Status_Version__c": "2/1700000500:6.0.0"})
+    keep, stale, retry = status_versions.guard(Org(), [replay, bare, repair])
+    assert [id(r) for r in keep] == [id(replay), id(repair)] and stale == [bare] and retry == []
+    assert replay.fields == {"Description__c": "x"}
+    assert repair.fields["Status__c"] == "Succeeded"
