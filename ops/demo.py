@@ -54,6 +54,24 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
     return False
 
 
+def wait_horizon(p: LocalPipeline, t0: float, timeout: float) -> bool:
+    """With late list visibility, an entry the pollers' tail passed while it was invisible is listed by the first
+    sweep once it is older than the visibility horizon: wait until that moment for the newest entry (traffic is
+    over, `created` is the wall clock), then settle again."""
+    from paysync.settings import env_name
+    from producers.pollers.settings import PollerSettings
+
+    def setting(name: str) -> float:
+        return float(p.env.get(env_name(PollerSettings, name)) or PollerSettings.model_fields[name].default)
+
+    due = time.time() + setting("poll_visibility_horizon_s") + setting("poll_sweep_every_s") + 2 * p.o.poll_interval_s
+    _print(f"» late visibility: waiting {due - time.time():.0f} s for the pollers' horizon to pass the last entry")
+    while time.time() < due:
+        time.sleep(min(5.0, max(0.0, due - time.time())))
+        _print(progress_line(p, t0))
+    return settle(p, t0, timeout)
+
+
 def run_reconcile(p: LocalPipeline) -> dict[str, Any]:
     """Reconcile Salesforce (the emulator) with the simulator's truth."""
     from ops.reconcile.engine import reconcile
@@ -72,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--duplicate-rate", type=float, default=0.05)
     ap.add_argument("--drop-rate", type=float, default=0.02, help="share of webhooks never delivered (poller recovers)")
     ap.add_argument("--reorder-window", type=float, default=2.0, help="seconds over which deliveries are shuffled")
+    ap.add_argument("--late-visibility", type=float, default=0.0, metavar="S",
+                    help="list entries (events, balance transactions) visible 0-S s after their created, as a real "
+                         "account does (issue 15); the demo then waits out the pollers' visibility horizon")
     ap.add_argument("--workdir", type=Path, default=None, help="default $PAYSYNC_HOME/demo")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to settle")
     ap.add_argument("--keep-running", action="store_true", help="leave everything up after the report (Ctrl-C stops)")
@@ -100,6 +121,7 @@ def main(argv: list[str]) -> int:
         simulator_knobs={"duplicate_rate": args.duplicate_rate, "drop_rate": args.drop_rate,
                          "reorder_window": args.reorder_window, "tie_rate": 0.1},
         emulator_knobs={"org_mode": args.org_mode} if args.org_mode != "default" else {},
+        visibility_max_delay_s=args.late_visibility,
     )
     t0 = time.monotonic()
     pipeline = LocalPipeline(options)
@@ -111,6 +133,8 @@ def main(argv: list[str]) -> int:
                f"{args.reorder_window:g} s)")
         pipeline.drive(args.events, args.rate, delay_scale=0.001)
         settled = settle(pipeline, t0, args.timeout)
+        if settled and args.late_visibility:
+            settled = wait_horizon(pipeline, t0, args.timeout)
         if not settled:
             _print("» the pipeline did not settle in time; reconciling what is there")
         _print("» reconciling Salesforce against Stripe")
