@@ -55,12 +55,22 @@ def iban_ok(candidate: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
+def _iban_sub(match: re.Match[str]) -> str:
+    """The longest mod-97-valid prefix of a candidate run redacted (a run may go on past the IBAN: `… 0`)."""
+    run = match.group(0)
+    ends = [i + 1 for i, ch in enumerate(run) if ch != " "]  # run index after the n-th character, n = 1, 2, …
+    for n in range(len(ends), 14, -1):
+        if iban_ok(run[:ends[n - 1]]):
+            return REDACTED_IBAN + run[ends[n - 1]:]
+    return run
+
+
 def redact_text(text: str) -> str:
     """`text` with card numbers, IBANs and Stripe secrets replaced by markers (unchanged when it has none)."""
     if not _ANY.search(text):
         return text
     if _IBAN.search(text):  # before card numbers: an IBAN's digits may pass the Luhn check too
-        text = _IBAN.sub(lambda m: REDACTED_IBAN if iban_ok(m.group(0)) else m.group(0), text)
+        text = _IBAN.sub(_iban_sub, text)
     if _DIGIT_RUN.search(text):
         text = redact_card_numbers(text)
     if "_" in text:
