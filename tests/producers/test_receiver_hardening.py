@@ -196,3 +196,41 @@ def test_connections_above_the_cap_get_503(start_receiver: Callable[..., Receive
     finally:
         for s in held:
             s.close()
+
+
+def test_a_kept_alive_connection_gets_the_header_deadline_again(receiver: Receiver) -> None:
+    """After a valid webhook on a kept-alive connection, half of the next request's header is cut at the deadline
+    (uvicorn's keep-alive timer stops at the first byte of it)."""
+    body = json.dumps(make_event())
+    headers = signed_headers(body)
+    sock = _connect(receiver)
+    sock.sendall((f"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: {headers['Content-Type']}\r\n"
+                  f"Stripe-Signature: {headers['Stripe-Signature']}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                  ).encode())
+    sock.settimeout(10)
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first.lower()
+    sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHo")
+    started = time.monotonic()
+    assert _read_all(sock) == b""
+    assert 3 < time.monotonic() - started < 8
+    sock.close()
+
+
+def test_limits_are_validated_and_the_fd_limit_checked() -> None:
+    from pydantic import ValidationError
+
+    from producers.webhook.cli import ensure_fd_limit
+    from producers.webhook.settings import WebhookSettings
+
+    for name, bad in (("webhook_max_header_bytes", 100), ("webhook_header_timeout_s", 0),
+                      ("webhook_body_timeout_s", -1), ("webhook_max_connections", 1)):
+        with pytest.raises(ValidationError):
+            WebhookSettings(**{name: bad})
+    limits = WebhookSettings(webhook_max_header_bytes=8192, webhook_max_connections=100).limits()
+    assert limits.max_header_bytes == 8192 and limits.max_connections == 100 and limits.header_timeout_s == 10
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        problem = ensure_fd_limit(hard)  # the cap plus its headroom cannot fit under the hard limit
+        assert problem is not None and "PAYSYNC_WEBHOOK_MAX_CONNECTIONS" in problem
+    assert ensure_fd_limit(16) is None
