@@ -225,13 +225,13 @@ class PendingWatch:
         return available, pending
 
     def _retry(self, windows: list[dict[str, Any]], w: dict[str, Any], now: int) -> None:
-        """After a finished pass: the members still pending come back after a backoff."""
+        """After a finished pass (`w` already removed, so the cap holds): the members still pending come back after
+        a backoff."""
         if w["still"] is None:
             return
         tries = int(w["tries"]) + 1
         lo, hi = w["still"]
         windows.append(_window(int(lo), int(hi), int(w["first"]), int(w["upto"]), now + backoff_s(tries), tries))
-        _cap(windows)
 
     def _back_off(self, w: dict[str, Any], now: int) -> None:
         w["tries"] = int(w["tries"]) + 1
