@@ -1,4 +1,5 @@
-"""Pending records, coalesced by `<SObject>:<external id>`, flushed when large or old enough.
+"""Pending records, coalesced by `<SObject>:<external id>`, flushed when large or old enough (or at once when the
+loop is idle: `sinks.flush_policy`).
 
 Bounded by count, bytes and age. A record that must be retried is put back with a `not_before`
 time; it merges with anything newer for the same key that arrived meanwhile (older first).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from sinks.flush_policy import Readiness
 from sinks.records import PendingRecord
 
 
@@ -60,15 +62,18 @@ class Batcher:
         """
         return max(record.first_seen, record.not_before) + self.max_age_s
 
-    def due(self, now: float | None = None) -> bool:
-        """True when a flush should happen now: enough records or bytes, or one old enough."""
+    def readiness(self, now: float | None = None) -> Readiness:
+        """The ready records (retry time come): how many, how many never tried, and whether they force a flush."""
         now = time.monotonic() if now is None else now
         ready = [r for r in self._pending.values() if r.not_before <= now]
-        if not ready:
-            return False
-        if len(ready) >= self.max_records or sum(r.size for r in ready) >= self.max_bytes:
-            return True
-        return any(self._ready_at(r) <= now for r in ready)
+        full = len(ready) >= self.max_records or sum(r.size for r in ready) >= self.max_bytes
+        return Readiness(ready=len(ready), fresh=sum(1 for r in ready if r.not_before == 0.0), full=bool(ready) and full,
+                         aged=any(self._ready_at(r) <= now for r in ready))
+
+    def due(self, now: float | None = None) -> bool:
+        """True when a flush should happen now: enough records or bytes, or one old enough."""
+        r = self.readiness(now)
+        return r.full or r.aged
 
     def next_due_in(self, now: float | None = None) -> float | None:
         """Seconds until `due()` becomes true by age alone (None when nothing is pending)."""

@@ -31,6 +31,8 @@ class SinkMetrics:
             "paysync_end_to_end_seconds", "From ingestion to landing in Salesforce",
             buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800), registry=r,
         )
+        self.flushes = Counter("paysync_sink_flushes", "Batches flushed, by reason: full (count/bytes), age (the max "
+                               "age) or idle (adaptive: nothing in flight, nothing more ready)", ["reason"], registry=r)
         self.paused = Gauge("paysync_sink_paused", "1 while consumption is paused for the API budget", registry=r)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:

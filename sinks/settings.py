@@ -86,7 +86,12 @@ class SinkSettings(PaysyncSettings):
     sink_session_timeout_ms: int = Field(default=15_000, ge=6_000, description="group session timeout (crash detection)")
     sink_batch_max_records: int = Field(default=10_000, ge=1, description="flush when this many records are pending")
     sink_batch_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="flush at this many value bytes")
-    sink_batch_max_age_s: float = Field(default=1.0, gt=0, description="flush when the oldest pending record is this old")
+    sink_batch_max_age_s: float = Field(default=1.0, gt=0, description="flush when the oldest pending record is this old "
+                                        "(the upper bound of the wait)")
+    sink_adaptive: bool = Field(default=True, description="write new records at once when no Salesforce write is in "
+                                "flight (after a short gather), instead of waiting for the max age")
+    sink_gather_ms: float = Field(default=5.0, ge=0, le=1000, description="how long an adaptive flush waits for more "
+                                  "messages before writing (the consumer's ready messages are taken regardless)")
     sink_bulk_threshold: int = Field(default=2_000, ge=1, description="records of one object at which Bulk 2.0 is used")
     sink_composite: bool = Field(default=True, description="pack several objects' upserts into one Composite call")
     sink_collection_size: int = Field(default=200, ge=1, le=200, description="records per Collections call")

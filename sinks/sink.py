@@ -27,6 +27,7 @@ from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS
 from sinks.audit import event_created, stamp
 from sinks.batcher import Batcher
 from sinks.client import CallError, SalesforceClient
+from sinks.flush_policy import Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.offsets import OffsetTracker
 from sinks.records import Origin, PendingRecord
@@ -38,6 +39,7 @@ from sinks.writer import BatchWriter, WriteReport
 log = logging.getLogger(__name__)
 
 STAGE = "sink"
+_READ_BATCH = 1000  # messages per consume call
 
 
 class Sink:
@@ -330,6 +332,33 @@ class Sink:
 
     # loop ----------------------------------------------------------------------------------------
 
+    def _receive(self, step: Step) -> bool:
+        """Read and handle messages for `step`; True when the read came back short (nothing more ready now).
+
+        GATHER: take what the consumer has, waiting at most `sink_gather_ms`. WAIT: block up to the next age
+        deadline (0.2 s at most) — adaptive and with nothing new pending, only until the first message, since
+        `consume` waits for a whole batch."""
+        assert self.consumer is not None
+        if step is Step.GATHER:
+            timeout, wanted = self.s.sink_gather_ms / 1000, _READ_BATCH
+        else:
+            wait = self.batcher.next_due_in()
+            timeout = 0.2 if wait is None else max(0.0, min(0.2, wait))
+            wanted = 1 if self.s.sink_adaptive and self.batcher.readiness().fresh == 0 else _READ_BATCH
+        if wanted == 1:
+            first = self.consumer.poll(timeout)  # returns at the first message
+            msgs = [] if first is None else [first]
+        else:
+            msgs = self.consumer.consume(num_messages=wanted, timeout=timeout)
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error", extra={"error": str(err)})
+                continue
+            self._handle(msg)
+        return len(msgs) < wanted
+
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the last flush and commit happen before returning.
 
@@ -337,6 +366,7 @@ class Sink:
         self.client.open_session()
         self._make_clients()
         assert self.consumer is not None
+        drained = True
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -346,18 +376,17 @@ class Sink:
                 held = len(self.batcher) + self.writer.jobs.record_count()
                 self._full_paused = held >= 2 * self.s.sink_batch_max_records
                 self._apply_pause()
-                wait = self.batcher.next_due_in()
-                timeout = 0.2 if wait is None else max(0.0, min(0.2, wait))
-                for msg in self.consumer.consume(num_messages=1000, timeout=timeout):
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() != KafkaError._PARTITION_EOF:
-                            log.warning("consumer error", extra={"error": str(err)})
-                        continue
-                    self._handle(msg)
-                if not self._budget_paused and self.batcher.due():
+                # adaptive while the budget is not tight: a tight budget wants full batches (`sink_bulk_budget_share`)
+                adaptive = self.s.sink_adaptive and self.client.budget.share_used() < self.s.sink_bulk_budget_share
+                decision = decide(self.batcher.readiness(), adaptive=adaptive, drained=drained,
+                                  in_flight=bool(self.writer.jobs.jobs), paused=self._budget_paused)
+                if decision.step is Step.FLUSH:
+                    self.metrics.flushes.labels(reason=decision.reason).inc()
                     self.flush()
-                elif self._decode_dead:
+                    drained = False  # what arrived during the write is taken by the next gather
+                    continue
+                drained = self._receive(decision.step)
+                if self._decode_dead:
                     self._deliver_dead_letters()
                     self._commit()
                 self._update_lag(now)

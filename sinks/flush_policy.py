@@ -1,0 +1,62 @@
+"""When the sink writes a batch: the flush decision, pure (issue 16, "latency that adapts").
+
+Adaptive (`PAYSYNC_SINK_ADAPTIVE`, the default): a new record is written at once when no Salesforce write is in
+flight, after a short gather that takes what the consumer already has ready. The loop's writes are synchronous, so
+while one runs, messages pile up in the consumer's local queue; the gather after it takes them all and the next
+batch is as large as the load made it. Latency is low at low load and batches are full at high load. A running Bulk
+2.0 job counts as a write in flight (new records then wait for the size or age bound, as without adaptation).
+
+Always: a batch is written when it reaches the count or byte limit, or when a record reaches the max age (the upper
+bound of the wait). Records that only wait for a retry time never trigger an early write on their own: they ride
+the next batch (or force one after the max age), so scattered retries do not each cost a call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Step(Enum):
+    """What the consumer loop does next."""
+
+    WAIT = "wait"  # block for messages, up to the next age deadline
+    GATHER = "gather"  # take what the consumer has ready (waiting at most the gather window), then decide again
+    FLUSH = "flush"  # write the ready records now
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The pending records as the decision sees them (`Batcher.readiness`)."""
+
+    ready: int  # records whose retry time has come
+    fresh: int  # …of which never tried (new data, not a retry waiting for its turn)
+    full: bool  # the ready records reach the count or byte limit
+    aged: bool  # a ready record reached the max age
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next step and, for a flush, why (`full`, `age`, `idle`): the `paysync_sink_flushes` label."""
+
+    step: Step
+    reason: str = ""
+
+
+def decide(r: Readiness, *, adaptive: bool, in_flight: bool, drained: bool, paused: bool) -> Decision:
+    """The next step of the loop.
+
+    `in_flight`: a Salesforce write is running (a Bulk job); `drained`: the last read from the consumer came back
+    short, so nothing more is ready right now; `paused`: the API budget is spent (nothing is written).
+    """
+    if paused or r.ready == 0:
+        return Decision(Step.WAIT)
+    if r.full:
+        return Decision(Step.FLUSH, "full")
+    if r.aged:
+        return Decision(Step.FLUSH, "age")
+    if not adaptive or r.fresh == 0 or in_flight:
+        return Decision(Step.WAIT)
+    if not drained:
+        return Decision(Step.GATHER)
+    return Decision(Step.FLUSH, "idle")
