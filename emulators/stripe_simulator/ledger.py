@@ -34,9 +34,9 @@ class Ledger:
 
     def settle(self, account: str | None, now: int) -> list[dict[str, Any]]:
         """Mark `available` and return the unswept transactions of `account` still `pending` whose `available_on`
-        has passed, paid out or not ("Balance transaction types": the `pending` balance "becomes `available`
-        according to your transaction settlement timing"; `available_on`: "The date that the transaction's net
-        funds become available in the Stripe balance")."""
+        has passed, paid out or not ("Balance transaction types", zh-CN page translated: the `pending` balance "becomes
+        `available` according to your transaction settlement timing"; `available_on`: "The date that the transaction's
+        net funds become available in the Stripe balance")."""
         ready = [t for t in self._unswept.get(account, []) if t["available_on"] <= now and t["status"] == "pending"]
         for txn in ready:
             txn["status"] = "available"

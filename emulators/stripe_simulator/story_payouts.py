@@ -17,13 +17,13 @@ payout fee.)
 
 A failed payout returns its amount as a `payout_failure` transaction, available at once and swept later.
 
-Status: a transaction becomes `available` at its `available_on` whether or not a payout takes it ("Balance
-transaction types": the `pending` balance "becomes `available` according to your transaction settlement
-timing"; `available_on`: "The date that the transaction's net funds become available in the Stripe balance").
-So a settle tick (every `SETTLE_TICK_S` scaled scenario seconds while anything is pending, started by the
-sweeps) and every sweep make each transaction whose `available_on` has passed `available` and list its new
-state: a balance too small to pay out, or a manual payout, no longer leaves it `pending` for ever. The status
-moves up to a tick after `available_on` (Stripe documents no lag; a poller must not rely on there being none).
+Status: a transaction becomes `available` at its `available_on` whether or not a payout takes it ("Balance transaction
+types", its zh-CN page translated: the `pending` balance "becomes `available` according to your transaction settlement
+timing"; `available_on`: "The date that the transaction's net funds become available in the Stripe balance"). So a
+settle tick (every `SETTLE_TICK_S` scaled scenario seconds while anything is pending, started by the sweeps) and every
+sweep make each transaction whose `available_on` has passed `available` and list its new state: a balance too small to
+pay out, or a manual payout, no longer leaves it `pending` for ever. The status moves up to a tick after
+`available_on` (Stripe documents no lag; a poller must not rely on there being none).
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@ available, so `Stripe_Balance_Transaction__c.Status__c` follows Stripe when no a
 (a manual or instant payout, or no payout at all; issue 19, point 4).
 
 Stripe's rules (API reference, "The Balance Transaction object"): `status` "If the transaction's net funds are
-available in the Stripe balance yet. Either `available` or `pending`"; `available_on` "The date that the
-transaction's net funds become available in the Stripe balance". "Balance transaction types": a payment is first
-"a `pending` balance", which "becomes `available` according to your transaction settlement timing" — whether or
-not a payout follows. Nothing else names them again: `?payout=` is "For automatic Stripe payouts only" ("List
-all balance transactions"), and for manual payouts "Stripe can't identify which transactions are included"
-("Payout reconciliation"); the list has no `status` or `available_on` filter (its parameters: `created`,
-`currency`, `payout`, `source`, `type` and paging), and `balance.available` carries the Balance, not the
-transactions. So the watch lists again by `created`.
+available in the Stripe balance yet. Either `available` or `pending`"; `available_on` "The date that the transaction's
+net funds become available in the Stripe balance". "Balance transaction types" (its zh-CN page, translated): a payment
+is first "a `pending` balance", which "becomes `available` according to your transaction settlement timing" — whether
+or not a payout follows. Nothing else names them again: `?payout=` is "For automatic Stripe payouts only" ("List all
+balance transactions"), and for manual payouts "Stripe can't identify which transactions are included" ("Payout
+reconciliation"); the list has no `status` or `available_on` filter (its parameters: `created`, `currency`, `payout`,
+`source`, `type` and paging), and `balance.available` carries the Balance, not the transactions. So the watch lists
+again by `created`.
 
 The watch lives in the poller's cursor state (`state["pending_watch"]`, a list of windows), so a restart keeps it:
 
