@@ -12,6 +12,7 @@ offsets, are replicated so; a mismatch is a `ReplicationError` naming the topics
 
 from __future__ import annotations
 
+import logging
 import time
 
 from collections.abc import Mapping, Sequence
@@ -239,6 +240,23 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
     if problems:
         raise ReplicationError(problems, rep)
     return rep
+
+
+def replication_problem(conf: Mapping[str, Any], names: Sequence[str], replication_factor: int | None,
+                        min_insync_replicas: int | None, timeout: float = 15.0) -> str | None:
+    """A component's start-up check (`check_replication` on `names`): None when the topics are replicated as the
+    settings (`PAYSYNC_TOPIC_REPLICATION_FACTOR`, `…_MIN_INSYNC_REPLICAS`) require, else the error to exit 2 with.
+    A cluster that cannot be reached is not a replication problem (the component reports the broker itself)."""
+    from confluent_kafka import KafkaException
+
+    try:
+        check_replication(conf, names, replication_factor, min_insync_replicas, timeout)
+    except ReplicationError as exc:
+        return str(exc)
+    except KafkaException as exc:
+        logging.getLogger("paysync.topics").warning(
+            "topic replication not checked: the cluster did not answer", extra={"error": str(exc.args[0])})
+    return None
 
 
 def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, int]:

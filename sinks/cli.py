@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError, TopicSettings
+from paysync.topics import paysync_topic_names, replication_problem
 from sinks.metrics import SinkMetrics
 from sinks.settings import SinkSettings
 
@@ -56,6 +57,11 @@ def main(argv: list[str]) -> int:
     errors = settings.salesforce.config_errors()
     if errors:
         sys.stderr.write("".join(f"paysync sink: invalid configuration: {e}\n" for e in errors))
+        return 2
+    problem = replication_problem(settings.kafka.confluent_config(), paysync_topic_names(settings.topics.prefix),
+                                  settings.topics.replication_factor, settings.topics.min_insync_replicas)
+    if problem:
+        sys.stderr.write(f"paysync sink: {problem}\n")
         return 2
     from sinks.auth import AuthError
     from sinks.sink import Sink  # imported late: `paysync sink --help` stays fast

@@ -73,6 +73,7 @@ def faust_app(settings: StreamSettings) -> faust.App:
         "datadir": str(settings.stream_data_dir),
         "processing_guarantee": "at_least_once",
         "topic_partitions": settings.topics.partitions,
+        "topic_replication_factor": settings.topics.replication_factor or 1,
         "broker_commit_interval": settings.stream_commit_interval,
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,

@@ -14,7 +14,8 @@ from typing import Any
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError, TopicSettings
-from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topics, wait_for_topics
+from paysync.topics import (STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS, create_topics, ensure_topics,
+                            paysync_topic_names, replication_problem, resolve_replication, wait_for_topics)
 from streams.settings import StreamSettings
 
 log = logging.getLogger("paysync.streams")
@@ -56,16 +57,18 @@ def main(argv: list[str]) -> int:
         log.error("invalid configuration", extra={"error": str(exc)})
         return 2
     setup_logging(settings.stream_log_level)
+    replication = settings.topics.replication_factor, settings.topics.min_insync_replicas
     if not args.no_create_topics:
-        created = create_topics(settings.kafka.confluent_config(), settings.topics.prefix, settings.topics.partitions)
+        created = create_topics(settings.kafka.confluent_config(), settings.topics.prefix, settings.topics.partitions,
+                                30.0, *replication)
         if created:
             log.info("created topics", extra={"topics": created})
     # The input topics must be visible before the first rebalance: Faust's assignor ignores a topic it cannot
     # see yet, and its agent would then get no partition until some later rebalance.
     # So must the tables' changelogs, which Faust would create itself only just before that rebalance.
     conf = settings.kafka.confluent_config()
-    ensure_topics(conf, [settings.payout_join_topic], settings.topics.partitions)
-    ensure_topics(conf, settings.changelog_topics, settings.topics.partitions, compact=True)
+    ensure_topics(conf, [settings.payout_join_topic], settings.topics.partitions, 30.0, False, *replication)
+    ensure_topics(conf, settings.changelog_topics, settings.topics.partitions, 30.0, True, *replication)
     inputs = [STRIPE_EVENTS.full_name(settings.topics.prefix),
               STRIPE_BALANCE_TRANSACTIONS.full_name(settings.topics.prefix),
               settings.payout_join_topic, *settings.changelog_topics]
@@ -74,6 +77,13 @@ def main(argv: list[str]) -> int:
         log.error("topics are not in the cluster's metadata; create them (paysync topics create) and start again",
                   extra={"topics": missing})
         return 2
+    problem = replication_problem(conf, [*paysync_topic_names(settings.topics.prefix), *inputs], *replication)
+    if problem:
+        log.error("topics not replicated as required", extra={"error": problem})
+        return 2
+    rep = resolve_replication(conf, *replication)  # Faust creates any other internal topic with this factor
+    settings = settings.model_copy(update={"topics": settings.topics.model_copy(
+        update={"replication_factor": rep.factor, "min_insync_replicas": rep.min_insync})})
     if settings.stream_event_loop == "uvloop":
         from mode.loop import use as use_event_loop
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from paysync.logs import setup_logging
+from paysync.topics import paysync_topic_names, replication_problem
 
 log = logging.getLogger("producers.pollers")
 
@@ -108,6 +109,11 @@ def main(argv: list[str]) -> int:
         log.error("no Stripe API key: set PAYSYNC_STRIPE_API_KEY or PAYSYNC_STRIPE_API_KEY_FILE")
         return 2
     io = open_stripe_io(settings, args.create_topics)
+    problem = replication_problem(io.kafka_conf, paysync_topic_names(settings.topics.prefix),
+                                  settings.topics.replication_factor, settings.topics.min_insync_replicas)
+    if problem:
+        log.error("topics not replicated as required", extra={"error": problem})
+        return 2
     publisher, api, cursors = io.publisher, io.api, io.cursors
     horizon = HorizonConfig(horizon_s=settings.poll_visibility_horizon_s, deep_every_s=settings.poll_sweep_every_s,
                             initial_lookback_s=settings.poll_initial_lookback_s,

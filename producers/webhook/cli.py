@@ -14,7 +14,7 @@ from typing import cast
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
-from paysync.topics import create_topics
+from paysync.topics import create_topics, paysync_topic_names, replication_problem
 
 log = logging.getLogger("producers.webhook")
 
@@ -73,8 +73,13 @@ def main(argv: list[str]) -> int:
     port = settings.webhook_port if args.port is None else args.port
     metrics_port = settings.webhook_metrics_port if args.metrics_port is None else args.metrics_port
     kafka_conf = settings.kafka.confluent_config()
+    replication = settings.topics.replication_factor, settings.topics.min_insync_replicas
     if args.create_topics:
-        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
+        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions, 30.0, *replication)
+    problem = replication_problem(kafka_conf, paysync_topic_names(settings.topics.prefix), *replication)
+    if problem:
+        log.error("topics not replicated as required", extra={"error": problem})
+        return 2
     timeout_ms = int(settings.webhook_publish_timeout_s * 1000)
     publisher = KafkaPublisher(
         producer_config(kafka_conf, message_timeout_ms=max(500, timeout_ms - 500), linger_ms=settings.webhook_linger_ms)

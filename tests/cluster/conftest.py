@@ -1,4 +1,4 @@
-"""A private 3-node KRaft cluster on free ports for the module that asks for it, stopped at the end."""
+"""A private 3-node KRaft cluster on free ports for the cluster tests (one per session), stopped at the end."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ops.kafka_cluster import ClusterConfig, start_cluster, stop_cluster
 from paysync.net import free_port
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterConfig]:
     """Three combined broker+controller nodes (RF 3, min ISR 2 on internal topics), all in the metadata."""
     cfg = ClusterConfig(tuple(free_port() for _ in range(3)), tuple(free_port() for _ in range(3)),

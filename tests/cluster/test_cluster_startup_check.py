@@ -1,0 +1,46 @@
+"""Every component checks its topics' replication at start-up: on a 3-broker cluster, paysync topics replicated once
+are a clear error (exit 2, the topic names and the fix), never a silent risk; topics replicated as required pass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from ops.kafka_cluster import ClusterConfig
+from paysync.settings import KafkaConnection, TopicSettings, settings_env
+from paysync.topics import create_topics, paysync_topic_names
+from producers.pollers.settings import PollerSettings
+from producers.webhook.settings import WebhookSettings
+from sinks.settings import SalesforceSettings
+
+pytestmark = pytest.mark.slow
+
+COMMANDS = {
+    "webhook": (["webhook"], settings_env(WebhookSettings, webhook_secrets="whsec_test", webhook_metrics_port=0)),
+    "poll": (["poll"], settings_env(PollerSettings, stripe_api_key="sk_test_x", stripe_api_base="http://127.0.0.1:9")),
+    "stream": (["stream", "--data-dir", "{tmp}/stream", "--no-create-topics"], {}),
+    "sink": (["sink"], settings_env(SalesforceSettings, salesforce_login_url="https://example.my.salesforce.com",
+                                    salesforce_auth_flow="client_credentials", salesforce_client_id="id",
+                                    salesforce_client_secret="secret")),
+}
+
+
+@pytest.mark.parametrize("component", list(COMMANDS))
+def test_a_component_refuses_topics_replicated_once(component: str, cluster: ClusterConfig, tmp_path: object) -> None:
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    conf = {"bootstrap.servers": cluster.bootstrap}
+    create_topics(conf, prefix, partitions=1, replication_factor=1, min_insync_replicas=1)
+    args, extra = COMMANDS[component]
+    env = {**os.environ, **settings_env(KafkaConnection, bootstrap_servers=cluster.bootstrap),
+           **settings_env(TopicSettings, prefix=prefix, partitions=1), **extra}
+    proc = subprocess.run([sys.executable, "-m", "ops.cli", *[a.format(tmp=tmp_path) for a in args]],
+                          capture_output=True, text=True, env=env, timeout=120)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-2000:]
+    for name in paysync_topic_names(prefix):
+        assert f"{name} has replication factor 1, not 3" in output, output[-2000:]
+    assert "PAYSYNC_TOPIC_REPLICATION_FACTOR" in output and "kafka-reassign-partitions" in output
