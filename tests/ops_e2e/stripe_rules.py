@@ -31,6 +31,9 @@ INVOICE_STATUS = {"draft": "Draft", "open": "Open", "paid": "Paid", "void": "Voi
 PAYOUT_STATUS = {"pending": "Pending", "in_transit": "In Transit", "paid": "Paid", "failed": "Failed",
                  "canceled": "Canceled"}
 MANUAL_PAYOUT = "Not Applicable (manual payout)"
+# docs/status-mapping.md "Dispute outcome": closed in the merchant's favour (an inquiry closed, a chargeback won or
+# prevented); Stripe keeps `charge.disputed=true` after them.
+FAVOURABLE = frozenset({"won", "warning_closed", "prevented"})
 
 
 def major(minor: int, currency: str) -> Decimal:
@@ -56,11 +59,12 @@ def charge_split(ch: dict[str, Any]) -> tuple[int, int, int]:
 def payment_status(ch: dict[str, Any], dispute_status: str | None) -> str:
     """docs/status-mapping.md, payment status: failed; disputed (the charge keeps `disputed=true`); released
     authorization -> Canceled; really refunded >= captured -> Refunded; > 0 -> Partially Refunded; pending;
-    captured -> Succeeded; uncaptured -> Pending. A won dispute (`dispute_status`) does not leave the payment
-    Disputed (issue 19: "a won dispute does not leave the payment Disputed"): it reads as if never disputed."""
+    captured -> Succeeded; uncaptured -> Pending. "Dispute outcome": a dispute closed in the merchant's favour
+    (`FAVOURABLE`) writes the payment status back to what the charge says without `disputed` (issue 19: "a won
+    dispute does not leave the payment Disputed"); open, in appeal or lost: Disputed."""
     if ch["status"] == "failed":
         return "Failed"
-    if ch.get("disputed") and dispute_status != "won":
+    if ch.get("disputed") and dispute_status not in FAVOURABLE:
         return "Disputed"
     captured, _, refunded = charge_split(ch)
     if ch.get("refunded") and not ch.get("captured"):

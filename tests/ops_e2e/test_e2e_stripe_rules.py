@@ -1,11 +1,9 @@
 """End to end against Stripe's rules (issue 19, "Done when" 3): the whole pipeline on the real broker, the Stripe
-simulator with the account as it really is (partial captures, released authorizations, refunds, disputes with
+simulator with the account as it really is (partial captures, refunds, disputes with
 appeals and won/lost outcomes, invoices paid through `invoice_payment` in new shapes and `charge.invoice` in the
 Connect endpoint's 2024-06-20 shapes, deleted drafts, automatic, manual and instant payouts, reconciliation
 completing after `payout.paid`), then every Salesforce value compared with what `stripe_rules` derives from the
 simulator's final truth — an independent restatement of the rules, never the mapping `reconcile` shares.
-
-Not compared yet: rules another helper is changing this session (`OUT_UNTIL_INTEGRATION`, `kept_out`).
 """
 
 from __future__ import annotations
@@ -40,27 +38,6 @@ FIELDS = {
     "Stripe_Payout__c": ("Stripe_Payout_Id__c",),
     "Stripe_Balance_Transaction__c": ("Stripe_Balance_Transaction_Id__c",),
 }
-# Comparisons kept out until another helper's change lands this session (issue 19), by rule.
-OUT_UNTIL_INTEGRATION = ("won dispute: payment status (helper H3)",
-                         "balance transaction taken by a manual payout: pending -> available (helper H2)")
-
-
-def kept_out(truth: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """(sobject, external id, field) not compared yet: the payment status of a charge whose dispute was won
-    (`stripe_rules.payment_status` states the rule: no longer Disputed; the mapping still says Disputed), and the
-    status of a balance transaction a manual payout took (in no member list and not unpaid: never listed again,
-    so Salesforce keeps `pending`)."""
-    won = {line["object"]["charge"] for line in truth
-           if line["kind"] == "object" and line["type"] == "dispute" and line["object"]["status"] == "won"}
-    listed = set(rules.payout_members(truth)) | {bt for line in truth if line["kind"] == "unpaid"
-                                                  for bt in line["balance_transactions"]}
-    manual = {line["object"]["id"] for line in truth if line["kind"] == "object"
-              and line["type"] == "balance_transaction" and line["object"]["id"] not in listed
-              and line["object"]["type"] not in ("payout", "payout_failure")}  # a payout's own ones are compared
-    return ({("Stripe_Payment__c", charge, "Status__c") for charge in won}
-            | {("Stripe_Balance_Transaction__c", bt, "Status__c") for bt in manual})
-
-
 @pytest.fixture(scope="module")
 def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPipeline, list[Any]]]:
     workdir: Path = tmp_path_factory.mktemp("rules")
@@ -116,8 +93,8 @@ def _same(want: Any, got: Any) -> bool:
 
 
 def differences(want: dict[str, dict[str, dict[str, Any]]], have: dict[str, dict[str, Any]],
-                skip: set[tuple[str, str, str]]) -> list[str]:
-    """One line per differing field (or missing record), in a stable order; `skip` fields are not compared."""
+                skip: frozenset[tuple[str, str, str]] = frozenset()) -> list[str]:
+    """One line per differing field (or missing record), in a stable order; `skip` (sobject, id, field) left out."""
     diffs: list[str] = []
     for sobject, rows in want.items():
         for ext_id, fields in sorted(rows.items()):
@@ -169,7 +146,7 @@ def test_salesforce_matches_stripes_rules(run: tuple[LocalPipeline, list[Any]]) 
     p, truth = run
     want = rules.expected(truth)
     have = read_salesforce(salesforce(p), want)
-    diffs = differences(want, have, kept_out(truth))
+    diffs = differences(want, have)
     assert not diffs, f"{len(diffs)} differences from Stripe's rules; the first 30:\n" + "\n".join(diffs[:30])
 
 
