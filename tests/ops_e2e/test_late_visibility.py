@@ -30,10 +30,10 @@ MAX_DELAY_S = 600.0  # entries listed up to 10 minutes late
 SPEED = 60.0  # simulated seconds per wall second once the account is quiet
 # ~40 minutes of simulated traffic (600 stories, one every 2 s on average) at 30 events per wall second, the stories'
 # own delays as in a real account (settlement 30 min, payouts hourly, disputes over hours: `delay_scale` 1, so a
-# payout's members are long visible when it is reconciled); manual payouts off: a transaction a manual payout takes
-# is never listed again (issue 19, helper H2).
+# payout's members are long visible when it is reconciled); manual payouts at 1 in 5 (their transactions come from
+# the range listing and the balance poller's pending watch only).
 TRAFFIC: dict[str, Any] = {"events": 600, "rate": 30, "mean_gap": 2.0, "delay_scale": 1.0,
-                           "connected_accounts": 2, "manual_payout_rate": 0.0}
+                           "connected_accounts": 2, "manual_payout_rate": 0.2}
 
 
 @pytest.fixture(scope="module")
