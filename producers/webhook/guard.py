@@ -10,7 +10,8 @@ unmerged. Hence this small subclass, per connection:
 
 - connections: above `max_connections` open at once, a new one is answered 503 and closed;
 - head size: more than `max_header_bytes` received before the headers end is answered 431 (RFC 6585 §5,
-  "Request Header Fields Too Large") and closed — checked per read, so a 1 MiB header is never held whole;
+  "Request Header Fields Too Large") and closed — checked per read, so a 1 MiB header is never held whole
+  (`data_received` says what one read may leave uncounted on a kept-alive connection);
 - head deadline: headers not complete `header_timeout_s` after the connection opened (or after the previous
   response on a kept-alive one) close the connection;
 - body deadline: a body not complete `body_timeout_s` after its headers is answered 408 and closed.
@@ -58,6 +59,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # between a request's first byte (or the connection's start) and its headers' end
         self._head_bytes = 0
+        self._messages = 0  # requests whose body ended on this connection
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -117,9 +119,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused or self.transport.is_closing():
             return  # lingering after a refusal: read and dropped
+        in_head, messages = self._in_head, self._messages
         super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
-            # Counted per read: a read that also starts the next pipelined request counts whole (over, not under).
+        # Counted per read. A read that ends the previous request and starts this head is not counted (where the
+        # head starts in it is not known): at most one read (uvloop reads up to 256 KiB) goes uncounted.
+        if self._in_head and in_head and messages == self._messages and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, "header_too_large")
@@ -136,8 +140,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._cancel()
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._messages = True, 0, self._messages + 1
+        answered_early = self.cycle is not None and self.cycle.response_complete  # e.g. 413 before the body
         super().on_message_complete()
+        if answered_early and not self.pipeline and not self.transport.is_closing():
+            self._arm(self.limits.header_timeout_s, self._head_timed_out)  # the next request's headers
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)

@@ -234,3 +234,26 @@ def test_limits_are_validated_and_the_fd_limit_checked() -> None:
         problem = ensure_fd_limit(hard)  # the cap plus its headroom cannot fit under the hard limit
         assert problem is not None and "PAYSYNC_WEBHOOK_MAX_CONNECTIONS" in problem
     assert ensure_fd_limit(16) is None
+
+
+def test_after_an_early_413_the_kept_alive_connection_serves_the_next_request(receiver: Receiver) -> None:
+    """The receiver answers 413 from Content-Length before the body arrives; the rest of that body and the next
+    request's head may share a read: the body's bytes are not counted as header bytes (no false 431), and the next
+    request still gets the header deadline."""
+    big = 2 * 1024 * 1024
+    sock = _connect(receiver)
+    sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % big + b"x" * (big - 40_000))
+    sock.settimeout(10)
+    assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
+    body = json.dumps(make_event())
+    headers = signed_headers(body)
+    following = (f"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: {headers['Content-Type']}\r\n"
+                 f"Stripe-Signature: {headers['Stripe-Signature']}\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+    sock.sendall(b"x" * 40_000 + following[:60])  # the body's end and the start of the next head, together
+    sock.sendall(following[60:])
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHo")
+    started = time.monotonic()
+    assert _read_all(sock) == b"" and time.monotonic() - started < 8
+    sock.close()
