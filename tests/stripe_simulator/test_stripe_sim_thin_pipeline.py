@@ -82,3 +82,30 @@ def test_a_listing_empty_at_its_first_poll_is_tailed_once_it_has_entries() -> No
         h.generate(events=60, delay_scale=0.001)
         assert sum(listing.poll(state, now + 30 * i, publish, lambda: None) for i in range(1, 5)) > 0, \
             "four polls (two minutes at the default interval) and nothing listed"
+
+
+def test_the_fleet_follows_accounts_joining_and_leaving_the_simulated_platform() -> None:
+    from producers.pollers.accounts import AccountDirectory
+    from producers.pollers.fleet import PollerFleet
+
+    with _sim() as h:
+        api = StripeApi(h.api_key, h.base_url, rate_per_s=50)
+        directory = AccountDirectory(api, fixed=[], relist_every_s=0.0)  # listed again every round
+        fleet = PollerFleet(directory, lambda account, _d: [account])
+        assert fleet.current() == [None]
+        h.generate(wait=False, events=300, rate=150, connected_accounts=2, accounts_connected_during_run=1,
+                   connect_at=0.5, accounts_deauthorized_at_end=1, delay_scale=0.001)
+        rounds: list[list[str | None]] = []
+        while not h.status()["done"] or not h.status()["runs"]:
+            rounds.append(fleet.current())
+            time.sleep(0.05)
+        rounds.append(fleet.current())
+        joined = [a for a in h.status()["connected_accounts"] if a not in rounds[-1]]
+        assert len(joined) == 1 and len(rounds[-1]) == 3  # the platform and the two that stayed
+        left = joined[0]  # the one connected mid-run, deauthorized at the end (newest first)
+        assert any(left in r for r in rounds), "never polled while it was connected"
+        first_with = next(i for i, r in enumerate(rounds) if left in r)
+        assert first_with > 0 and len(rounds[first_with - 1]) == 3  # it joined while the fleet ran
+        with pytest.raises(Exception) as err:  # its pollers would only get 403 now
+            api.list_page("/v1/events", {"limit": 1}, left)
+        assert getattr(err.value, "status", None) == 403
