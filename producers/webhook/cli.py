@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from paysync.logs import setup_logging
 from paysync.settings import ConfigError
 from paysync.topics import create_topics, paysync_topic_names, replication_problem
+
+if TYPE_CHECKING:
+    from producers.thin_events import ThinEventFetcher
+    from producers.webhook.app import WebhookApp
+    from producers.webhook.metrics import WebhookMetrics
+    from producers.webhook.settings import WebhookSettings
 
 log = logging.getLogger("producers.webhook")
 
@@ -48,12 +54,10 @@ def main(argv: list[str]) -> int:
     """Entry point of `paysync webhook`; returns the exit status."""
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
-    import uvicorn
     from prometheus_client import start_http_server
 
     from producers.publisher import KafkaPublisher, producer_config
     from producers.webhook.app import WebhookApp
-    from producers.webhook.guard import guarded_protocol
     from producers.webhook.metrics import WebhookMetrics
     from producers.webhook.settings import WebhookSettings
 
@@ -87,16 +91,8 @@ def main(argv: list[str]) -> int:
     metrics = WebhookMetrics.create()
     if metrics_port:
         start_http_server(metrics_port, addr=settings.webhook_metrics_host, registry=metrics.registry)
-    thin_fetcher = None
-    if settings.stripe_api_key.get_secret_value():  # thin events are fetched only with a key to fetch them
-        from producers.stripe_api import StripeApi
-        from producers.thin_events import ThinEventFetcher
-
-        thin_fetcher = ThinEventFetcher(StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                                                  rate_per_s=settings.webhook_thin_fetch_rate_per_s, max_attempts=4),
-                                        settings.topics.prefix)
     app = WebhookApp(
-        thin_fetcher=thin_fetcher,
+        thin_fetcher=_thin_fetcher(settings),
         publisher=publisher,
         secrets=settings.secret_bytes(),
         topic_prefix=settings.topics.prefix,
@@ -109,9 +105,30 @@ def main(argv: list[str]) -> int:
     )
     log.info("webhook receiver starting", extra={"host": host, "port": port, "metrics_port": metrics_port,
                                                  "secrets": len(settings.webhook_secrets)})
+    _serve(app, settings, host, port, metrics)
+    return 0
+
+
+def _thin_fetcher(settings: WebhookSettings) -> ThinEventFetcher | None:
+    """The thin-event fetcher: only with a key to fetch with."""
+    if not settings.stripe_api_key.get_secret_value():
+        return None
+    from producers.stripe_api import StripeApi
+    from producers.thin_events import ThinEventFetcher
+
+    return ThinEventFetcher(StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                                      rate_per_s=settings.webhook_thin_fetch_rate_per_s, max_attempts=4),
+                            settings.topics.prefix)
+
+
+def _serve(app: WebhookApp, settings: WebhookSettings, host: str, port: int, metrics: WebhookMetrics) -> None:
+    """uvicorn with uvloop and the guarded httptools protocol, until SIGTERM."""
+    import uvicorn
+
+    from producers.webhook.guard import guarded_protocol
+
     # uvicorn hints an int but hands the value to asyncio.wait_for, which takes fractional seconds
     graceful_s = cast(int, settings.webhook_publish_timeout_s + 2)
     protocol = guarded_protocol(settings.limits(), on_refusal=lambda reason: metrics.connections_cut.labels(reason).inc())
     uvicorn.run(app, host=host, port=port, loop="uvloop", http=protocol, lifespan="on", access_log=False,
                 log_config=None, timeout_graceful_shutdown=graceful_s, timeout_keep_alive=settings.webhook_keep_alive_s)
-    return 0
