@@ -24,7 +24,8 @@ THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 REFUND_STATUS = {"pending": "Pending", "requires_action": "Requires Action", "succeeded": "Succeeded",
                  "failed": "Failed", "canceled": "Canceled"}
 DISPUTE_STATUS = {"warning_needs_response": "Warning Needs Response", "warning_under_review": "Warning Under Review",
-                  "warning_closed": "Warning Closed", "needs_response": "Needs Response", "under_review": "Under Review",
+                  "warning_closed": "Warning Closed", "needs_response": "Needs Response",
+                  "under_review": "Under Review",
                   "won": "Won", "lost": "Lost", "prevented": "Prevented",
                   "appeal_needs_response": "Appeal Needs Response", "appeal_under_review": "Appeal Under Review"}
 INVOICE_STATUS = {"draft": "Draft", "open": "Open", "paid": "Paid", "void": "Void", "uncollectible": "Uncollectible"}
@@ -92,8 +93,8 @@ def expected(truth: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     txns = objs["balance_transaction"]
     out["Stripe_Payment__c"] = _payments(objs, txns)
-    out["Stripe_Refund__c"] = {rid: {"Amount__c": major(r["amount"], r["currency"]), "Currency__c": r["currency"].upper(),
-                                     "Status__c": REFUND_STATUS[r["status"]],
+    out["Stripe_Refund__c"] = {rid: {"Amount__c": major(r["amount"], r["currency"]),
+                                     "Currency__c": r["currency"].upper(), "Status__c": REFUND_STATUS[r["status"]],
                                      "Payment__r.Stripe_Charge_Id__c": r["charge"], **_settled(txns, r)}
                                for rid, r in objs["refund"].items()}
     out["Stripe_Dispute__c"] = {did: _dispute(d) for did, d in objs["dispute"].items()}

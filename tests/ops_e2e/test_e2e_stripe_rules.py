@@ -104,7 +104,8 @@ def differences(want: dict[str, dict[str, dict[str, Any]]], have: dict[str, dict
                 continue
             for field, value in fields.items():
                 if (sobject, ext_id, field) not in skip and not _same(value, record.get(field)):
-                    diffs.append(f"{sobject} {ext_id} {field}: expected {value!r}, Salesforce has {record.get(field)!r}")
+                    got = record.get(field)
+                    diffs.append(f"{sobject} {ext_id} {field}: expected {value!r}, Salesforce has {got!r}")
     return diffs
 
 
@@ -117,7 +118,8 @@ def test_traffic_holds_every_case(run: tuple[LocalPipeline, list[Any]]) -> None:
     payouts = [line for line in truth if line["kind"] == "payout"]
     cases = {
         "partial capture": any(c["captured"] and c["amount_captured"] < c["amount"] for c in charges),
-        "refund": any(t == "refund" for t, _ in objs), "won dispute": "won" in disputes, "lost dispute": "lost" in disputes,
+        "refund": any(t == "refund" for t, _ in objs),
+        "won dispute": "won" in disputes, "lost dispute": "lost" in disputes,
         "zero-decimal JPY": any(c["currency"] == "jpy" for c in charges),
         "three-decimal KWD": any(c["currency"] == "kwd" for c in charges),
         "invoice_payment": any(t == "invoice_payment" for t, _ in objs),
@@ -131,7 +133,7 @@ def test_traffic_holds_every_case(run: tuple[LocalPipeline, list[Any]]) -> None:
 
 
 def test_stripe_itself_adds_up(run: tuple[LocalPipeline, list[Any]]) -> None:
-    """Stripe's own invariants in the truth: an automatic payout's member nets sum to its amount; net = amount − fee."""
+    """Stripe's invariants in the truth: an automatic payout's member nets sum to its amount; net = amount − fee."""
     _, truth = run
     for line in truth:
         if line["kind"] == "payout" and line["automatic"]:
