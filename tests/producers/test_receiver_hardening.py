@@ -49,6 +49,22 @@ def _read_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
     return data
 
 
+def _read_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """One whole response (headers and its Content-Length body) on a kept-alive connection."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")]
+            if len(rest) >= (length[0] if length else 0):
+                return data
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {data[:80]!r}"
+        data += chunk
+
+
 def _webhook(client: httpx.Client, receiver: Receiver) -> tuple[int, float]:
     body = json.dumps(make_event())
     started = time.monotonic()
@@ -207,8 +223,7 @@ def test_a_kept_alive_connection_gets_the_header_deadline_again(receiver: Receiv
     sock.sendall((f"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: {headers['Content-Type']}\r\n"
                   f"Stripe-Signature: {headers['Stripe-Signature']}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
                   ).encode())
-    sock.settimeout(10)
-    first = sock.recv(65536)
+    first = _read_response(sock)
     assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first.lower()
     sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHo")
     started = time.monotonic()
@@ -244,15 +259,14 @@ def test_after_an_early_413_the_kept_alive_connection_serves_the_next_request(re
     sock = _connect(receiver)
     sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n" % big + b"x" * (big - 40_000))
-    sock.settimeout(10)
-    assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
+    assert _read_response(sock).startswith(b"HTTP/1.1 413 ")
     body = json.dumps(make_event())
     headers = signed_headers(body)
     following = (f"POST /webhooks/stripe HTTP/1.1\r\nHost: r\r\nContent-Type: {headers['Content-Type']}\r\n"
                  f"Stripe-Signature: {headers['Stripe-Signature']}\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
     sock.sendall(b"x" * 40_000 + following[:60])  # the body's end and the start of the next head, together
     sock.sendall(following[60:])
-    assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
     sock.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHo")
     started = time.monotonic()
     assert _read_all(sock) == b"" and time.monotonic() - started < 8
