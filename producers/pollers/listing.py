@@ -7,7 +7,8 @@ Two kinds of poll:
 - **tail** (most polls): `ending_before=<newest id listed>`, pages oldest first. One call per 100 new
   entries plus one, and exact for every entry listed in order ('Pagination': `ending_before` "defines your
   place in the list").
-- **sweep** (every `deep_every_s`, the first poll, and whenever the tail has no anchor): `created[gte]=cursor`
+- **sweep** (every `deep_every_s`, the first poll, and whenever the tail has no anchor: a listing empty so far
+  is swept a few more times at the idle tail's pace, then on the schedule): `created[gte]=cursor`
   newest first with `starting_after`. The cursor never passes the visibility horizon:
   `cursor = min(newest created seen, start of the previous sweep - horizon_s)`, so an entry that becomes
   visible up to `horizon_s` after its `created` is listed by the next sweep at the latest. Re-listed
@@ -41,6 +42,7 @@ class HorizonConfig:
     initial_lookback_s: int = 3600
     max_pages_per_poll: int = 50  # a catch-up yields to the other accounts after this many pages (resumes next turn)
     idle_tail_every_max: int = 8  # a listing whose tails found nothing is tailed every 2, 4 … up to 8 polls
+    unanchored_sweeps: int = 3  # extra sweeps of a listing still empty (after 1, 2, 4 polls), then the schedule's
 
 
 class HorizonListing:
@@ -70,6 +72,8 @@ class HorizonListing:
             published += self._sweep(state, now, publish, save)
             if self.more:
                 return published  # the page budget is spent: the saved sweep resumes at the next poll
+        elif not state.get("anchor"):
+            return self._sweep_unanchored(state, now, publish, save)
         if not state.get("anchor") or self._skip_idle_tail():
             return published
         try:
@@ -82,6 +86,17 @@ class HorizonListing:
             state["anchor"] = None  # the next poll sweeps
             state["last_sweep"] = None
             return published
+
+    def _sweep_unanchored(self, state: dict[str, Any], now: float, publish: Publish, save: Save) -> int:
+        """Nothing listed yet (a new account, a quiet type group), so there is no anchor to tail from: sweep
+        instead, at the idle tail's pace, `unanchored_sweeps` times; after that a listing still empty waits for
+        the scheduled sweeps (`deep_every_s`), so type groups that never have entries cost no more than before.
+        Without this, a new account's first entries waited for the next scheduled sweep (300 s by default)."""
+        if self._idle_streak >= self.config.unanchored_sweeps or self._skip_idle_tail():
+            return 0
+        swept = self._sweep(state, now, publish, save)
+        self._idle_streak = 0 if swept else self._idle_streak + 1
+        return swept
 
     def _skip_idle_tail(self) -> bool:
         """A quiet listing (e.g. invoice events on a payments-only account) is tailed less often; the sweeps

@@ -63,8 +63,6 @@ def test_a_thin_deleted_event_lands_as_the_deletion_not_as_a_dead_letter(receive
         assert fetched["object"] == "customer" and "deleted" not in fetched
 
 
-@pytest.mark.xfail(strict=True, reason="producers/pollers/listing.py: no tail anchor after an empty first poll, "
-                                       "the next list waits for the next sweep (300 s by default)")
 def test_a_listing_empty_at_its_first_poll_is_tailed_once_it_has_entries() -> None:
     with _sim() as h:
         api = StripeApi(h.api_key, h.base_url, rate_per_s=50)
