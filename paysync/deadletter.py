@@ -18,13 +18,36 @@ from paysync.redact import RedactionError, redact_json_text, redact_text
 from paysync.topics import DEAD_LETTERS
 
 
-# schema -> the field holding raw Stripe JSON
-_RAW_FIELDS = {"paysync.StripeEventEnvelope": "raw_event", "paysync.StripeBalanceTransaction": "raw"}
+# schema -> the field holding raw Stripe JSON (None: no raw JSON; its strings are scrubbed one by one)
+_RAW_FIELDS: dict[str, str | None] = {"paysync.StripeEventEnvelope": "raw_event",
+                                      "paysync.StripeBalanceTransaction": "raw", "paysync.SalesforceUpsert": None}
 _codec: AvroCodec | None = None
 
 
+def _scrubbed(value: Any) -> Any:
+    """`value` with card numbers, IBANs and secrets replaced in every string it holds (maps and lists walked)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
+def _safe_raw(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return redact_json_text(raw)
+    except RedactionError:
+        return redact_text(raw)
+
+
 def _avro_redacted(value: bytes) -> bytes | None:
-    """A paysync Avro record with its raw Stripe JSON redacted (`value` itself if clean); None if it is not one."""
+    """A paysync Avro record with its raw Stripe JSON redacted and its other strings scrubbed (`value` itself if
+    clean), re-encoded so it still decodes; None if it is none of `_RAW_FIELDS`' schemas. Scrubbing the encoded
+    bytes instead would change string lengths inside the record and make it undecodable."""
     global _codec
     _codec = _codec or AvroCodec()
     for schema, field in _RAW_FIELDS.items():
@@ -32,12 +55,8 @@ def _avro_redacted(value: bytes) -> bytes | None:
             record = _codec.decode(value, schema)
         except CodecError:
             continue
-        raw = record.get(field)
-        try:
-            safe = redact_json_text(raw) if isinstance(raw, str) else raw
-        except RedactionError:
-            safe = redact_text(raw) if isinstance(raw, str) else raw
-        return value if safe == raw else _codec.encode(schema, {**record, field: safe})
+        safe = {k: (_safe_raw(v) if k == field else _scrubbed(v)) for k, v in record.items()}
+        return value if safe == record else _codec.encode(schema, safe)
     return None
 
 

@@ -11,7 +11,7 @@ from ops import dlq
 from ops.dlq import DLQ_REPLAY_HEADER
 from ops_tools_helpers import produce, read_all, run
 from paysync.codec import AvroCodec
-from paysync.deadletter import dead_letter
+from paysync.deadletter import dead_letter, redacted_value
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_EVENTS, create_topics
 
 pytestmark = pytest.mark.kafka
@@ -118,9 +118,14 @@ def test_replay_redrives_selected_letters_once(dlq_env: dict[str, object]) -> No
     assert code == 0, err
     assert "2 dead letter(s) replayed" in out
     copies = _redriven(bootstrap, upserts)
+    # the dead-letter topic keeps only redacted payloads (issue 18): what is re-driven is the redacted original,
+    # still a valid record, never the card number the original carried
     assert sorted((m.partition(), m.key(), m.value()) for m in copies) == sorted(
-        (opart, key, value) for _, _, opart, code_, _, key, value in dlq_env["letters"] if code_ == "STRING_TOO_LONG"
+        (opart, key, redacted_value(value))
+        for _, _, opart, code_, _, key, value in dlq_env["letters"] if code_ == "STRING_TOO_LONG"
     )
+    assert all(CARD.encode() not in m.value() for m in copies)
+    assert {AvroCodec().decode(m.value(), SALESFORCE_UPSERTS.schema)["external_id"] for m in copies} == {"ch_1", "ch_2"}
     assert {dict(m.headers())[DLQ_REPLAY_HEADER].decode().rsplit("/", 1)[1] for m in copies} == {"0:0", "0:1"}
     status_rows = [m for m in read_all(bootstrap, upserts, [0, 1, 2]) if m.key().startswith(SYNC_ERROR_KEY)]
     assert len(status_rows) == 2, "each replayed letter's Stripe_Sync_Error__c row is marked Replayed"
