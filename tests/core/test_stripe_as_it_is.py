@@ -81,9 +81,9 @@ def test_dispute_appeals_map(payloads: list[Payload], check: Any) -> None:
         assert by_sobject(upserts, "Stripe_Dispute__c")["fields"]["Status__c"] == value
 
 
-# The won-dispute rule (the dispute's outcome driving the payment status) was reverted: two writers of
-# Stripe_Payment__c.Status__c lose to a crash replay (tests/streams_app/test_streams_app_crash.py) until that field
-# carries an ordering version like the Opportunity/Order status. Open in issue 19.
+# The won-dispute rule (a favourable outcome gives the payment its charge's own status back, versioned in
+# Stripe_Payment__c.Status_Version__c so no replayed charge snapshot undoes it) is tested in tests/core/test_dispute.py
+# and, through the sink's version guard, in tests/sink/test_payment_status_versions.py.
 
 
 # 3. invoice_payment -----------------------------------------------------------------------------------------
