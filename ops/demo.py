@@ -54,6 +54,16 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
     return False
 
 
+def story_scale(late_visibility_s: float) -> float:
+    """The simulator's `delay_scale`: 1/1000 of a real account's story delays, but with late list visibility no
+    less than twice the visibility over the settlement delay. A payout lists its members (`?payout=`) once its
+    reconciliation completes, which Stripe documents as the moment they can all be listed: in a real account they
+    are then hours old, far past any listing delay, and the compressed stories must keep that order."""
+    from emulators.stripe_simulator.params import ScenarioParams
+
+    return max(0.001, 2 * late_visibility_s / ScenarioParams.settle_delay)
+
+
 def wait_horizon(p: LocalPipeline, t0: float, timeout: float) -> bool:
     """With late list visibility, an entry the pollers' tail passed while it was invisible is listed by the first
     sweep once it is older than the visibility horizon: wait until that moment for the newest entry (traffic is
@@ -131,7 +141,7 @@ def main(argv: list[str]) -> int:
         _print(f"» driving {args.events} Stripe events at {args.rate:.0f}/s through signed webhooks "
                f"(duplicates {args.duplicate_rate:.0%}, dropped {args.drop_rate:.0%}, reordered within "
                f"{args.reorder_window:g} s)")
-        pipeline.drive(args.events, args.rate, delay_scale=0.001)
+        pipeline.drive(args.events, args.rate, delay_scale=story_scale(args.late_visibility))
         settled = settle(pipeline, t0, args.timeout)
         if settled and args.late_visibility:
             settled = wait_horizon(pipeline, t0, args.timeout)
