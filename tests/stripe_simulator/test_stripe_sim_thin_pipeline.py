@@ -3,10 +3,10 @@
 
 - A thin `v1.invoice.deleted` points at an invoice whose retrieve is 404 (Stripe: a deleted draft is gone): on
   the old `producers/thin_events.py` (6084517) that became a dead letter, so the deletion never landed.
-- A listing that is empty at its first poll (a connected account discovered before its first payment) has no
-  tail anchor and waits for the next sweep (`PAYSYNC_POLL_SWEEP_EVERY_S`, default 300 s) before it lists what
-  arrived since: `producers/pollers/listing.py` (not this helper's file) — reproduced here, expected to fail
-  until it is fixed there.
+- A listing that is empty at its first poll (a connected account discovered before its first payment) had no
+  tail anchor and waited for the next sweep (`PAYSYNC_POLL_SWEEP_EVERY_S`, default 300 s) before it listed what
+  arrived since (`producers/pollers/listing.py` before 22aed48, which sweeps it again after 1, 2, 4 polls).
+- The pollers' fleet takes accounts joining mid-run and drops one that deauthorized (unlisted, 403).
 """
 
 from __future__ import annotations
