@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from ops.kafka_cluster import ClusterConfig
 from paysync.settings import KafkaConnection, TopicSettings, settings_env
@@ -44,3 +45,7 @@ def test_a_component_refuses_topics_replicated_once(component: str, cluster: Clu
     for name in paysync_topic_names(prefix):
         assert f"{name} has replication factor 1, not 3" in output, output[-2000:]
     assert "PAYSYNC_TOPIC_REPLICATION_FACTOR" in output and "kafka-reassign-partitions" in output
+    if component == "stream":  # its own topics (changelogs, payout join) were created with the cluster's rule
+        md = AdminClient(conf).list_topics(timeout=10).topics
+        own = [t for t in md if t.startswith(prefix) and t not in paysync_topic_names(prefix)]
+        assert own and all({len(p.replicas) for p in md[t].partitions.values()} == {3} for t in own), own
