@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,3 +203,87 @@ class PollerLoop:
         self._stop.set()
         self._thread.join(30)
         self.io.publisher.close()
+
+
+@dataclass
+class LatePipeline:
+    """A `LocalPipeline` whose simulator and pollers run on `clock`."""
+
+    p: Any  # ops.pipeline.LocalPipeline
+    sim: InProcessSimulator
+    clock: SimulatedClock
+    loop: PollerLoop
+
+
+@contextmanager
+def late_pipeline(options: Any, max_delay_s: float, speed: float,
+                  traffic: dict[str, Any]) -> Iterator[LatePipeline]:
+    """`LocalPipeline(options)` with this process's simulator on a simulated clock (a day back, so `created` is
+    never in the future) listing entries 0–`max_delay_s` late, `traffic` generated, and the pollers polling."""
+    import pytest
+
+    import ops.pipeline as pipeline_module
+    from paysync.settings import settings_env
+    from producers.pollers.settings import PollerSettings
+
+    sim_clock = SimulatedClock(start=int(time.time()) - 86400, speed=speed)
+    made: list[InProcessSimulator] = []
+
+    def simulator(seed: int, webhook_url: str, webhook_secrets: list[str], clock: str = "", rate_limit: float = 0.0,
+                  **knobs: Any) -> InProcessSimulator:
+        """`start_simulator`'s stand-in: the scenario runs on `sim_clock` (`clock` ignored)."""
+        made.append(start_in_process(sim_clock, max_delay_s, seed, webhook_url, webhook_secrets, knobs))
+        return made[0]
+
+    p = pipeline_module.LocalPipeline(options)
+    loop: PollerLoop | None = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pipeline_module, "start_simulator", simulator)
+            p.start()
+        sim = made[0]
+        sim.generate(**traffic)
+        accounts = _connected_accounts(sim, int(traffic.get("connected_accounts", 3)))
+        env = settings_env(PollerSettings, stripe_accounts=",".join(accounts),
+                           poll_discover_accounts=False)  # the simulator has no /v1/accounts
+        loop = PollerLoop({**p.env, **env}, sim_clock).start()
+        yield LatePipeline(p, sim, sim_clock, loop)
+    finally:
+        if loop is not None:
+            loop.stop()
+        p.stop()
+
+
+def _connected_accounts(sim: InProcessSimulator, wanted: int, timeout: float = 60.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        accounts = list(sim.status().get("connected_accounts") or [])
+        if len(accounts) >= wanted:
+            return accounts
+        time.sleep(0.1)
+    raise AssertionError("the simulator's connected accounts did not appear")
+
+
+def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.2)
+
+
+def run_out(late: LatePipeline, settle_timeout: float = 90.0) -> list[dict[str, Any]]:
+    """Once the scenario is generated, let simulated time run until every entry has been visible and behind the
+    pollers' horizon for a sweep interval and a minute (the moment each must have been listed), let the pipeline
+    settle, and return the simulator's truth."""
+    from ops.demo import settle
+
+    _until(lambda: not late.sim.status()["running"], 180, "the scenario to be generated")
+    late.clock.run_free()
+    truth = late.sim.truth()
+    last = max(int(line["object"]["created"]) for line in truth if line["kind"] == "object")
+    settings = late.loop.settings
+    due = last + settings.poll_visibility_horizon_s + settings.poll_sweep_every_s + 60
+    _until(lambda: late.clock.now() >= due, 3 * (due - late.clock.now()) / late.clock.speed + 30,
+           "simulated time to pass the horizon")
+    assert settle(late.p, time.monotonic(), timeout=settle_timeout, quiet_for=3.0), "the pipeline did not settle"
+    return truth
