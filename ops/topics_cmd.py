@@ -19,6 +19,7 @@ def main(argv: list[str]) -> int:
             kind = "compacted" if t.compacted else f"retention {t.retention_ms} ms"
             print(f"{t.full_name(topics.prefix):32} key={t.key}; value={t.schema}; {kind}")
         return 0
-    created = create_topics(KafkaConnection().confluent_config(), topics.prefix, topics.partitions)
+    created = create_topics(KafkaConnection().confluent_config(), topics.prefix, topics.partitions,
+                            replication_factor=topics.replication_factor, min_insync_replicas=topics.min_insync_replicas)
     print(f"created {len(created)} topic(s): {', '.join(created) or 'none (all existed)'}")
     return 0

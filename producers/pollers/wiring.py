@@ -26,7 +26,9 @@ def open_stripe_io(settings: PollerSettings, create: bool) -> StripeIO:
     """Create the topics if asked, then the publisher, the rate-limited Stripe client and the cursor store."""
     kafka_conf = settings.kafka.confluent_config()
     if create:
-        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions)
+        create_topics(kafka_conf, settings.topics.prefix, settings.topics.partitions,
+                      replication_factor=settings.topics.replication_factor,
+                      min_insync_replicas=settings.topics.min_insync_replicas)
     publisher = KafkaPublisher(producer_config(kafka_conf, int(settings.poll_publish_timeout_s * 1000) - 1000))
     api = StripeApi(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
                     rate_per_s=settings.stripe_rate_limit_per_s,

@@ -28,7 +28,7 @@ def test_compose_file_validates_and_wires_every_service(tmp_path: Path) -> None:
     check = subprocess.run([*cmd, "config", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     services = subprocess.run([*cmd, "config", "--services"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert set(services.stdout.split()) == {"kafka", "topics", "webhook", "poll", "stream", "sink", "prometheus", "grafana"}
+    assert set(services.stdout.split()) == {"kafka", "kafka-2", "kafka-3", "topics", "webhook", "poll", "stream", "sink", "prometheus", "grafana"}
     resolved = subprocess.run([*cmd, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=120).stdout
     assert "apache/kafka:3.9.1" in resolved
     assert "127.0.0.1" in resolved and "0.0.0.0:" not in resolved, "host ports bind to 127.0.0.1 by default"
