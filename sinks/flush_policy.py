@@ -6,6 +6,10 @@ while one runs, messages pile up in the consumer's local queue; the gather after
 batch is as large as the load made it. Latency is low at low load and batches are full at high load. A running Bulk
 2.0 job counts as a write in flight (new records then wait for the size or age bound, as without adaptation).
 
+Early writes are paced by the daily API budget (`CallPace`): each batch costs its own calls, so back-to-back small
+batches could spend a day's budget in hours. They may spend it no faster than it lasts the day (plus a minute's
+worth in a burst); beyond that, records wait for the size or age bound as without adaptation.
+
 Always: a batch is written when it reaches the count or byte limit, or when a record reaches the max age (the upper
 bound of the wait). Records that only wait for a retry time never trigger an early write on their own: they ride
 the next batch (or force one after the max age), so scattered retries do not each cost a call.
@@ -43,11 +47,42 @@ class Decision:
     reason: str = ""
 
 
+DAY_S = 86_400.0
+
+
+class CallPace:
+    """A token bucket of API calls for early writes: refilled at `share` of the daily limit per day, holding
+    `burst_s` seconds of it. Unknown limit (`max_calls` 0): no pacing."""
+
+    def __init__(self, share: float, burst_s: float = 60.0) -> None:
+        self.share = share
+        self.burst_s = burst_s
+        self.tokens: float | None = None  # full until the first refill
+        self.at = 0.0
+
+    def _refill(self, now: float, max_calls: int) -> float:
+        rate = max_calls * self.share / DAY_S
+        cap = rate * self.burst_s
+        self.tokens = cap if self.tokens is None else min(cap, self.tokens + max(0.0, now - self.at) * rate)
+        self.at = now
+        return self.tokens
+
+    def allows(self, now: float, max_calls: int) -> bool:
+        """May an early write happen now?"""
+        return max_calls <= 0 or self._refill(now, max_calls) > 0
+
+    def spent(self, calls: int, now: float, max_calls: int) -> None:
+        """A batch cost `calls` (any batch: the age- and size-bound ones draw on the same budget)."""
+        if max_calls > 0:
+            self.tokens = self._refill(now, max_calls) - calls
+
+
 def decide(r: Readiness, *, adaptive: bool, in_flight: bool, drained: bool, paused: bool) -> Decision:
     """The next step of the loop.
 
-    `in_flight`: a Salesforce write is running (a Bulk job); `drained`: the last read from the consumer came back
-    short, so nothing more is ready right now; `paused`: the API budget is spent (nothing is written).
+    `adaptive`: early writes are on and allowed now (the setting, the budget's pace); `in_flight`: a Salesforce
+    write is running (a Bulk job); `drained`: the last read from the consumer came back short, so nothing more is
+    ready right now; `paused`: the API budget is spent (nothing is written).
     """
     if paused or r.ready == 0:
         return Decision(Step.WAIT)

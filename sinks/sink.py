@@ -27,7 +27,7 @@ from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS
 from sinks.audit import event_created, stamp
 from sinks.batcher import Batcher
 from sinks.client import CallError, SalesforceClient
-from sinks.flush_policy import Step, decide
+from sinks.flush_policy import CallPace, Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.offsets import OffsetTracker
 from sinks.records import Origin, PendingRecord
@@ -57,6 +57,7 @@ class Sink:
         self.events = StatusEvents(self.client) if settings.sink_status_events else None
         self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
         self.tracker = OffsetTracker()
+        self.pace = CallPace(settings.sink_budget_share)
         self.pool = ThreadPoolExecutor(max_workers=settings.sink_concurrency, thread_name_prefix="sink-call")
         self.writer = BatchWriter(self.client, settings, self.metrics, self.pool)
         self.consumer: Consumer | None = None
@@ -332,12 +333,26 @@ class Sink:
 
     # loop ----------------------------------------------------------------------------------------
 
+    def _early_writes(self, now: float) -> bool:
+        """Adaptive flushing is on and allowed now: the budget is not tight (`sink_bulk_budget_share`: full batches
+        then) and early writes keep to its daily pace (`CallPace`)."""
+        budget = self.client.budget
+        return (self.s.sink_adaptive and budget.share_used() < self.s.sink_bulk_budget_share
+                and self.pace.allows(now, budget.max))
+
+    def _flush_paced(self, reason: str) -> None:
+        """A flush of the loop, counted by `reason`; the calls it cost are drawn from the early writes' pace."""
+        self.metrics.flushes.labels(reason=reason).inc()
+        used, known = self.client.budget.used, self.client.budget.max > 0
+        self.flush()
+        budget = self.client.budget
+        self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
+
     def _receive(self, step: Step) -> bool:
         """Read and handle messages for `step`; True when the read came back short (nothing more ready now).
 
-        GATHER: take what the consumer has, waiting at most `sink_gather_ms`. WAIT: block up to the next age
-        deadline (0.2 s at most) — adaptive and with nothing new pending, only until the first message, since
-        `consume` waits for a whole batch."""
+        GATHER: what the consumer has, waiting at most `sink_gather_ms`. WAIT: up to the next age deadline (0.2 s at
+        most); adaptive with nothing new pending, only until the first message (`consume` waits for a whole batch)."""
         assert self.consumer is not None
         if step is Step.GATHER:
             timeout, wanted = self.s.sink_gather_ms / 1000, _READ_BATCH
@@ -376,13 +391,10 @@ class Sink:
                 held = len(self.batcher) + self.writer.jobs.record_count()
                 self._full_paused = held >= 2 * self.s.sink_batch_max_records
                 self._apply_pause()
-                # adaptive while the budget is not tight: a tight budget wants full batches (`sink_bulk_budget_share`)
-                adaptive = self.s.sink_adaptive and self.client.budget.share_used() < self.s.sink_bulk_budget_share
-                decision = decide(self.batcher.readiness(), adaptive=adaptive, drained=drained,
+                decision = decide(self.batcher.readiness(), adaptive=self._early_writes(now), drained=drained,
                                   in_flight=bool(self.writer.jobs.jobs), paused=self._budget_paused)
                 if decision.step is Step.FLUSH:
-                    self.metrics.flushes.labels(reason=decision.reason).inc()
-                    self.flush()
+                    self._flush_paced(decision.reason)
                     drained = False  # what arrived during the write is taken by the next gather
                     continue
                 drained = self._receive(decision.step)

@@ -15,7 +15,7 @@ import pytest
 
 from sinks.batcher import Batcher
 from sinks.client import SalesforceClient
-from sinks.flush_policy import Decision, Readiness, Step, decide
+from sinks.flush_policy import DAY_S, CallPace, Decision, Readiness, Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
 from sinks.settings import SalesforceSettings, SinkSettings
@@ -54,6 +54,20 @@ def test_the_size_and_age_bounds_hold_in_every_mode_and_a_budget_pause_holds_eve
 
 def test_retries_alone_never_force_an_early_write() -> None:
     assert step(RETRIES_ONLY) == Decision(Step.WAIT)
+
+
+def test_early_writes_keep_to_the_daily_budget_pace_after_a_burst_allowance() -> None:
+    pace = CallPace(share=1.0, burst_s=60.0)
+    limit = int(DAY_S)  # one call per second: the bucket holds 60 calls
+    assert pace.allows(0.0, limit)
+    pace.spent(59, 0.0, limit)
+    assert pace.allows(0.0, limit)
+    pace.spent(5, 0.0, limit)  # 64 calls in a moment: 4 over the allowance
+    assert not pace.allows(3.9, limit)
+    assert pace.allows(4.1, limit)
+    assert pace.allows(5.0, 0)  # the limit is unknown: no pacing
+    pace.spent(10_000, 5.0, 0)
+    assert pace.allows(5.0, 0)
 
 
 def record(ext: str, size: int = 10) -> PendingRecord:
