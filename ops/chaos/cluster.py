@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from confluent_kafka import Consumer, TopicPartition
@@ -78,7 +79,9 @@ def cluster_plan(names: list[str], events: int, rate: float, seed: int, node_dow
     return p
 
 
-def _active(p: LocalPipeline) -> _Active:
+def active_run(p: LocalPipeline) -> _Active:
+    """The cluster run `p` belongs to (registered by `run_on_cluster`); node-fault actions elsewhere (bench/soak.py)
+    use it too."""
     act = _ACTIVE.get(p.bootstrap)
     if act is None:
         raise RuntimeError(f"no cluster registered for {p.bootstrap}: run cluster scenarios with run_on_cluster()")
@@ -88,7 +91,7 @@ def _active(p: LocalPipeline) -> _Active:
 
 def _record(p: LocalPipeline, action: Action, counts: Counter[str]) -> None:
     """Put the recording proxy between the simulator and the receiver."""
-    act = _active(p)
+    act = active_run(p)
     assert p.stripe is not None
     act.recorder = DeliveryRecorder(f"http://127.0.0.1:{p.ports['webhook']}/webhooks/stripe").start()
     p.stripe.configure(webhook_url=act.recorder.url)
@@ -113,7 +116,7 @@ def busiest_leader(p: LocalPipeline) -> tuple[int, str]:
     return best[0], best[1]
 
 
-def _back_in_sync(act: _Active, node_id: int, key: str) -> None:
+def back_in_sync(act: _Active, node_id: int, key: str) -> None:
     """Start `node_id` again and time how long until every partition's ISR is full (the catch-up)."""
     t0 = time.monotonic()
     start_node(act.cluster, node_id, timeout=120)
@@ -126,30 +129,30 @@ def _back_in_sync(act: _Active, node_id: int, key: str) -> None:
 
 
 def _kill_leader(p: LocalPipeline, action: Action, counts: Counter[str]) -> None:
-    act = _active(p)
+    act = active_run(p)
     node_id, partition = busiest_leader(p)
     kill_node(act.cluster, node_id)
     counts["node-kills"] += 1
     act.figures.setdefault("killed", []).append(f"node {node_id} (leader of {partition})")
     time.sleep(action.duration)  # a schedule: the node stays dead this long, during traffic
-    _back_in_sync(act, node_id, "kill-catch-up-s")
+    back_in_sync(act, node_id, "kill-catch-up-s")
 
 
 def _node_down(p: LocalPipeline, action: Action, counts: Counter[str]) -> None:
-    act = _active(p)
+    act = active_run(p)
     node_id = int(action.target)
     stop_node(act.cluster, node_id)
     counts["node-outages"] += 1
     time.sleep(action.duration)  # a schedule: the node stays down this long, during traffic
-    _back_in_sync(act, node_id, "outage-catch-up-s")
+    back_in_sync(act, node_id, "outage-catch-up-s")
 
 
 def _rolling_restart(p: LocalPipeline, action: Action, counts: Counter[str]) -> None:
-    act = _active(p)
+    act = active_run(p)
     for node in act.cluster.nodes():
         stop_node(act.cluster, node.node_id)
         counts["node-restarts"] += 1
-        _back_in_sync(act, node.node_id, "restart-catch-up-s")
+        back_in_sync(act, node.node_id, "restart-catch-up-s")
 
 
 runner.EXTRA_ACTIONS.update({"cluster-record": _record, "cluster-kill-leader": _kill_leader,
@@ -214,15 +217,25 @@ def run_on_cluster(plan: Plan, cfg: RunConfig, cluster: ClusterConfig,
     return result
 
 
+def private_cluster(data_dir: Path, nodes: int = 3) -> ClusterConfig:
+    """Start a fresh private cluster of `nodes` nodes on free ports with its data in `data_dir`; stop it with
+    `ops.kafka_cluster.stop_cluster`."""
+    from ops.kafka_cluster import start_cluster
+    from paysync.net import free_port
+
+    cluster = ClusterConfig(tuple(free_port() for _ in range(nodes)), tuple(free_port() for _ in range(nodes)),
+                            data_dir=data_dir)
+    start_cluster(cluster, fresh=True)
+    return cluster
+
+
 def main(argv: list[str]) -> int:
     """`python -m ops.chaos.cluster`: a private 3-node cluster, the cluster scenarios, one line of figures; 0 = passed."""
     import argparse
     import json
-    from pathlib import Path
 
-    from ops.kafka_cluster import start_cluster, stop_cluster
+    from ops.kafka_cluster import stop_cluster
     from paysync.logs import setup_logging
-    from paysync.net import free_port
     from paysync.paths import state_dir
 
     ap = argparse.ArgumentParser(prog="python -m ops.chaos.cluster", description=__doc__,
@@ -237,9 +250,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     setup_logging("WARNING")
     workdir = (args.workdir or state_dir() / "chaos-cluster").resolve()
-    cluster = ClusterConfig(tuple(free_port() for _ in range(3)), tuple(free_port() for _ in range(3)),
-                            data_dir=workdir / "kafka")
-    start_cluster(cluster, fresh=True)
+    cluster = private_cluster(workdir / "kafka")
     try:
         cfg = RunConfig(events=args.events, rate=args.rate, seed=args.seed, workdir=workdir / "run",
                         settle_timeout_s=args.timeout)
