@@ -1,5 +1,5 @@
 """What the benchmark's phases share: the repository root, the traffic shape, printing, and the probes
-(process CPU, Prometheus scrapes and histogram quantiles, consumer-group lag, percentiles)."""
+(process CPU and RSS, Prometheus scrapes and histogram quantiles, consumer-group lag, percentiles)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ def proc_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK  # utime stime cutime cstime
+
+
+def proc_rss_mib(pid: int) -> float | None:
+    """Resident set size of `pid` in MiB (VmRSS from /proc/<pid>/status); None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return None if kib is None else kib / 1024
 
 
 def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float, str]]]:
