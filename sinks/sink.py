@@ -163,7 +163,8 @@ class Sink:
         ready = self._read_before_write(self.batcher.take_ready())
         if ready:
             started = time.monotonic()
-            report = self.writer.write(ready, backlog=self._lag + len(self.batcher))
+            known = self.events.versions(ready) if self.events is not None else None
+            report = self.writer.write(ready, backlog=self._lag + len(self.batcher), known_versions=known)
             self.metrics.batch_size.observe(len(ready))
             self._apply(report)
             self.metrics.batch_seconds.observe(time.monotonic() - started)

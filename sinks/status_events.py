@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from sinks.client import CallError, SalesforceClient
-from sinks.records import PendingRecord
+from sinks.records import STATUS_FIELDS, PendingRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Prior:
     status: str | None = None
     amount: str | None = None
     currency: str | None = None
+    version: str | None = None  # the status version (`sinks.records.STATUS_FIELDS`) of a versioned status
 
 
 def soql_literal(value: str) -> str:
@@ -93,7 +94,8 @@ class StatusEvents:
         status, amount = STATUS_OBJECTS[sobject]
         ext = chunk[0].external_id_field
         ids = ", ".join(soql_literal(r.external_id) for r in chunk)
-        return f"SELECT Id, {ext}, {status}, {amount}, Currency__c FROM {sobject} WHERE {ext} IN ({ids})"
+        version = f", {STATUS_FIELDS[sobject][1]}" if sobject in STATUS_FIELDS else ""
+        return f"SELECT Id, {ext}, {status}, {amount}, Currency__c{version} FROM {sobject} WHERE {ext} IN ({ids})"
 
     def _read_call(self, queries: list[tuple[str, list[PendingRecord]]]) -> list[PendingRecord]:
         base = f"/services/data/v{self.client.api_version}"
@@ -120,8 +122,21 @@ class StatusEvents:
         found = {str(row.get(ext)): row for row in rows}
         for r in chunk:
             row = found.get(r.external_id)
+            version = STATUS_FIELDS[r.sobject][1] if r.sobject in STATUS_FIELDS else None
             self.prior[r.key] = Prior() if row is None else Prior(
-                row.get("Id"), row.get(status), _decimal_text(row.get(amount)), row.get("Currency__c"))
+                row.get("Id"), row.get(status), _decimal_text(row.get(amount)), row.get("Currency__c"),
+                row.get(version) if version else None)
+
+    def versions(self, records: Sequence[PendingRecord]) -> dict[str, dict[str, str | None]]:
+        """object -> {external id -> current status version (None: none, or no such record)} of the `records`
+        with a versioned status whose old state `before` read: `sinks.status_versions.guard` takes these instead
+        of querying them again (the same read serves both, one call fewer per batch)."""
+        out: dict[str, dict[str, str | None]] = {}
+        for r in records:
+            prior = self.prior.get(r.key)
+            if prior is not None and r.sobject in STATUS_FIELDS and carries_status(r):
+                out.setdefault(r.sobject, {})[r.external_id] = prior.version
+        return out
 
     # after the write -------------------------------------------------------------------------
 

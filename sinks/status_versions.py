@@ -20,7 +20,7 @@ versioned one; over a record without a version it is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from paysync.outcomes import Outcome
@@ -104,9 +104,12 @@ def _settle(group: list[PendingRecord], current: dict[str, Any],
             stale.append(r)
 
 
-def guard(client: Querier, records: Sequence[PendingRecord]
+def guard(client: Querier, records: Sequence[PendingRecord], known: Mapping[str, Mapping[str, str | None]] | None = None
           ) -> tuple[list[PendingRecord], list[PendingRecord], list[PendingRecord]]:
-    """(records to write, stale status writes to drop as done, status writes to retry: the read failed)."""
+    """(records to write, stale status writes to drop as done, status writes to retry: the read failed).
+
+    `known`: object -> {record key -> current version} already read for this batch (`StatusEvents.versions`);
+    an object whose writes are all in it costs no query."""
     if not callable(getattr(client, "query", None)):  # a client without SOQL (test fakes): nothing to read
         return list(records), [], []
     keep: list[PendingRecord] = [r for r in records if not is_status_write(r)]
@@ -117,6 +120,10 @@ def guard(client: Querier, records: Sequence[PendingRecord]
         if not group:
             continue
         ids = sorted({r.external_id for r in group if KEYS[sobject][1].fullmatch(r.external_id)})
+        read = (known or {}).get(sobject, {})
+        if ids and all(i in read for i in ids):
+            _settle(group, {_match_key(sobject, i): read[i] for i in ids}, keep, stale)
+            continue
         try:
             current = _current_versions(client, sobject, ids) if ids else {}
         except CallError as exc:

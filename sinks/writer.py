@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -77,10 +77,13 @@ class BatchWriter:
 
     # public ----------------------------------------------------------------------------------
 
-    def write(self, records: Sequence[PendingRecord], backlog: int = 0) -> WriteReport:
-        """Write `records` (unique keys) parents first; every record ends in exactly one report list."""
+    def write(self, records: Sequence[PendingRecord], backlog: int = 0,
+              known_versions: Mapping[str, Mapping[str, str | None]] | None = None) -> WriteReport:
+        """Write `records` (unique keys) parents first; every record ends in exactly one report list.
+        `known_versions`: status versions already read for this batch (`status_versions.guard`)."""
         report = WriteReport()
-        records, stale, unread = status_versions.guard(self.client, records)  # no payment status goes back
+        # no payment status goes back
+        records, stale, unread = status_versions.guard(self.client, records, known_versions)
         for r in stale:
             self._landed(report, r, "stale_status")
         self._later(report, unread, attempt=True)
