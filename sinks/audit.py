@@ -11,6 +11,7 @@ transaction from the poller) keeps the last event it had. The event time is the 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from datetime import datetime, timezone
 
 from core.version import decode_version
@@ -55,3 +56,12 @@ def stamp(records: Iterable[PendingRecord], now: datetime | None = None) -> None
         r.fields[EVENT_ID] = latest.event_id
         if latest.event_created is not None:
             r.fields[EVENT_AT] = salesforce_datetime(datetime.fromtimestamp(latest.event_created, tz=timezone.utc))
+
+
+def ingested_millis(value: Any) -> int | None:
+    """`ingested_at` as decoded by fastavro (datetime) or raw millis → epoch millis."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000)

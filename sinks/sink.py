@@ -24,10 +24,11 @@ from paysync.codec import AvroCodec, CodecError
 from paysync.deadletter import dead_letter, encode_dead_letter
 from paysync.produce import produce_waiting
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS
-from sinks.audit import event_created, stamp
+from sinks.audit import event_created, ingested_millis, stamp
 from sinks.batcher import Batcher
 from sinks.client import CallError, SalesforceClient
 from sinks.flush_policy import CallPace, Step, decide
+from sinks.lag import consumer_lag
 from sinks.metrics import SinkMetrics
 from sinks.offsets import OffsetTracker
 from sinks.records import Origin, PendingRecord
@@ -133,7 +134,7 @@ class Sink:
             self._decode_dead.append((tp, offset))
             return
         origin = Origin(tp[0], tp[1], offset, msg.key(), value, upsert.get("source_event_id"),
-                        _millis(upsert.get("ingested_at")), event_created(upsert.get("version")))
+                        ingested_millis(upsert.get("ingested_at")), event_created(upsert.get("version")))
         self.batcher.add(PendingRecord.from_upsert(upsert, origin))
 
     def _handle_letter(self, msg: Message, tp: tuple[str, int], offset: int) -> None:
@@ -310,16 +311,9 @@ class Sink:
         if now - self._last_lag < 5.0:
             return
         self._last_lag = now
-        try:
-            total = 0
-            for tp in self.consumer.position(self.consumer.assignment()):
-                _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
-                if tp.offset >= 0 and high >= 0:
-                    self.metrics.lag.labels(partition=str(tp.partition)).set(max(0, high - tp.offset))
-                    total += max(0, high - tp.offset)
-            self._lag = total
-        except KafkaException:
-            pass
+        lag = consumer_lag(self.consumer, self.metrics.lag)
+        if lag is not None:
+            self._lag = lag
 
     def _drain_bulk(self, limit_s: float = 30.0) -> None:
         """At stop: wait (bounded) for the running Bulk jobs, so their records are committed or replayed."""
@@ -414,11 +408,3 @@ class Sink:
                 self.producer.flush(10)
             self.pool.shutdown(wait=True)
 
-
-def _millis(value: Any) -> int | None:
-    """`ingested_at` as decoded by fastavro (datetime) or raw millis → epoch millis."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value.timestamp() * 1000)
