@@ -90,11 +90,24 @@ def run(pollers: list[Poller] | Callable[[], list[Poller]], interval_s: float, s
     return 0
 
 
+def _metrics() -> dict[str, Any]:
+    """The pollers' metrics on the default registry (one poller process)."""
+    from prometheus_client import Counter, Gauge
+
+    return {
+        "runs": Counter("paysync_poller_runs_total", "polls by result", ["poller", "result"]),
+        "published": Counter("paysync_poller_published_total", "records published", ["poller"]),
+        "last_success": Gauge("paysync_poller_last_success_timestamp_seconds", "last good poll", ["poller"]),
+        "lag": Gauge("paysync_poller_lag_seconds", "seconds since the poller (one per account) last completed a poll",
+                     ["poller"]),
+    }
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `paysync poll`."""
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
-    from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
+    from prometheus_client import REGISTRY, start_http_server
 
     from producers.pollers.accounts import AccountDirectory
     from producers.pollers.balance_poller import BalanceTransactionsPoller
@@ -134,13 +147,7 @@ def main(argv: list[str]) -> int:
     directory = AccountDirectory(api, settings.stripe_accounts, settings.poll_discover_accounts,
                                  settings.poll_accounts_every_s)
     fleet = PollerFleet(directory, pollers_of)
-    metrics = {
-        "runs": Counter("paysync_poller_runs_total", "polls by result", ["poller", "result"]),
-        "published": Counter("paysync_poller_published_total", "records published", ["poller"]),
-        "last_success": Gauge("paysync_poller_last_success_timestamp_seconds", "last good poll", ["poller"]),
-        "lag": Gauge("paysync_poller_lag_seconds", "seconds since the poller (one per account) last completed a poll",
-                     ["poller"]),
-    }
+    metrics = _metrics()
     if settings.poller_metrics_port and not args.once:
         start_http_server(settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=REGISTRY)
     stop = threading.Event()
