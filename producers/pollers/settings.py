@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings
+from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings, env_name
+
+# The least visibility horizon against Stripe itself: an entry can appear in a Stripe list minutes after its
+# `created` second (tap-stripe#45, issue 15 point 1: the late look-back), and Stripe documents no bound on it, so a
+# horizon of seconds would lose such entries for good. Only another base (the simulator, whose largest delay is a
+# known knob, `visibility.py`) may set a shorter one, down to `MIN_HORIZON_S`.
+STRIPE_MIN_HORIZON_S = 300
+MIN_HORIZON_S = 5
+
+
+def is_stripe_base(api_base: str) -> bool:
+    """Whether `api_base` is Stripe's own API (api.stripe.com or another *.stripe.com host)."""
+    host = (urlsplit(api_base.strip()).hostname or "").lower()
+    return host == "stripe.com" or host.endswith(".stripe.com")
 
 
 class PollerSettings(PaysyncSettings):
@@ -27,7 +41,9 @@ class PollerSettings(PaysyncSettings):
     stripe_endpoint_rate_limit_per_s: float = Field(
         default=20.0, gt=0, le=25, description="per named operation ('Rate limits': endpoints default to 25/s)")
     poll_visibility_horizon_s: int = Field(
-        default=600, ge=300, description="the latest a listed entry may appear after its created second")
+        default=600, ge=MIN_HORIZON_S,
+        description=f"the latest a listed entry may appear after its created second (>= {STRIPE_MIN_HORIZON_S} "
+                    "against Stripe's own API base; a simulator with a known largest delay may use less)")
     poll_sweep_every_s: float = Field(default=300.0, gt=0, description="time between sweeps behind the horizon")
     poll_max_pages_per_turn: int = Field(default=50, ge=1, description="a catch-up yields to other accounts after this")
     poll_discover_accounts: bool = Field(default=True, description="list GET /v1/accounts and react to Connect events")
@@ -44,6 +60,17 @@ class PollerSettings(PaysyncSettings):
         key = self.stripe_api_key.get_secret_value()
         if key.startswith(("sk_test_", "rk_test_")) and self.stripe_rate_limit_per_s > 25:
             raise ValueError("PAYSYNC_STRIPE_RATE_LIMIT_PER_S above 25 with a test-mode key (sandbox limit 25/s)")
+        return self
+
+    @model_validator(mode="after")
+    def _horizon_floor_on_stripe(self) -> "PollerSettings":
+        """Against Stripe's own API the horizon is at least `STRIPE_MIN_HORIZON_S` (late entries, see above)."""
+        if is_stripe_base(self.stripe_api_base) and self.poll_visibility_horizon_s < STRIPE_MIN_HORIZON_S:
+            raise ValueError(
+                f"{env_name(type(self), 'poll_visibility_horizon_s')}={self.poll_visibility_horizon_s} is below "
+                f"{STRIPE_MIN_HORIZON_S} with Stripe's API base ({self.stripe_api_base}): Stripe lists entries "
+                f"minutes after their created second (tap-stripe#45), so a shorter horizon loses them for good; "
+                f"only a simulator base may go down to {MIN_HORIZON_S}")
         return self
 
     @field_validator("stripe_accounts", mode="before")
