@@ -58,12 +58,12 @@ def metric_sum(metrics: dict[str, Any], family: str, sample_suffix: str = "_tota
 
 
 def histogram_quantiles(metrics: dict[str, Any], family: str) -> dict[str, float | None]:
-    """p50/p99 by linear interpolation inside the Prometheus buckets, plus the share at or under 2 s."""
+    """p50/p99 by linear interpolation inside the Prometheus buckets, plus the shares at or under 1 s and 2 s."""
     buckets = sorted(((float(lab["le"]), v) for lab, v, name in metrics.get(family, []) if name.endswith("_bucket")),
                      key=lambda b: b[0])
     total = buckets[-1][1] if buckets else 0.0
     if not total:
-        return {"p50": None, "p99": None, "share_le_2s": None, "count": 0}
+        return {"p50": None, "p99": None, "share_le_1s": None, "share_le_2s": None, "count": 0}
 
     def q(p: float) -> float:
         rank, lo, below = p * total, 0.0, 0.0
@@ -75,8 +75,11 @@ def histogram_quantiles(metrics: dict[str, Any], family: str) -> dict[str, float
             lo, below = le, cum
         return lo
 
-    le2 = next((cum for le, cum in buckets if le == 2.0), None)
-    return {"p50": q(0.50), "p99": q(0.99), "share_le_2s": (le2 / total) if le2 is not None else None,
+    def share(bound: float) -> float | None:
+        cum = next((c for le, c in buckets if le == bound), None)
+        return None if cum is None else cum / total
+
+    return {"p50": q(0.50), "p99": q(0.99), "share_le_1s": share(1.0), "share_le_2s": share(2.0),
             "count": int(total)}
 
 
@@ -127,3 +130,48 @@ def pct(values: list[float], p: float) -> float | None:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of `pid` (from each /proc/<n>/stat's parent field)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    """user+sys CPU seconds of `pid`, its reaped children and its live children (e.g. gunicorn's workers)."""
+    return proc_cpu(pid) + sum(proc_cpu(child) for child in child_pids(pid))
+
+
+DAILY_BUDGET = 100_000  # API calls a day: the budget the records-per-day figure is stated against
+
+
+def sf_knobs(args: Any) -> dict[str, Any]:
+    """The Salesforce emulator's knobs for both sides of the comparison: the latency model, the Bulk pace and
+    the daily API limit (`--sf-*` flags)."""
+    return {"latency_ms": args.sf_latency_ms, "latency_per_record_ms": args.sf_latency_per_record_ms,
+            "bulk_queue_s": args.sf_bulk_queue_s, "bulk_records_per_s": args.sf_bulk_records_per_s,
+            "daily_limit": args.sf_daily_limit}
+
+
+def sf_latency_model(args: Any) -> dict[str, Any]:
+    """`sf_knobs` as `results.json` documents them (what both paths saw)."""
+    return {"ms_per_call": args.sf_latency_ms, "ms_per_record_saved": args.sf_latency_per_record_ms,
+            "bulk_queue_s": args.sf_bulk_queue_s, "bulk_records_per_s": args.sf_bulk_records_per_s,
+            "daily_api_limit": args.sf_daily_limit,
+            "applies_to": "every REST/Composite/Collections/query/Bulk HTTP request (auth excluded); "
+                          "Bulk jobs run at bulk_records_per_s after bulk_queue_s queued"}
+
+
+def records_per_day(calls_per_1k: float | None, budget: int = DAILY_BUDGET) -> float | None:
+    """Records a day that `budget` API calls can sync at `calls_per_1k` calls per 1,000 records."""
+    if not calls_per_1k:
+        return None
+    return budget * 1000 / calls_per_1k
