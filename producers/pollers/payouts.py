@@ -12,6 +12,10 @@ transactions that are paid out in this payout." So (`plan`):
 - an automatic payout's members are listed when `reconciliation_status` is `completed` (not at `paid`
   while `in_progress`), or when it `failed` (no reconciliation follows a failure), or at `paid` when the
   field is absent (older API versions). Members carry `payout_transaction_count`: the list is complete.
+- a failed automatic payout is listed at once, and once more a visibility horizon later (`payouts_relist` in the
+  cursor state): Stripe documents the `?payout=` list as complete only for `reconciliation_status: completed`,
+  and says nothing of a failed payout's, while its entries can become visible in lists late (issue 15 point 1,
+  tap-stripe#45); so its first list may be short. A failed payout already `completed` is listed once.
 
 Error isolation: a payout whose listing fails never stops the others or the range cursor. It is retried
 on later polls with exponential backoff (`payout_retries` in the cursor state) and counted; after
@@ -164,6 +168,7 @@ class _PayoutPoll:
         state.pop("payouts_done", None)  # before issue 19: listed at paid, maybe incomplete: list once more
         self.final: dict[str, int] = state.setdefault("payouts_final", {})
         self.retries: dict[str, dict[str, Any]] = state.setdefault("payout_retries", {})
+        self.relist: dict[str, dict[str, int]] = state.setdefault("payouts_relist", {})
         self.metrics = payout_metrics()
         self.published = 0
 
@@ -177,13 +182,26 @@ class _PayoutPoll:
         """The payout is handled for good: never listed again (kept until it leaves the lookback)."""
         self.final[payout["id"]] = int(payout.get("created") or self.now)
         self.retries.pop(payout["id"], None)
+        self.relist.pop(payout["id"], None)
         self._save()
+
+    def _relist_later(self, payout: dict[str, Any]) -> bool:
+        """A failed payout listed for the first time (not reconciled): list it again a horizon from now."""
+        payout_id = str(payout["id"])
+        if (payout.get("status") != "failed" or payout.get("reconciliation_status") == "completed"
+                or payout_id in self.relist):
+            return False
+        self.relist[payout_id] = {"at": self.now + self.poller.listing.config.horizon_s,
+                                  "created": int(payout.get("created") or self.now)}
+        self._save()
+        return True
 
     def handle(self, payout: dict[str, Any], raw: str) -> None:
         """Act on one listed payout by `plan`; a failing member listing is retried later or dead-lettered."""
         payout_id = str(payout["id"])
-        retry = self.retries.get(payout_id)
-        if payout_id in self.final or (retry is not None and int(retry["next_at"]) > self.now):
+        retry, relist = self.retries.get(payout_id), self.relist.get(payout_id)
+        if payout_id in self.final or (retry is not None and int(retry["next_at"]) > self.now) or (
+                relist is not None and int(relist["at"]) > self.now):
             return
         action = plan(payout)
         if action == "header":
@@ -202,7 +220,8 @@ class _PayoutPoll:
                 return
             self._publish(batch)
             self.metrics.listed.inc()
-            self._finish(payout)
+            if not self._relist_later(payout):
+                self._finish(payout)
 
     def _failed(self, payout: dict[str, Any], exc: StripeApiError) -> None:
         """Count the failure; dead-letter a permanent one or the MAX_TRIES-th, else schedule a retry."""
@@ -247,5 +266,6 @@ def poll_payouts(poller: BalanceTransactionsPoller, state: dict[str, Any], now: 
                                                                          "status": exc.status})
     state["payouts_final"] = {k: v for k, v in run.final.items() if v >= oldest}
     state["payout_retries"] = {k: v for k, v in run.retries.items() if int(v.get("created") or now) >= oldest}
+    state["payouts_relist"] = {k: v for k, v in run.relist.items() if int(v.get("created") or now) >= oldest}
     run.metrics.awaiting_retry.labels(poller.name).set(len(state["payout_retries"]))
     return run.published
