@@ -1,5 +1,7 @@
 """Phase 1 of the benchmark: paysync end to end — `LocalPipeline` on a private KRaft broker, the Stripe simulator
-delivering `--events` signed webhooks while the pollers run, measured until everything is in Salesforce."""
+delivering `--events` signed webhooks while the pollers run, measured until everything is in Salesforce; the
+Salesforce emulator has the benchmark's latency model (`bench_common.sf_knobs`). `run_paysync` with `events` and
+`rate` is also the fixed-rate latency phase (`latency_phase`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import TRAFFIC, Lag, histogram_quantiles, metric_sum, proc_cpu, say, scrape
+from bench_common import TRAFFIC, Lag, histogram_quantiles, metric_sum, proc_cpu, records_per_day, say, scrape, sf_knobs
 
 from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
@@ -50,7 +52,7 @@ def _watch_first_accept(port: int, first: dict[str, float], stop: threading.Even
         time.sleep(0.05)
 
 
-def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag) -> _Settled:
+def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag, events: int) -> _Settled:
     """Poll lags and accepted webhooks every 0.25 s until the simulator is done and both stages have had zero lag
     for `--quiet` seconds, or `--timeout` runs out (then `end` stays None)."""
     assert p.stripe is not None
@@ -75,17 +77,21 @@ def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag) -> _Settled:
             seen.end = quiet.since
             break
         if int(now) % 5 == 0:
-            say(f"  paysync: webhooks {seen.accepted:>7.0f}/{args.events} · lag streams {lags['streams']:>6} "
+            say(f"  paysync: webhooks {seen.accepted:>7.0f}/{events} · lag streams {lags['streams']:>6} "
                 f"sink {lags['sink']:>6}")
         time.sleep(0.25)
     return seen
 
 
-def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
-    """Drive `--events` through the whole pipeline and measure it until everything is in Salesforce."""
-    options = PipelineOptions(workdir=workdir / "paysync", seed=args.seed, poll_interval_s=args.poll_interval,
+def run_paysync(args: argparse.Namespace, workdir: Path, events: int | None = None, rate: float | None = None,
+                name: str = "paysync") -> Phase:
+    """Drive `events` (default `--events`) at `rate` events/s (default `--rate`) through the whole pipeline, in
+    `workdir/name`, and measure it until everything is in Salesforce."""
+    events = args.events if events is None else events
+    rate = args.rate if rate is None else rate
+    options = PipelineOptions(workdir=workdir / name, seed=args.seed, poll_interval_s=args.poll_interval,
                               simulator_knobs={"delivery_concurrency": args.delivery_concurrency},
-                              emulator_knobs={"daily_limit": 50_000_000}, stream_workers=args.stream_workers)
+                              emulator_knobs=sf_knobs(args), stream_workers=args.stream_workers)
     p = LocalPipeline(options)
     try:
         p.start(on_step=lambda s: say(f"  paysync: {s}"))
@@ -104,12 +110,12 @@ def run_paysync(args: argparse.Namespace, workdir: Path) -> Phase:
         watcher = threading.Thread(target=_watch_first_accept, args=(p.ports["webhook_metrics"], first, stop_watch),
                                    daemon=True)
         watcher.start()
-        say(f"  paysync: driving {args.events} events (rate {args.rate or 'max'}/s, "
+        say(f"  paysync: driving {events} events (rate {rate or 'max'}/s, "
             f"delivery concurrency {args.delivery_concurrency})")
-        p.drive(args.events, args.rate, **TRAFFIC)
+        p.drive(events, rate, **TRAFFIC)
         pids["poll"] = p.supervisor.components["poll"].process.pid  # type: ignore[union-attr]
         cpu0["poll"] = proc_cpu(pids["poll"])
-        seen = _settle(p, args, lag)
+        seen = _settle(p, args, lag, events)
         stop_watch.set()
         finished = seen.end is not None
         end = seen.end or time.monotonic()
@@ -138,18 +144,40 @@ def _phase(seen: _Settled, first: dict[str, float], sink_m: dict[str, Any], meas
     q = histogram_quantiles(sink_m, "paysync_end_to_end_seconds")
     components_cpu = sum(v for n, v in cpu.items() if n not in external)
     api_calls = sum(v for k, v in sf_calls.items() if k != "auth")
+    calls_per_1k = api_calls * 1000 / max(records, 1)
     figures = {
         "events_per_s": accepted / elapsed, "p50_latency_s": q["p50"], "p99_latency_s": q["p99"],
-        "salesforce_calls_per_1k": api_calls * 1000 / max(records, 1),
-        "stripe_calls_per_1k": stripe_calls * 1000 / max(accepted, 1),
-        "cpu_s_per_1k": components_cpu * 1000 / max(accepted, 1),
+        "salesforce_calls_per_1k": calls_per_1k, "stripe_calls_per_1k": stripe_calls * 1000 / max(accepted, 1),
+        "cpu_ms_per_event": components_cpu * 1000 / max(accepted, 1),
+        "cpu_ms_per_event_with_emulators": sum(cpu.values()) * 1000 / max(accepted, 1),
+        "records_per_day_at_100k_calls": records_per_day(calls_per_1k),
     }
     detail = {"events": int(accepted), "records": int(records), "seconds": elapsed, "finished": finished,
               "offered_events_per_s": accepted / max(seen.last_accept - t_first, 1e-9),
               "latency_share_le_2s": q["share_le_2s"], "latency_observations": q["count"],
               "salesforce_calls": sf_calls, "stripe_calls": stripe_calls,
-              "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-              "cpu_s_per_1k_with_emulators": sum(cpu.values()) * 1000 / max(accepted, 1),
+              "cpu_s": {k: round(v, 2) for k, v in cpu.items()}, "latency_share_le_1s": q.get("share_le_1s"),
               "max_lag": dict(seen.max_lag), "lag_area": dict(seen.lag_area), "restarts": measured["restarts"],
               "slowest_stage": max(("streams", "sink"), key=lambda k: seen.lag_area[k])}
     return Phase(figures, detail)
+
+
+def latency_phase(args: argparse.Namespace, workdir: Path, rate: float) -> dict[str, Any]:
+    """paysync at a fixed offered `rate` for `--latency-seconds` (a fresh pipeline): p50/p99 webhook → Salesforce
+    under the latency model; a failed phase is reported, not fatal."""
+    events = int(rate * args.latency_seconds)
+    say(f"latency phase: {events} events at {rate:g} events/s offered")
+    try:
+        ph = run_paysync(args, workdir, events=events, rate=rate, name=f"latency-{rate:g}")
+    except Exception as exc:  # noqa: BLE001 - keep the other phases; the report says this one failed
+        say(f"  latency phase failed: {type(exc).__name__}: {exc}")
+        return {"rate": rate, "events": events, "error": f"{type(exc).__name__}: {exc}", "p50_s": None,
+                "p99_s": None}
+    d = ph.detail
+    out = {"rate": rate, "events": d["events"], "records": d["records"], "finished": d["finished"],
+           "offered_events_per_s": d["offered_events_per_s"], "p50_s": ph.figures["p50_latency_s"],
+           "p99_s": ph.figures["p99_latency_s"], "share_le_1s": d["latency_share_le_1s"],
+           "share_le_2s": d["latency_share_le_2s"], "salesforce_calls_per_1k": ph.figures["salesforce_calls_per_1k"],
+           "cpu_ms_per_event": ph.figures["cpu_ms_per_event"], "max_lag": d["max_lag"]}
+    say(f"  -> p50 {out['p50_s']} s, p99 {out['p99_s']} s at {rate:g}/s")
+    return out

@@ -1,33 +1,41 @@
-"""The naive baseline for `bench/pipeline_bench.py`: Stripe webhook → Salesforce the way people first write it.
+"""The naive baseline for `bench/pipeline_bench.py`: Stripe webhook → Salesforce the way people deploy it.
 
-A single-worker synchronous WSGI app (`wsgiref`, one request at a time): verify the signature with stripe-python,
-map the event with the same `core.mapping` paysync uses (so both do the same mapping work), then upsert every
-resulting record with one REST call each (simple-salesforce `sf.<Object>.upsert("<ExtField>/<id>", body)`) and
-answer 200 only when all of them are in Salesforce. A child whose parent does not exist yet is retried once after
-upserting the parent as a stub (one more call per parent) — the minimum that makes it work at all.
+A WSGI app served by gunicorn with several workers × threads (`gthread`; default 2 × 16, the production set-up
+such a handler gets): verify the signature with stripe-python, map the event with the same `core.mapping` paysync
+uses (so both do the same mapping work), then upsert every resulting record with one REST call each
+(simple-salesforce `sf.<Object>.upsert("<ExtField>/<id>", body)`) and answer 200 only when all of them are in
+Salesforce. A child whose parent does not exist yet is retried once after upserting the parent as a stub (one more
+call per parent) — the minimum that makes it work at all. Each worker logs in once and shares its client (a
+connection pool as large as its thread count) among its threads.
 
-    PAYSYNC_NAIVE_PORT=8099 PAYSYNC_WEBHOOK_SECRETS=whsec_… PAYSYNC_SALESFORCE_LOGIN_URL=https://127.0.0.1:… \
+    PAYSYNC_NAIVE_PORT=8099 PAYSYNC_NAIVE_WORKERS=2 PAYSYNC_NAIVE_THREADS=16 PAYSYNC_NAIVE_STATS_DIR=/tmp/naive \
+    PAYSYNC_WEBHOOK_SECRETS=whsec_… PAYSYNC_SALESFORCE_LOGIN_URL=https://127.0.0.1:… \
     PAYSYNC_SALESFORCE_CLIENT_ID=… PAYSYNC_SALESFORCE_CLIENT_SECRET=… PAYSYNC_SALESFORCE_CA_BUNDLE=ca.pem \
     .venv/bin/python bench/naive_receiver.py
 
-`GET /stats` answers JSON: requests, events upserted, records, failures, first receive / last completion
-(epoch seconds) and every request's receive → all-records-in-Salesforce latency in seconds.
+Each worker writes `<stats dir>/<pid>.ready` once logged in and `<stats dir>/<pid>.json` when it exits (SIGTERM
+to the master: graceful stop): requests, events upserted, records, failures, first receive / last completion
+(epoch seconds) and every request's receive → all-records-in-Salesforce latency in seconds; `merge_stats` adds
+the workers' files up. `GET /stats` answers the same for the one worker that serves it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
 import stripe
+from gunicorn.app.base import BaseApplication
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
+from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
@@ -46,6 +54,9 @@ class NaiveSettings(PaysyncSettings):
     """The baseline's configuration (same `PAYSYNC_WEBHOOK_SECRETS` / `PAYSYNC_SALESFORCE_*` names as paysync)."""
 
     naive_port: int = Field(default=8099, ge=0, le=65535)
+    naive_workers: int = Field(default=2, ge=1, le=64, description="gunicorn worker processes")
+    naive_threads: int = Field(default=16, ge=1, le=256, description="gunicorn threads per worker (gthread)")
+    naive_stats_dir: str = Field(default="", description="where each worker writes <pid>.ready and <pid>.json")
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     salesforce_login_url: str = "https://login.salesforce.com"
     salesforce_client_id: str = ""
@@ -77,6 +88,8 @@ class NaiveReceiver:
         s = self.settings
         session = requests.Session()
         session.trust_env = False
+        pool = HTTPAdapter(pool_connections=2, pool_maxsize=max(10, s.naive_threads))
+        session.mount("https://", pool)  # one kept-alive connection per thread, as a tuned deployment would
         if s.salesforce_ca_bundle:
             session.verify = s.salesforce_ca_bundle
         resp = session.post(f"{s.salesforce_login_url}/services/oauth2/token", data={
@@ -179,23 +192,60 @@ class NaiveReceiver:
         return [data]
 
 
-class _Server(WSGIServer):
-    request_queue_size = 1024  # gunicorn's default backlog is 2048; socketserver's 5 would drop SYNs under load
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' `stats()` added up: counts summed, the earliest receive, the latest completion, all latencies."""
+    firsts = [p["first_receive"] for p in parts if p.get("first_receive")]
+    lasts = [p["last_done"] for p in parts if p.get("last_done")]
+    return {"requests": sum(p["requests"] for p in parts), "events": sum(p["events"] for p in parts),
+            "records": sum(p["records"] for p in parts), "failures": sum(p["failures"] for p in parts),
+            "first_receive": min(firsts) if firsts else None, "last_done": max(lasts) if lasts else None,
+            "latencies": [x for p in parts for x in p["latencies"]], "workers": len(parts)}
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        return
+def _stats_path(settings: NaiveSettings, suffix: str) -> Path | None:
+    return Path(settings.naive_stats_dir) / f"{os.getpid()}{suffix}" if settings.naive_stats_dir else None
+
+
+def _worker_ready(worker: Any) -> None:
+    """gunicorn `post_worker_init`: the worker's app is loaded (logged in); say so in `<pid>.ready`."""
+    path = _stats_path(worker.wsgi.settings, ".ready")
+    if path is not None:
+        path.write_text(str(os.getpid()), encoding="utf-8")
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn `worker_exit` (in the worker): its counters into `<pid>.json`."""
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, NaiveReceiver):
+        path = _stats_path(app.settings, ".json")
+        if path is not None:
+            path.write_text(json.dumps(app.stats()), encoding="utf-8")
+
+
+class NaiveServer(BaseApplication):  # type: ignore[misc] - gunicorn ships no type hints
+    """gunicorn, configured in code: `naive_workers` × `naive_threads` (`gthread`), its default backlog of 2048,
+    no access log; each worker builds its own `NaiveReceiver` (no preload: no session shared across a fork)."""
+
+    def __init__(self, settings: NaiveSettings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        for key, value in {"bind": f"127.0.0.1:{s.naive_port}", "workers": s.naive_workers,
+                           "threads": s.naive_threads, "worker_class": "gthread", "backlog": 2048,
+                           "accesslog": None, "loglevel": "warning", "timeout": 120, "graceful_timeout": 30,
+                           "post_worker_init": _worker_ready, "worker_exit": _worker_exit}.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> NaiveReceiver:
+        return NaiveReceiver(self.settings)
 
 
 def main() -> int:
-    """Serve on 127.0.0.1:$PAYSYNC_NAIVE_PORT until killed."""
+    """Serve on 127.0.0.1:$PAYSYNC_NAIVE_PORT with gunicorn until SIGTERM (graceful: workers write their stats)."""
     setup_logging("WARNING")
-    settings = NaiveSettings()
-    app = NaiveReceiver(settings)
-    with make_server("127.0.0.1", settings.naive_port, app, server_class=_Server,
-                     handler_class=_QuietHandler) as server:
-        server.serve_forever()
+    NaiveServer(NaiveSettings()).run()
     return 0
 
 

@@ -1,11 +1,15 @@
-"""The end-to-end benchmark's parts that decide its figures: the histogram quantiles, the /proc CPU reading,
-and the naive baseline receiver (signature check, mapping, one REST upsert per record) against the emulator."""
+"""The end-to-end benchmark's parts that decide its figures: the histogram quantiles, the /proc CPU readings,
+the latency model both paths get, the records-a-day figure, the naive figures and verdicts, and the naive baseline
+receiver (signature check, mapping, one REST upsert per record) against the emulator, alone and under gunicorn."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -13,17 +17,25 @@ from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import httpx
 import pytest
 import stripe
 from simple_salesforce import Salesforce
 
 from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
+from emulators.salesforce_emulator.faults import Knobs
 from emulators.stripe_simulator import EventRecord, ScenarioParams, generate
+from paysync.net import free_port
+from paysync.settings import settings_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from naive_receiver import NaiveReceiver, NaiveSettings  # noqa: E402
-from bench_common import histogram_quantiles, proc_cpu  # noqa: E402
+from bench_common import histogram_quantiles, proc_cpu, records_per_day, sf_knobs, tree_cpu  # noqa: E402
+from bench_naive import naive_phase  # noqa: E402
+from bench_report import verdicts  # noqa: E402
+from naive_receiver import NaiveReceiver, NaiveSettings, merge_stats  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 SECRET = "whsec_naive_test"
 
@@ -38,6 +50,7 @@ def test_quantiles_interpolate_inside_buckets_and_share_under_two_seconds_is_exa
     assert q["p50"] == pytest.approx(0.5)
     assert q["p99"] == pytest.approx(2.0)
     assert q["share_le_2s"] == pytest.approx(0.99)
+    assert q["share_le_1s"] == pytest.approx(0.90)
     assert q["count"] == 100
 
 
@@ -59,6 +72,76 @@ def test_proc_cpu_counts_this_process_and_is_zero_for_a_gone_one() -> None:
         pass
     assert proc_cpu(os.getpid()) >= before + 0.2
     assert proc_cpu(2**22 + 12345) == 0.0
+
+
+def test_tree_cpu_counts_a_busy_child_that_proc_cpu_of_the_parent_does_not_see_yet() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()+0.6\n"
+                              "while time.process_time()<t: pass\ntime.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while proc_cpu(child.pid) < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc_cpu(child.pid) >= 0.5
+        assert tree_cpu(os.getpid()) >= proc_cpu(os.getpid()) + 0.5
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_records_a_day_within_the_budget_follow_from_calls_per_record() -> None:
+    assert records_per_day(1000.0) == pytest.approx(100_000)  # one call per record
+    assert records_per_day(2.5) == pytest.approx(40_000_000)
+    assert records_per_day(5.0, budget=1000) == pytest.approx(200_000)
+    assert records_per_day(None) is None and records_per_day(0.0) is None
+
+
+def test_the_latency_model_is_knobs_the_salesforce_emulator_accepts() -> None:
+    args = argparse.Namespace(sf_latency_ms=150, sf_latency_per_record_ms=1, sf_bulk_queue_s=3.0,
+                              sf_bulk_records_per_s=3000, sf_daily_limit=100_000)
+    knobs = Knobs()
+    knobs.update(sf_knobs(args))  # an unknown name would raise
+    assert (knobs.latency_ms, knobs.latency_per_record_ms, knobs.daily_limit) == (150, 1, 100_000)
+
+
+def _worker(requests: int, first: float, last: float, lat: list[float]) -> dict[str, Any]:
+    return {"requests": requests, "events": requests, "records": 2 * requests, "failures": 1,
+            "first_receive": first, "last_done": last, "latencies": lat}
+
+
+def test_worker_stats_merge_into_one_window_and_all_latencies() -> None:
+    merged = merge_stats([_worker(2, 100.0, 110.0, [0.2, 0.3]), _worker(1, 99.0, 105.0, [0.9]),
+                          {**_worker(0, 0.0, 0.0, []), "first_receive": None, "last_done": None}])
+    assert merged["requests"] == 3 and merged["records"] == 6 and merged["failures"] == 3
+    assert (merged["first_receive"], merged["last_done"]) == (99.0, 110.0)
+    assert sorted(merged["latencies"]) == [0.2, 0.3, 0.9] and merged["workers"] == 3
+
+
+def test_naive_figures_count_the_whole_receiver_and_the_emulators_apart() -> None:
+    stats = merge_stats([_worker(100, 10.0, 20.0, [0.1] * 99 + [2.0])])
+    ph = naive_phase(stats, {"naive receiver": 0.3, "salesforce emulator": 0.1, "stripe simulator": 0.2},
+                     {"auth": 5, "rest": 250}, 0, {"server": "gunicorn"})
+    f = ph.figures
+    assert f["events_per_s"] == pytest.approx(10.0)
+    assert f["cpu_ms_per_event"] == pytest.approx(3.0)  # 0.3 CPU s / 100 events
+    assert f["cpu_ms_per_event_with_emulators"] == pytest.approx(6.0)
+    assert f["salesforce_calls_per_1k"] == pytest.approx(1250.0)  # auth excluded, 200 records
+    assert f["records_per_day_at_100k_calls"] == pytest.approx(80_000)
+    assert f["p50_latency_s"] == pytest.approx(0.1)
+
+
+def test_verdicts_follow_issue_16_and_unknown_latency_stays_unknown() -> None:
+    ps = {"cpu_ms_per_event": 0.9, "events_per_s": 1200.0, "salesforce_calls_per_1k": 2.5}
+    nv = {"cpu_ms_per_event": 1.5}
+    results = {"paysync": ps, "naive": nv, "replay_1m_s": 310.0, "latency": {"p99_s_at_100": 0.8}}
+    rows = {name: ok for name, _, _, ok in verdicts(results)}
+    assert rows["CPU ms per event, pipeline incl. its broker"] is True
+    assert rows["… below the naive handler's (its CPU ms per event)"] is True
+    assert rows["p99 webhook → Salesforce at 100 events/s (s)"] is True
+    assert rows["p99 webhook → Salesforce at 300 events/s (s)"] is None
+    assert rows["replay 1,000,000 events from offset 0 (s)"] is False
+    nv["cpu_ms_per_event"] = 0.8
+    rows = {name: ok for name, _, _, ok in verdicts({**results, "latency": {}})}
+    assert rows["… below the naive handler's (its CPU ms per event)"] is False
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +191,31 @@ def test_naive_receiver_upserts_a_verified_event_and_refuses_a_forged_one(emulat
     assert len(rows) == 1
     calls = emulator.stats()["calls"]
     assert calls["rest"] >= stats["records"]  # one REST call per record (plus parent stubs), no batching
+
+
+def test_naive_receiver_under_gunicorn_serves_with_every_worker_and_reports_on_graceful_stop(
+        emulator: EmulatorHandle, tmp_path: Path) -> None:
+    c = emulator.credentials
+    port = free_port()
+    env = {**os.environ, **settings_env(
+        NaiveSettings, naive_port=port, naive_workers=2, naive_threads=2, naive_stats_dir=str(tmp_path),
+        webhook_secrets=SECRET, salesforce_login_url=emulator.base_url, salesforce_client_id=c["client_id"],
+        salesforce_client_secret=c["client_secret"], salesforce_ca_bundle=str(emulator.ca_cert_path)),
+        "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "naive_receiver.py")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "log", "ab"))  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.ready"))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.1)
+        body = _charge_event()
+        resp = httpx.post(f"http://127.0.0.1:{port}/webhooks/stripe", content=body, timeout=30, headers={
+            "Stripe-Signature": stripe.WebhookSignature.generate_signature_header(body, SECRET)})
+        assert resp.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(45)
+    merged = merge_stats([json.loads(p.read_text()) for p in tmp_path.glob("*.json")])
+    assert merged["workers"] == 2  # both workers wrote their counters on the graceful stop
+    assert merged["requests"] == 1 and merged["records"] >= 1 and merged["failures"] == 0
