@@ -222,7 +222,7 @@ def _worker_exit(server: Any, worker: Any) -> None:
             path.write_text(json.dumps(app.stats()), encoding="utf-8")
 
 
-class NaiveServer(BaseApplication):  # type: ignore[misc] - gunicorn ships no type hints
+class NaiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """gunicorn, configured in code: `naive_workers` × `naive_threads` (`gthread`), its default backlog of 2048,
     no access log; each worker builds its own `NaiveReceiver` (no preload: no session shared across a fork)."""
 
