@@ -60,7 +60,9 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
 def write_markdown(path: Path, results: dict[str, Any], args: argparse.Namespace) -> None:
     """Rewrite `path` (BENCHMARKS.md) from `results`, keeping whatever follows NOTES_MARKER in the old file."""
     lines = [*_comparison(results, args), *_details(results, args), *_profile(results, args),
-             "", "## Notes", "", NOTES_MARKER, ""]
+             "", "## Notes", "", f"Written by hand (and the soak section by `bench/soak_report.py`); each note names "
+             f"the run it was written after — the figures above are from the run of {results['date']}.", "",
+             NOTES_MARKER, ""]
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     notes = old.split(NOTES_MARKER, 1)[1].strip() if NOTES_MARKER in old else ""
     text = "\n".join(lines) + (notes + "\n" if notes else "")

@@ -219,3 +219,43 @@ def test_naive_receiver_under_gunicorn_serves_with_every_worker_and_reports_on_g
     merged = merge_stats([json.loads(p.read_text()) for p in tmp_path.glob("*.json")])
     assert merged["workers"] == 2  # both workers wrote their counters on the graceful stop
     assert merged["requests"] == 1 and merged["records"] >= 1 and merged["failures"] == 0
+
+
+def _results() -> dict[str, Any]:
+    side = {"events_per_s": 500.0, "p50_latency_s": 0.4, "p99_latency_s": 1.5, "salesforce_calls_per_1k": 2.5,
+            "stripe_calls_per_1k": 40.0, "cpu_ms_per_event": 0.9, "cpu_ms_per_event_with_emulators": 1.4,
+            "records_per_day_at_100k_calls": 40_000_000.0}
+    detail = {"events": 1000, "records": 800, "seconds": 2.0, "finished": True, "offered_events_per_s": 600.0,
+              "restarts": {}, "latency_observations": 800, "latency_share_le_2s": 0.99, "cpu_s": {"sink": 0.1},
+              "max_lag": {"streams": 5}, "slowest_stage": "streams", "salesforce_calls": {"composite": 2},
+              "stripe_calls": 40, "failures": 0, "server": "gunicorn gthread, 2 workers × 16 threads",
+              "delivery_concurrency": 32}
+    replay = {"events": 0, "seconds": None, "streams_seconds": None, "events_per_s": None, "finished": False,
+              "replay_1m_s": None, "replay_1m_extrapolated": True}
+    return {"machine": {"cpu": "x", "cores": 2, "memory_gib": 1.0, "kernel": "k", "python": "3.11"},
+            "date": "2026-12-02T00:00:00+00:00", "paysync": side, "naive": dict(side), "speedup_vs_naive": 1.0,
+            "latency": {"seconds_each": 30.0, "runs": {"100": {"rate": 100.0, "events": 3000, "records": 2400,
+                                                                "offered_events_per_s": 99.0, "p50_s": 0.3,
+                                                                "p99_s": 0.9, "share_le_1s": 0.99,
+                                                                "share_le_2s": 1.0, "salesforce_calls_per_1k": 9.0}},
+                        "p99_s_at_100": 0.9}, "replay_1m_s": None,
+            "sf_latency_model": {"ms_per_call": 150, "ms_per_record_saved": 1, "bulk_queue_s": 3.0,
+                                 "bulk_records_per_s": 3000, "daily_api_limit": 100_000},
+            "load": {"start": 1.0, "end": 2.0, "loadavg_start": "up 1", "loadavg_end": "up 2"},
+            "detail": {"paysync": detail, "naive": detail, "replay": replay}}
+
+
+def test_the_report_rewrites_its_part_and_keeps_every_section_below_the_notes_marker(tmp_path: Path) -> None:
+    from bench_report import NOTES_MARKER, write_markdown
+
+    path = tmp_path / "BENCHMARKS.md"
+    notes = "### What an older run says\n\nby hand\n\n## Soak\n\nan hour at 20 events/s"
+    path.write_text(f"# Benchmarks\n\nold figures 477\n\n## Notes\n\n{NOTES_MARKER}\n{notes}\n", encoding="utf-8")
+    args = argparse.Namespace(argv=["--events", "1000"], delivery_concurrency=16, rate=0.0, stream_workers=1,
+                              profile_seconds=20.0)
+    write_markdown(path, _results(), args)
+    text = path.read_text(encoding="utf-8")
+    assert "old figures 477" not in text
+    assert text.split(NOTES_MARKER, 1)[1].strip() == notes
+    assert "150 ms + 1 ms per record saved" in text and "100,000" in text and "2 workers × 16 threads" in text
+    assert "| 100 (measured 99) | 3000 / 2400 | 0.300 | 0.900 |" in text
