@@ -17,7 +17,12 @@ from typing import Any
 
 from paysync.paths import state_dir
 
-from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
+from ops.pipeline import LATE_VISIBILITY_S, LocalPipeline, PipelineOptions, Quiet
+
+# Story delays at 1/1000 of a real account's. Late list visibility needs no slower stories: a payout's `?payout=`
+# list is never late (`emulators.stripe_simulator.api`: complete once reconciled, as Stripe documents), and a
+# member's range-listed copy arriving after its payout's copy ranks below it in the streams (`bt_signature`).
+STORY_SCALE = 0.001
 
 
 def _print(line: str) -> None:
@@ -43,7 +48,7 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
     quiet = Quiet(quiet_for)
     last_print = 0.0
     while time.monotonic() < deadline:
-        st = p.stripe.status()
+        st = p.stripe_status()
         lags = p.lags()
         if time.monotonic() - last_print >= every:
             _print(progress_line(p, t0))
@@ -54,30 +59,17 @@ def settle(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0, 
     return False
 
 
-def story_scale(late_visibility_s: float) -> float:
-    """The simulator's `delay_scale`: 1/1000 of a real account's story delays, but with late list visibility no
-    less than twice the visibility over the settlement delay. A payout lists its members (`?payout=`) once its
-    reconciliation completes, which Stripe documents as the moment they can all be listed: in a real account they
-    are then hours old, far past any listing delay, and the compressed stories must keep that order."""
-    from emulators.stripe_simulator.params import ScenarioParams
-
-    return max(0.001, 2 * late_visibility_s / ScenarioParams.settle_delay)
-
-
-def wait_horizon(p: LocalPipeline, t0: float, timeout: float) -> bool:
+def wait_horizon(p: LocalPipeline, t0: float, timeout: float, quiet_for: float = 6.0) -> bool:
     """With late list visibility, an entry the pollers' tail passed while it was invisible is listed by the first
-    sweep once it is older than the visibility horizon: wait until that moment for the newest entry (traffic is
-    over, `created` is the wall clock), then settle again."""
-    from paysync.settings import env_name
-    from producers.pollers.settings import PollerSettings
-
-    def setting(name: str) -> float:
-        return float(p.env.get(env_name(PollerSettings, name)) or PollerSettings.model_fields[name].default)
-
-    due = time.time() + setting("poll_visibility_horizon_s") + setting("poll_sweep_every_s") + 2 * p.o.poll_interval_s
-    _print(f"» late visibility: waiting {due - time.time():.0f} s for the pollers' horizon to pass the last entry")
+    sweep once it is older than the visibility horizon: wait until that moment for the newest entry
+    (`LocalPipeline.listed_by`), then settle again, unless the settle just ended was quiet since that moment."""
+    due = p.listed_by()
+    if due <= time.time() - quiet_for:
+        return True
+    _print(f"» late visibility: waiting {max(0.0, due - time.time()):.0f} s for the pollers' horizon to pass the "
+           "last entry")
     while time.time() < due:
-        time.sleep(min(5.0, max(0.0, due - time.time())))
+        time.sleep(min(2.0, max(0.0, due - time.time())))
         _print(progress_line(p, t0))
     return settle(p, t0, timeout)
 
@@ -100,9 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--duplicate-rate", type=float, default=0.05)
     ap.add_argument("--drop-rate", type=float, default=0.02, help="share of webhooks never delivered (poller recovers)")
     ap.add_argument("--reorder-window", type=float, default=2.0, help="seconds over which deliveries are shuffled")
-    ap.add_argument("--late-visibility", type=float, default=0.0, metavar="S",
-                    help="list entries (events, balance transactions) visible 0-S s after their created, as a real "
-                         "account does (issue 15); the demo then waits out the pollers' visibility horizon")
+    ap.add_argument("--late-visibility", type=float, default=LATE_VISIBILITY_S, metavar="S",
+                    help=f"list entries (events, balance transactions) visible 0-S s after their created, as a real "
+                         f"account does (issue 15; default {LATE_VISIBILITY_S:g}, 0 = off); the demo then waits out "
+                         f"the pollers' visibility horizon (S + a few seconds)")
     ap.add_argument("--workdir", type=Path, default=None, help="default $PAYSYNC_HOME/demo")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to settle")
     ap.add_argument("--keep-running", action="store_true", help="leave everything up after the report (Ctrl-C stops)")
@@ -132,6 +125,7 @@ def main(argv: list[str]) -> int:
                          "reorder_window": args.reorder_window, "tie_rate": 0.1},
         emulator_knobs={"org_mode": args.org_mode} if args.org_mode != "default" else {},
         visibility_max_delay_s=args.late_visibility,
+        poll_interval_s=2.0 if args.late_visibility else 5.0,  # late entries are listed a poll after the horizon
     )
     t0 = time.monotonic()
     pipeline = LocalPipeline(options)
@@ -141,10 +135,10 @@ def main(argv: list[str]) -> int:
         _print(f"» driving {args.events} Stripe events at {args.rate:.0f}/s through signed webhooks "
                f"(duplicates {args.duplicate_rate:.0%}, dropped {args.drop_rate:.0%}, reordered within "
                f"{args.reorder_window:g} s)")
-        pipeline.drive(args.events, args.rate, delay_scale=story_scale(args.late_visibility))
+        pipeline.drive(args.events, args.rate, delay_scale=STORY_SCALE)
         settled = settle(pipeline, t0, args.timeout)
         if settled and args.late_visibility:
-            settled = wait_horizon(pipeline, t0, args.timeout)
+            settled = wait_horizon(pipeline, t0, args.timeout, quiet_for=6.0)
         if not settled:
             _print("» the pipeline did not settle in time; reconciling what is there")
         _print("» reconciling Salesforce against Stripe")

@@ -9,6 +9,7 @@ in Salesforce, and a reconciliation against the simulator's truth.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import time
@@ -40,6 +41,22 @@ log = logging.getLogger("paysync.pipeline")
 _T = TypeVar("_T")
 
 WEBHOOK_SECRETS = ("whsec_paysync_demo_previous", "whsec_paysync_demo_current")
+
+# Late list visibility (issue 15), on by default in the demo, the chaos runner and the shared e2e pipeline: events
+# and balance transactions reach the simulator's lists 0-10 s after `created` (webhooks are not late). The pollers
+# get a horizon just above that largest delay (allowed below 300 s for a non-Stripe base, `PollerSettings`) and a
+# short sweep interval, so a late entry the tail passed is listed within seconds, not minutes.
+LATE_VISIBILITY_S = 10.0
+HORIZON_MARGIN_S = 2  # `created` is a whole second: the horizon covers ceil(delay) plus this
+LATE_SWEEP_EVERY_S = 3.0
+
+
+def late_poller_settings(max_delay_s: float) -> dict[str, object]:
+    """The poller settings for a simulator listing entries up to `max_delay_s` late (none when it is 0)."""
+    if max_delay_s <= 0:
+        return {}
+    return {"poll_visibility_horizon_s": math.ceil(max_delay_s) + HORIZON_MARGIN_S,
+            "poll_sweep_every_s": LATE_SWEEP_EVERY_S}
 
 # What a broker answers for a while after it (re)starts: coordinators and leaders are being elected or loaded.
 _BROKER_BUSY = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
@@ -111,6 +128,7 @@ class LocalPipeline:
         self.supervisor: Supervisor | None = None
         self.ports: dict[str, int] = {}
         self.env: dict[str, str] = {}
+        self.generated_at: float | None = None  # wall time the simulator was first seen done generating
 
     # life cycle ---------------------------------------------------------------------------------
 
@@ -171,7 +189,8 @@ class LocalPipeline:
                            webhook_port=self.ports["webhook"], webhook_metrics_port=self.ports["webhook_metrics"]),
             **settings_env(PollerSettings, stripe_api_key=self.stripe.api_key, stripe_api_base=self.stripe.base_url,
                            poll_interval_s=self.o.poll_interval_s, poll_initial_lookback_s=3 * 86400,
-                           poller_metrics_port=self.ports["poll_metrics"]),
+                           poller_metrics_port=self.ports["poll_metrics"],
+                           **late_poller_settings(self.o.visibility_max_delay_s)),
             **settings_env(StreamSettings, stream_app_id="paysync-streams"),
             **settings_env(SalesforceSettings, salesforce_login_url=self.sf.base_url,
                            salesforce_auth_flow="client_credentials", salesforce_client_id=creds["client_id"],
@@ -224,6 +243,29 @@ class LocalPipeline:
         self.stop()
 
     # probes -------------------------------------------------------------------------------------
+
+    def stripe_status(self) -> dict[str, Any]:
+        """The simulator's status; notes when generation is first seen over (`generated_at`, for `listed_by`)."""
+        assert self.stripe is not None
+        st = self.stripe.status()
+        if self.generated_at is None and st.get("runs") and not st.get("running"):
+            self.generated_at = time.time()
+        return st
+
+    def listed_by(self) -> float:
+        """The wall time by which the pollers have listed every entry, late ones included: the first sweep that
+        starts a horizon after the newest `created` (<= `generated_at`) lists it (`producers.pollers.listing`),
+        and sweeps start at a poll once `poll_sweep_every_s` has passed. Now, when the lists are not late."""
+        if not self.o.visibility_max_delay_s:
+            return time.time()
+        settings = PollerSettings.model_fields
+
+        def setting(name: str) -> float:
+            return float(self.env.get(env_name(PollerSettings, name)) or settings[name].default)
+
+        end = self.generated_at or time.time()
+        return (end + setting("poll_visibility_horizon_s") + setting("poll_sweep_every_s")
+                + 2 * setting("poll_interval_s"))
 
     @staticmethod
     def wait_http(url: str, timeout: float) -> None:

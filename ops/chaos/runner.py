@@ -140,7 +140,7 @@ def _lags(p: LocalPipeline) -> dict[str, int] | None:
 def _settled(p: LocalPipeline, tee: WebhookTee | None) -> bool:
     assert p.stripe is not None
     lags = _lags(p)
-    return bool(p.stripe.status().get("done")) and lags is not None and lags["streams"] == 0 and (
+    return bool(p.stripe_status().get("done")) and lags is not None and lags["streams"] == 0 and (
         lags["sink"] == 0) and (tee is None or tee.pending() == 0)
 
 
@@ -161,6 +161,16 @@ def _wait_quiet(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadli
     return False
 
 
+def _wait_listed(p: LocalPipeline, tee: WebhookTee | None, quiet_s: float, deadline: float,
+                 say: Callable[[str], None] = lambda s: None) -> bool:
+    """With late lists, until the pollers' horizon has passed the newest entry (`listed_by`), then quiet again."""
+    due = min(p.listed_by(), deadline)
+    if due > time.time():
+        say(f"  » late visibility: waiting {due - time.time():.0f} s for the pollers' horizon")
+        time.sleep(due - time.time())  # a moment computed from the pollers' settings, not a guess
+    return _wait_quiet(p, tee, quiet_s, deadline, say)
+
+
 def _calm(p: LocalPipeline) -> None:
     """Faults off before the check: the invariant is about the data, and the check's own queries must not fail."""
     p.sf.set_faults(error_503_rate=0.0, lock_rate=0.0, session_ttl_s=7200, daily_limit=100_000)
@@ -175,6 +185,7 @@ def run(plan: Plan, cfg: RunConfig, say: Callable[[str], None] = lambda s: None)
         workdir=cfg.workdir, bootstrap=None if plan.private_broker else cfg.bootstrap, seed=cfg.seed,
         simulator_knobs=plan.simulator_knobs, emulator_knobs=plan.emulator_knobs, poll_interval_s=2.0,
         stripe_rate_limit=plan.stripe_rate_limit, extra_env=plan.extra_env,
+        visibility_max_delay_s=plan.visibility_max_delay_s,
     )
     p = LocalPipeline(options)
     tee: WebhookTee | None = None
@@ -193,6 +204,8 @@ def run(plan: Plan, cfg: RunConfig, say: Callable[[str], None] = lambda s: None)
         injector.join(max(1.0, deadline - time.monotonic()))
         traffic_done = time.monotonic()
         quiet = _wait_quiet(p, tee, cfg.quiet_s, deadline, say)
+        if quiet and plan.visibility_max_delay_s:
+            quiet = _wait_listed(p, tee, cfg.quiet_s, deadline, say)
         _calm(p)
         checked: dict[str, Any] = {}
         converge_deadline = time.monotonic() + cfg.converge_s

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.chaos.poison import KINDS as POISON_KINDS
+from ops.pipeline import LATE_VISIBILITY_S
 from paysync.settings import settings_env
 from sinks.settings import SinkSettings
 from streams.settings import StreamSettings
@@ -50,6 +51,7 @@ class Plan:
     simulator_knobs: dict[str, Any] = field(default_factory=dict)
     emulator_knobs: dict[str, Any] = field(default_factory=dict)
     stripe_rate_limit: float = 0.0
+    visibility_max_delay_s: float = 0.0  # list entries 0-N s late (issue 15; the pollers' horizon follows it)
     extra_env: dict[str, str] = field(default_factory=dict)
     generate: dict[str, Any] = field(default_factory=dict)
     tee: bool = False
@@ -71,12 +73,14 @@ def _slots(rng: random.Random, count: int, start: float, end: float) -> list[flo
     return [start + i * width + rng.uniform(0.1, 0.9) * width for i in range(count)]
 
 
-def plan(names: list[str], events: int, rate: float, seed: int, window_s: float | None = None) -> Plan:
-    """The run for scenario `names` at `events` events and `rate` events/s; faults happen in the traffic window."""
+def plan(names: list[str], events: int, rate: float, seed: int, window_s: float | None = None,
+         late_visibility_s: float = LATE_VISIBILITY_S) -> Plan:
+    """The run for scenario `names` at `events` events and `rate` events/s; faults happen in the traffic window.
+    Every run lists entries up to `late_visibility_s` late (as a real account does; 0 = off)."""
     names = expand(names)
     rng = random.Random(f"chaos:{seed}:{','.join(names)}")
     window = window_s if window_s is not None else max(10.0, events / rate if rate else 10.0)
-    p = Plan(names=names, private_broker="broker-restart" in names)
+    p = Plan(names=names, private_broker="broker-restart" in names, visibility_max_delay_s=late_visibility_s)
     # Deliveries retried long enough to outlast a killed receiver or a stopped broker (0.5 s … 32 s: ~64 s).
     p.simulator_knobs = {"max_attempts": 8, "retry_base": 0.5, "reorder_window": 0, "duplicate_rate": 0.0}
     p.generate = {"delay_scale": 0.001}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ops.demo import settle
-from ops.pipeline import LocalPipeline, PipelineOptions
+from ops.demo import settle, wait_horizon
+from ops.pipeline import LATE_VISIBILITY_S, LocalPipeline, PipelineOptions
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,14 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     p = LocalPipeline(PipelineOptions(
         workdir=workdir, bootstrap=kafka_bootstrap, partitions=3, seed=11, poll_interval_s=2.0,
         simulator_knobs={"duplicate_rate": 0.1, "drop_rate": 0.05, "reorder_window": 1.0, "tie_rate": 0.2},
+        visibility_max_delay_s=LATE_VISIBILITY_S,  # lists late as in a real account (issue 15); webhooks are not
     ))
     p.start()
     try:
         p.drive(400, 400, delay_scale=0.001)
-        assert settle(p, time.monotonic(), timeout=180, quiet_for=4.0), "the pipeline did not settle"
+        t0 = time.monotonic()
+        assert settle(p, t0, timeout=180, quiet_for=4.0), "the pipeline did not settle"
+        assert wait_horizon(p, t0, timeout=180), "the pipeline did not settle after the visibility horizon"
         yield p
     finally:
         p.stop()
