@@ -49,8 +49,7 @@ from producers.stripe_api import StripeApi, StripeApiError
 
 log = logging.getLogger(__name__)
 
-# Constants, not settings (producers/pollers/settings.py is being rewritten under issue 18): candidates for
-# PAYSYNC_POLL_PENDING_* once it settles.
+# Tuning constants (no deployment has needed to change them; they would become PAYSYNC_POLL_PENDING_* settings).
 MARGIN_S = 5  # after `available_on` before a window is listed (Stripe documents no lag; a late flip is retried)
 RETRY_BASE_S = 15  # first backoff of a window still pending (or failing); doubles each try
 RETRY_CAP_S = 3600
