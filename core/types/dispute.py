@@ -2,7 +2,8 @@
 
 Dispute fee (and the fee returned on a win), balance transaction and payout belong to the balance-transaction
 mapping. The payment's status is its charge's (`disputed` -> Disputed) until the dispute closes in the merchant's
-favour (`FAVOURABLE`): then the dispute writes it back (`payment_status`), at a phase no charge snapshot reaches.
+favour (`FAVOURABLE`): then the dispute writes it back (`payment_status`), at a phase no charge snapshot reaches;
+before that (and when lost) the dispute writes Disputed itself, at the charge's disputed phase.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from core.common import (
 )
 from core.config import MappingConfig
 from core.spec import StripeType
-from core.version import PHASE_OUTCOME, encode_payment_status_version
+from core.version import PHASE_DISPUTED, PHASE_OUTCOME, encode_payment_status_version
 from paysync.keys import ref_id
 
 DISPUTE_STATUS: Mapping[str, str] = MappingProxyType({
@@ -50,8 +51,10 @@ DISPUTE_RANK: Mapping[str, int] = MappingProxyType({
 # Closed in the merchant's favour: the money stayed (won: reinstated) and the payment reads what its charge says
 # without the dispute. The dispute object does not carry that charge state; a chargeback freezes it (Stripe
 # refuses to refund a charged-back payment) and paysync's disputes are of captured, unrefunded charges as a rule,
-# so it is Succeeded (docs/status-mapping.md "Dispute outcome" states the limits). Open, in appeal or lost: no
-# write — the charge's `disputed=true` says Disputed, and a lost dispute stays Disputed.
+# so it is Succeeded (docs/status-mapping.md "Dispute outcome" states the limits). Open, in appeal or lost: the
+# dispute writes Disputed itself, at the charge's disputed phase — Stripe documents `charge.updated` only for "a
+# charge description or metadata is updated, or upon an asynchronous capture" (Types of events), so a real
+# account may send no charge snapshot with `disputed=true` at all; a lost dispute stays Disputed.
 FAVOURABLE: frozenset[str] = frozenset({"won", "warning_closed", "prevented"})
 
 
@@ -67,24 +70,27 @@ def rank(obj: Mapping[str, Any]) -> tuple[int, ...]:
 
 
 def payment_status(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Payment__c partial of a dispute closed in the merchant's favour (`FAVOURABLE`), else [].
+    """The Stripe_Payment__c status partial of a dispute ([] without a charge id).
 
-    Its `Status_Version__c` is at PHASE_OUTCOME, above every charge snapshot's (`core.types.charge`
-    `payment_status_version`), so no charge state — live, replayed, re-fetched or backfilled, older or newer —
-    writes Disputed over the outcome again, and the outcome never loses to a pre-dispute charge state.
+    Closed in the merchant's favour (`FAVOURABLE`): Succeeded at PHASE_OUTCOME, above every charge snapshot's
+    (`core.types.charge` `payment_status_version`), so no charge state — live, replayed, re-fetched or backfilled,
+    older or newer — writes Disputed over the outcome again. Otherwise (open, in appeal, lost): Disputed at
+    PHASE_DISPUTED, where every charge snapshot says Disputed too, so it agrees with them whatever the order, and
+    outranks every pre-dispute (phase 0) charge snapshot.
     """
     charge_id = ref_id(obj.get("charge"))
-    if obj.get("status") not in FAVOURABLE or not charge_id:
+    if not charge_id:
         return []
+    favourable = obj.get("status") in FAVOURABLE
     fields: dict[str, FieldValue] = identity_fields(meta.account, meta.livemode, cfg)
-    fields["Status__c"] = statuses.SUCCEEDED
+    fields["Status__c"] = statuses.SUCCEEDED if favourable else statuses.DISPUTED
     fields["Status_Version__c"] = encode_payment_status_version(
-        PHASE_OUTCOME, statuses.int_or_zero(obj.get("created")), rank(obj))
+        PHASE_OUTCOME if favourable else PHASE_DISPUTED, statuses.int_or_zero(obj.get("created")), rank(obj))
     return [upsert("Stripe_Payment__c", "Stripe_Charge_Id__c", charge_id, fields, meta.version, meta.event_id)]
 
 
 def map_dispute(obj: dict[str, Any], meta: EventMeta, cfg: MappingConfig) -> list[dict[str, Any]]:
-    """The Stripe_Dispute__c upsert, then the payment status of a favourable outcome (`payment_status`)."""
+    """The Stripe_Dispute__c upsert, then the payment status it decides (`payment_status`)."""
     obj, dispute_id, currency, amount = check_amount_object("dispute", obj)
     details = obj.get("evidence_details")
     due_by = details.get("due_by") if isinstance(details, dict) else None

@@ -171,11 +171,19 @@ def encode(codec: AvroCodec, rec: Rec) -> bytes:
 
 
 def fold(upserts: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Final Salesforce state: fields merged per (sobject, external id) in the given order, parents by relationship."""
+    """Final Salesforce state: fields merged per (sobject, external id) in the given order (a versioned status only
+    by a newer version, as the sink keeps it), parents by relationship."""
+    from sinks.records import STATUS_FIELDS, is_older  # what Salesforce keeps: a versioned status never goes back
+
     state: dict[tuple[str, str], dict[str, Any]] = {}
     for u in upserts:
         rec = state.setdefault((u["sobject"], u["external_id"]), {"fields": {}, "parents": {}})
-        rec["fields"].update(u["fields"])
+        fields = dict(u["fields"])
+        spec = STATUS_FIELDS.get(u["sobject"])
+        if spec is not None and spec[0] in fields and is_older(u["sobject"], fields.get(spec[1]), rec["fields"].get(spec[1])):
+            fields.pop(spec[0], None)
+            fields.pop(spec[1], None)
+        rec["fields"].update(fields)
         for p in u.get("parents") or []:
             rec["parents"][p["relationship"]] = (p["sobject"], p["external_id_field"], p["external_id"])
     return state
