@@ -26,6 +26,7 @@ import argparse
 import faulthandler
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -97,6 +98,7 @@ class Soak:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lag: Lag | None = None
+    _act: Any = None  # ops.chaos.cluster's record of the run (its recorder)
     _last_buckets: Buckets | None = None
     _seen_answers: int = 0
     _acked: int = 0
@@ -111,6 +113,7 @@ class Soak:
         """Action `soak-sample` (at 0 s): start the sampling thread and return (the injector goes on)."""
         act = active_run(p)
         self.t0 = time.monotonic()
+        self._act = act  # kept: the run is unregistered when the runner returns, while the last samples are taken
         self._lag = Lag(p.bootstrap)
         self._thread = threading.Thread(target=self._loop, args=(p, act.cluster), name="soak-sampler", daemon=True)
         self._thread.start()
@@ -195,7 +198,7 @@ class Soak:
         return Sample(t, rss, pids, lag, buckets, q["p50"], q["p99"], int(q["count"]), self._acked, self._non2xx)
 
     def _count_answers(self, p: LocalPipeline) -> None:
-        recorder = active_run(p).recorder
+        recorder = self._act.recorder if self._act is not None else None
         if recorder is None:
             return
         answers = recorder.answers()
@@ -225,7 +228,7 @@ def save_raw(path: Path, args: argparse.Namespace, started: str, total_s: float,
              result: RunResult) -> None:
     """Everything the report needs, written before the report (so `--from-raw` can redo a failed report)."""
     data = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "started": started,
-            "total_s": total_s, "samples": [asdict(s) for s in soak.samples],
+            "total_s": total_s, "load_end": os.getloadavg()[0], "samples": [asdict(s) for s in soak.samples],
             "restarts": [asdict(r) for r in soak.restarts], "result": asdict(result)}
     path.write_text(json.dumps(data, default=str), encoding="utf-8")
 
@@ -239,7 +242,7 @@ def report_from_raw(args: argparse.Namespace) -> int:
                for s in data["samples"]]
     result = RunResult(**data["result"])
     flat = write_outputs(args, data["started"], data["total_s"], samples,
-                         [Restart(**r) for r in data["restarts"]], result)
+                         [Restart(**r) for r in data["restarts"]], result, data.get("load_end"))
     say(f"wrote {args.png}, {args.json} and the Soak section of {args.markdown} from {args.from_raw}")
     return 0 if result.passed and flat else 1
 
