@@ -38,6 +38,29 @@ class _Settled:
     lag_area: Counter[str] = field(default_factory=Counter)
     max_lag: Counter[str] = field(default_factory=Counter)
     end: float | None = None
+    cpu_seen: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (component, last CPU s read)
+
+
+def cpu_used(cpu0: dict[str, float], seen: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds per component since `cpu0`, from the last reading of every process it had: a component the
+    supervisor restarted counts its dead process (up to its last reading) as well as the new one."""
+    out = {name: -start for name, start in cpu0.items()}
+    for name, value in seen.values():
+        out[name] = out.get(name, 0.0) + value
+    return out
+
+
+def _sample_cpu(p: LocalPipeline, seen: _Settled, fixed: dict[str, int]) -> None:
+    """Read the CPU of `fixed` pids and of every supervised component's current process into `seen.cpu_seen`."""
+    assert p.supervisor is not None
+    pids = dict(fixed)
+    for name, c in p.supervisor.components.items():
+        if c.process is not None:
+            pids[name] = c.process.pid
+    for name, pid in pids.items():
+        value = proc_cpu(pid)
+        if value > 0 or pid not in seen.cpu_seen:
+            seen.cpu_seen[pid] = (name, value)
 
 
 def _watch_first_accept(port: int, first: dict[str, float], stop: threading.Event) -> None:
@@ -52,13 +75,15 @@ def _watch_first_accept(port: int, first: dict[str, float], stop: threading.Even
         time.sleep(0.05)
 
 
-def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag, events: int) -> _Settled:
+def _settle(p: LocalPipeline, args: argparse.Namespace, lag: Lag, events: int, seen: _Settled,
+            fixed: dict[str, int]) -> _Settled:
     """Poll lags and accepted webhooks every 0.25 s until the simulator is done and both stages have had zero lag
     for `--quiet` seconds, or `--timeout` runs out (then `end` stays None)."""
     assert p.stripe is not None
     deadline = time.monotonic() + args.timeout
-    seen, quiet = _Settled(), Quiet(args.quiet)
+    quiet = Quiet(args.quiet)
     while time.monotonic() < deadline:
+        _sample_cpu(p, seen, fixed)
         st = p.stripe.status()
         lags = {"streams": lag.of(p.stream_group(), [p.topic(STRIPE_EVENTS.name),
                                                      p.topic(STRIPE_BALANCE_TRANSACTIONS.name)]),
@@ -115,11 +140,13 @@ def run_paysync(args: argparse.Namespace, workdir: Path, events: int | None = No
         p.drive(events, rate, **TRAFFIC)
         pids["poll"] = p.supervisor.components["poll"].process.pid  # type: ignore[union-attr]
         cpu0["poll"] = proc_cpu(pids["poll"])
-        seen = _settle(p, args, lag, events)
+        seen = _settle(p, args, lag, events, _Settled(cpu_seen={pid: (n, cpu0[n]) for n, pid in {**pids, **external}.items()}),
+                       {"broker": broker_pid, **external})
         stop_watch.set()
         finished = seen.end is not None
         end = seen.end or time.monotonic()
-        cpu = {n: proc_cpu(pid) - cpu0[n] for n, pid in {**pids, **external}.items()}
+        _sample_cpu(p, seen, {"broker": broker_pid, **external})
+        cpu = cpu_used(cpu0, seen.cpu_seen)
         restarts = {n: c.restarts for n, c in p.supervisor.components.items() if c.restarts}
         sink_m = scrape(p.ports["sink_metrics"])
         stripe_calls = int(p.stripe.stats().get("total", 0))

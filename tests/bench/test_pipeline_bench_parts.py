@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from bench_common import histogram_quantiles, proc_cpu, records_per_day, sf_knobs, tree_cpu  # noqa: E402
 from bench_naive import naive_phase  # noqa: E402
+from bench_paysync import cpu_used  # noqa: E402
 from bench_report import verdicts  # noqa: E402
 from naive_receiver import NaiveReceiver, NaiveSettings, merge_stats  # noqa: E402
 
@@ -259,3 +260,9 @@ def test_the_report_rewrites_its_part_and_keeps_every_section_below_the_notes_ma
     assert text.split(NOTES_MARKER, 1)[1].strip() == notes
     assert "150 ms + 1 ms per record saved" in text and "100,000" in text and "2 workers × 16 threads" in text
     assert "| 100 (measured 99) | 3000 / 2400 | 0.300 | 0.900 |" in text
+
+
+def test_a_restarted_component_counts_the_cpu_of_its_dead_process_and_of_the_new_one() -> None:
+    # stream0 started at 10 s CPU, its first process was last read at 14 s before it crashed, the new one used 3 s
+    seen = {101: ("stream0", 14.0), 202: ("stream0", 3.0), 303: ("sink", 2.5)}
+    assert cpu_used({"stream0": 10.0, "sink": 2.0}, seen) == pytest.approx({"stream0": 7.0, "sink": 0.5})
