@@ -43,6 +43,7 @@ def test_explicit_settings_are_checked_against_the_topics(cluster: ClusterConfig
     prefix = f"c{uuid.uuid4().hex[:8]}."
     create_topics(conf, prefix, partitions=1, replication_factor=2, min_insync_replicas=1)
     assert _replicas(conf, f"{prefix}stripe.events") == {2}
+    _served_by_every_node(cluster, paysync_topic_names(prefix))
     assert check_replication(conf, paysync_topic_names(prefix), 2, 1).factor == 2
     with pytest.raises(ReplicationError) as err:  # the defaults of a 3-broker cluster: 3 and 2
         check_replication(conf, paysync_topic_names(prefix))
@@ -53,6 +54,17 @@ def test_explicit_settings_are_checked_against_the_topics(cluster: ClusterConfig
     assert "PAYSYNC_TOPIC_REPLICATION_FACTOR" in message and "kafka-reassign-partitions" in message
 
 
+def _served_by_every_node(cluster: ClusterConfig, names: list[str]) -> None:
+    """Every node's own metadata lists `names` (the check asks whichever broker answers, and a topic created a
+    moment ago may not be in every broker's metadata yet: a topic the check cannot see is not its business)."""
+    for port in cluster.ports:
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+        deadline = time.monotonic() + 30
+        while not all(n in admin.list_topics(timeout=10).topics for n in names):
+            assert time.monotonic() < deadline, f"node on {port} does not serve {names} after 30 s"
+            time.sleep(0.1)
+
+
 def test_an_under_replicated_topic_is_named_and_min_insync_above_rf_refused(cluster: ClusterConfig) -> None:
     conf = {"bootstrap.servers": cluster.bootstrap}
     prefix = f"c{uuid.uuid4().hex[:8]}."
@@ -61,6 +73,7 @@ def test_an_under_replicated_topic_is_named_and_min_insync_above_rf_refused(clus
     admin = AdminClient(conf)
     admin.create_topics([NewTopic(single, 1, 1)])[single].result(20)
     assert _replicas(conf, single) == {1}
+    _served_by_every_node(cluster, [*paysync_topic_names(prefix), single])
     with pytest.raises(ReplicationError) as err:
         check_replication(conf, [*paysync_topic_names(prefix), single])
     assert err.value.problems == [f"{single} has replication factor 1, not 3"]
