@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -150,3 +151,35 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return condition()
+
+
+class RunningSink:
+    """A `Sink` running in a thread of the test process until `close()` (which must end it within 60 s)."""
+
+    def __init__(self, **overrides: Any) -> None:
+        from sinks.settings import SinkSettings
+        from sinks.sink import Sink
+
+        self.sink = Sink(SinkSettings(**overrides))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sink.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def run_sink(sink_env: dict[str, str]) -> Iterator[Callable[..., RunningSink]]:
+    """Start sinks with settings overrides (on the `sink_env` environment); every one is closed at the end."""
+    started: list[RunningSink] = []
+
+    def _start(**overrides: Any) -> RunningSink:
+        started.append(RunningSink(**overrides))
+        return started[-1]
+
+    yield _start
+    for s in started:
+        s.close()

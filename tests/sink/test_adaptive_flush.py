@@ -6,9 +6,7 @@ a lone record lands long before the max age, and a burst that arrives while a wr
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,8 +16,7 @@ from sinks.client import SalesforceClient
 from sinks.flush_policy import DAY_S, CallPace, Decision, Readiness, Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
-from sinks.settings import SalesforceSettings, SinkSettings
-from sinks.sink import Sink
+from sinks.settings import SalesforceSettings
 from tests.sink.conftest import make_upsert, wait_for
 
 NEW = Readiness(ready=3, fresh=3, full=False, aged=False)
@@ -94,32 +91,6 @@ def test_readiness_tells_new_records_from_retries_and_applies_the_bounds() -> No
 
 # against the emulator ---------------------------------------------------------------------------------------------
 
-class _Running:
-    def __init__(self, settings: SinkSettings) -> None:
-        self.sink = Sink(settings)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.sink.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def run_sink(sink_env: dict[str, str]) -> Iterator[Callable[..., _Running]]:
-    started: list[_Running] = []
-
-    def _start(**overrides: Any) -> _Running:
-        started.append(_Running(SinkSettings(**overrides)))
-        return started[-1]
-
-    yield _start
-    for s in started:
-        s.close()
-
-
 def client_for(env: dict[str, str]) -> SalesforceClient:
     return SalesforceClient(SalesforceSettings(**{k.removeprefix("PAYSYNC_").lower(): v for k, v in env.items()
                                                   if k.startswith("PAYSYNC_SALESFORCE")}), SinkMetrics())
@@ -133,7 +104,7 @@ def account(ext: str) -> dict[str, Any]:
     return make_upsert("Account", "Stripe_Customer_Id__c", ext, {"Name": ext})
 
 
-def flushes(running: _Running, reason: str) -> float:
+def flushes(running: Any, reason: str) -> float:
     return running.sink.metrics.registry.get_sample_value("paysync_sink_flushes_total", {"reason": reason}) or 0.0
 
 

@@ -6,17 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from sinks.client import CallError, SalesforceClient
 from sinks.metrics import SinkMetrics
-from sinks.settings import SalesforceSettings, SinkSettings
-from sinks.sink import Sink
+from sinks.settings import SalesforceSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -99,32 +97,6 @@ def check_values(client: SalesforceClient, expected: dict[tuple[str, str], dict[
             assert got["Account__c"] == accounts[want["Account__r"]]["Id"]
         else:
             assert refunds[ext]["Payment__c"] == payments[want["Payment__r"]]["Id"]
-
-
-class RunningSink:
-    def __init__(self, **overrides: Any) -> None:
-        self.sink = Sink(SinkSettings(**overrides))
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.sink.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def run_sink(sink_env: dict[str, str]) -> Iterator[Callable[..., RunningSink]]:
-    started: list[RunningSink] = []
-
-    def _start(**overrides: Any) -> RunningSink:
-        started.append(RunningSink(**overrides))
-        return started[-1]
-
-    yield _start
-    for s in started:
-        s.close()
 
 
 def test_every_record_lands_exactly_once_under_faults(emulator: Any, sink_env: dict[str, str], produce: Any,
