@@ -27,8 +27,6 @@ from paysync.outcomes import Outcome
 from sinks.client import CallError
 from sinks.records import STATUS_FIELDS, PendingRecord, is_older
 
-STATUS_FIELD = "Stripe_Payment_Status__c"
-VERSION_FIELD = "Stripe_Payment_Status_Version__c"
 GUARDED_OBJECTS = tuple(STATUS_FIELDS)
 # Each guarded object's key: the field its writes name the record by, and the ids a SOQL literal may hold.
 KEYS: dict[str, tuple[str, re.Pattern[str]]] = {
@@ -50,16 +48,6 @@ def is_status_write(r: PendingRecord) -> bool:
     """A write of a versioned status, naming its record by the guarded object's key field."""
     spec, key = STATUS_FIELDS.get(r.sobject), KEYS.get(r.sobject)
     return spec is not None and key is not None and r.external_id_field == key[0] and spec[0] in r.fields
-
-
-def keep_newer_status(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
-    """`later`'s Opportunity/Order fields merged over `earlier`'s, except a status older than `earlier`'s
-    (`PendingRecord.merge` does this for every versioned status)."""
-    merged = {**earlier, **later}
-    if STATUS_FIELD in earlier and STATUS_FIELD in later and is_older(
-            "Opportunity", later.get(VERSION_FIELD), earlier.get(VERSION_FIELD)):
-        merged[STATUS_FIELD], merged[VERSION_FIELD] = earlier[STATUS_FIELD], earlier.get(VERSION_FIELD)
-    return merged
 
 
 def _match_key(sobject: str, value: Any) -> str:

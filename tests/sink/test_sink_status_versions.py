@@ -70,10 +70,12 @@ def test_one_query_per_object_per_batch_and_none_without_status_writes() -> None
 
 
 def test_in_batch_merge_keeps_the_newer_status() -> None:
-    newer = _status_write("Succeeded", 1_700_000_200, "evt_b").fields
-    older = _status_write("Failed", 1_700_000_100, "evt_a").fields
-    assert status_versions.keep_newer_status(newer, older)["Stripe_Payment_Status__c"] == "Succeeded"
-    assert status_versions.keep_newer_status(older, newer)["Stripe_Payment_Status__c"] == "Succeeded"
+    """What the sink uses in a batch: `PendingRecord.merge`, in either offset order."""
+    for first, second in ((("Succeeded", 1_700_000_200, "evt_b"), ("Failed", 1_700_000_100, "evt_a")),
+                          (("Failed", 1_700_000_100, "evt_a"), ("Succeeded", 1_700_000_200, "evt_b"))):
+        merged = _status_write(*first)
+        merged.merge(_status_write(*second))
+        assert merged.fields["Stripe_Payment_Status__c"] == "Succeeded"
 
 
 def test_the_writer_drops_an_older_status_write_and_writes_a_newer_one() -> None:
