@@ -155,7 +155,8 @@ def build_app(
     dlq_topic = app.topic(DEAD_LETTERS.full_name(prefix), key_serializer="raw", value_serializer="raw")
     payout_topic = app.topic(settings.payout_join_topic, partitions=partitions, internal=True,
                              key_serializer="raw", value_serializer="raw")
-    tables = {name: app.Table(name, default=None, partitions=partitions, key_type=str) for name in TABLE_NAMES}
+    tables = {name: app.Table(name, default=None, partitions=partitions, key_type=str,
+                              options=settings.rocksdb_options()) for name in TABLE_NAMES}
     processor = _processor(settings, tables, mapper, codec, metrics)
     topic_names = {Target.UPSERT: upserts_topic.get_topic_name(), Target.DEAD_LETTER: dlq_topic.get_topic_name(),
                    Target.PAYOUT: payout_topic.get_topic_name()}
