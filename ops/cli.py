@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconcile": ("ops.reconcile:main", "compare Salesforce with Stripe; --repair republishes drift"),
     "replay": ("ops.replay:main", "re-drive a topic from an offset or a time"),
     "dlq": ("ops.dlq:main", "list | show | replay | purge dead letters"),
-    "chaos": ("ops.chaos:main", "fault-injection scenarios ending with reconcile"),
+    "chaos": ("ops.chaos:main", "fault-injection scenarios (one broker or a 3-node cluster) ending with reconcile"),
     "doctor": ("ops.doctor:main", "check a configured deployment end to end (Salesforce, Stripe, Kafka)"),
     "stripe": ("ops.stripe_cmd:main", "webhook-endpoint create: register the receiver with the events paysync maps"),
 }

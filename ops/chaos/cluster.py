@@ -10,7 +10,8 @@ Scenarios (`CLUSTER_SCENARIOS`), in the order they fire when combined:
 - cluster-node-down: a controlled stop of one node for a while, then back: it must catch up (every ISR full again);
 - cluster-rolling-restart: each node stopped and started in turn, the next only once the previous caught up.
 
-By hand: `python -m ops.chaos.cluster [--events N --rate R]` starts a private cluster, runs them, prints figures.
+By hand: `paysync chaos cluster-all` (or one scenario by name) starts a private cluster (`cluster_session`), runs
+them, and prints the verdict and the figures (`figures_line`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +32,7 @@ from ops.chaos import runner
 from ops.chaos.recorder import DeliveryRecorder, longest_failure_window
 from ops.chaos.runner import RunConfig, RunResult
 from ops.chaos.scenarios import Action, Plan, plan as base_plan
-from ops.kafka_cluster import ClusterConfig, kill_node, start_node, stop_node, wait_in_sync
+from ops.kafka_cluster import ClusterConfig, kill_node, start_node, stop_cluster, stop_node, wait_in_sync
 from ops.pipeline import LocalPipeline
 from paysync.codec import AvroCodec
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
@@ -229,41 +232,38 @@ def private_cluster(data_dir: Path, nodes: int = 3) -> ClusterConfig:
     return cluster
 
 
-def main(argv: list[str]) -> int:
-    """`python -m ops.chaos.cluster`: a private 3-node cluster, the cluster scenarios, one line of figures; 0 = passed."""
-    import argparse
-    import json
+ClusterRun = Callable[[Plan, RunConfig, Callable[[str], None]], RunResult]
 
-    from ops.kafka_cluster import stop_cluster
-    from paysync.logs import setup_logging
-    from paysync.paths import state_dir
 
-    ap = argparse.ArgumentParser(prog="python -m ops.chaos.cluster", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("scenarios", nargs="*", default=list(CLUSTER_SCENARIOS), help=", ".join(CLUSTER_SCENARIOS))
-    ap.add_argument("--events", type=int, default=20_000)
-    ap.add_argument("--rate", type=float, default=200.0)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--node-down-s", type=float, default=120.0, help="how long cluster-node-down keeps its node down")
-    ap.add_argument("--timeout", type=float, default=900.0)
-    ap.add_argument("--workdir", type=Path, default=None, help="default $PAYSYNC_HOME/chaos-cluster")
-    args = ap.parse_args(argv)
-    setup_logging("WARNING")
-    workdir = (args.workdir or state_dir() / "chaos-cluster").resolve()
-    cluster = private_cluster(workdir / "kafka")
+@contextmanager
+def cluster_session(data_dir: Path, catch_up_s: float = 90.0) -> Iterator[ClusterRun]:
+    """A fresh private 3-node cluster in `data_dir` for the block: yields `run(plan, cfg, say)` running a cluster plan
+    on it (`run_on_cluster`); the cluster is stopped when the block ends."""
+    cluster = private_cluster(data_dir)
     try:
-        cfg = RunConfig(events=args.events, rate=args.rate, seed=args.seed, workdir=workdir / "run",
-                        settle_timeout_s=args.timeout)
-        plan = cluster_plan(args.scenarios, args.events, args.rate, args.seed, node_down_s=args.node_down_s)
-        result = run_on_cluster(plan, cfg, cluster, print)
+        yield lambda plan, cfg, say: run_on_cluster(plan, cfg, cluster, say, catch_up_s)
     finally:
         stop_cluster(cluster)
-    print(result.line())
-    print(json.dumps({"faults": result.faults, "details": result.details}, default=str))
-    return 0 if result.passed else 1
 
 
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))
+def figures_line(result: RunResult) -> str:
+    """The figures issue 18 asks of a cluster run, on one line: the longest non-2xx window, settle time, events,
+    the nodes killed, stopped and restarted, the catch-up times, and the webhooks acknowledged."""
+    f, d = result.faults, result.details
+    window = (f"longest non-2xx window {f['longest-non-2xx-window-s']:.2f} s ({f['longest-window-answers']} answer(s); "
+              f"{f['webhook-non-2xx']} of {f['deliveries']} deliveries non-2xx)"
+              if "longest-non-2xx-window-s" in f else "longest non-2xx window not measured")
+    parts = [window, f"settle {result.settle_s:.1f} s", f"events {result.events}",
+             f"node kills {f.get('node-kills', 0)}" + (f" ({'; '.join(f['killed'])})" if f.get("killed") else ""),
+             f"node outages {f.get('node-outages', 0)}", f"node restarts {f.get('node-restarts', 0)}"]
+    catch_up = [f"{k.removesuffix('-catch-up-s')} {f[k]:.1f} s" for k in
+                ("kill-catch-up-s", "outage-catch-up-s", "restart-catch-up-s") if k in f]
+    if catch_up:
+        parts.append("catch-up (longest) " + ", ".join(catch_up))
+    if "webhooks-acknowledged" in f:
+        parts.append(f"webhooks acknowledged {f['webhooks-acknowledged']}")
+    if "salesforce_records" in d:
+        parts.append(f"Salesforce records {d['salesforce_records']} of {d.get('expected_records')} expected, "
+                     f"payouts {d.get('payouts_reconciled')} Reconciled + {d.get('payouts_manual')} manual "
+                     f"of {d.get('payouts')}")
+    return "  figures: " + " · ".join(parts)
