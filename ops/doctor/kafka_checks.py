@@ -1,61 +1,105 @@
-"""Kafka: the cluster answers, and every topic of `paysync.topics` exists with its partitions and replication."""
+"""Kafka: the cluster answers, every topic of `paysync.topics` exists with its partitions, and the topics and the
+consumer offsets are replicated as the components require at start-up. The replication verdict is theirs: the same
+`paysync.topics.resolve_replication` / `check_replication` call with the same settings (`PAYSYNC_TOPIC_*`), so the
+doctor fails exactly when `paysync webhook`, `poll` and `sink` would refuse to start (exit 2), and names the same
+problems, each under the topic it is about."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from paysync.settings import KafkaConnection, TopicSettings
-from paysync.topics import ALL_TOPICS
+from paysync.topics import (ALL_TOPICS, OFFSETS_TOPIC, Replication, ReplicationError, check_replication,
+                            paysync_topic_names, resolve_replication)
 
-from ops.doctor.report import Check, fail, ok
+from ops.doctor.report import Check, fail, ok, skip, warn
 
 SYSTEM = "kafka"
+PARTITIONS_FIX = ("the data topics must share PAYSYNC_TOPIC_PARTITIONS (co-partitioning); recreate the topic or set "
+                  "PAYSYNC_TOPIC_PARTITIONS to its count")
+REPLICATION_FIX = ("raise the replication with kafka-reassign-partitions and set min.insync.replicas with "
+                   "kafka-configs (or recreate the topics), or set PAYSYNC_TOPIC_REPLICATION_FACTOR / "
+                   "PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what the cluster is meant to run")
 
 
-def _default_replication(admin: Any, broker_id: int, timeout: float) -> int | None:
-    """The broker's `default.replication.factor`: what `paysync topics` creates with (`replication_factor=-1`)."""
-    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
+def _fix(err: ReplicationError) -> str:
+    """The fix the start-up check prints with `err` (its message's "Fix: …"), so both tell the operator the same."""
+    return str(err).partition(" Fix: ")[2] or REPLICATION_FIX
 
+
+def _replication(conf: dict[str, Any], topics: TopicSettings, timeout: float,
+                 ) -> tuple[Check, Replication | None, list[str], str]:
+    """(the replication check, the replication required, the start-up check's problems, their fix)."""
+    from confluent_kafka import KafkaException
+
+    factor, min_insync = topics.replication_factor, topics.min_insync_replicas
     try:
-        futures = admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, str(broker_id))],
-                                         request_timeout=timeout)
-        configs = next(iter(futures.values())).result(timeout)
-        return int(configs["default.replication.factor"].value)
-    except Exception:  # noqa: BLE001 - an ACL or an old broker: the replication check falls back to 1
-        return None
+        rep = resolve_replication(conf, factor, min_insync, timeout)
+    except ReplicationError as err:
+        return fail(SYSTEM, "replication", "; ".join(err.problems), _fix(err)), None, [], ""
+    except KafkaException as exc:
+        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
+    source = "from the settings" if factor is not None or min_insync is not None else "the cluster's default"
+    check = ok(SYSTEM, "replication", f"factor {rep.factor}, min.insync.replicas {rep.min_insync} ({source}; "
+                                      f"{rep.brokers} broker(s) live)")
+    try:
+        check_replication(conf, paysync_topic_names(topics.prefix), factor, min_insync, timeout)
+    except ReplicationError as err:
+        return check, rep, list(err.problems), _fix(err)
+    except KafkaException as exc:
+        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
+    return check, rep, [], ""
 
 
-def _topic_check(name: str, expected_partitions: int, replication: int, meta: Any) -> Check:
+def _topic_check(name: str, expected_partitions: int, meta: Any, rep: Replication | None, problems: list[str],
+                 fix: str) -> Check:
+    """One topic: present, its partition count, and the start-up check's replication problems about it."""
     label = f"topic {name}"
     if meta is None or meta.error is not None:
         return fail(SYSTEM, label, "missing", "run `paysync topics` (creates every paysync topic, idempotent)")
     partitions = len(meta.partitions)
-    replicas = min((len(p.replicas) for p in meta.partitions.values()), default=0)
-    if partitions != expected_partitions:
-        return fail(SYSTEM, label, f"{partitions} partitions, configured {expected_partitions}",
-                    "the data topics must share PAYSYNC_TOPIC_PARTITIONS (co-partitioning); recreate the topic or set "
-                    "PAYSYNC_TOPIC_PARTITIONS to its count")
-    if replicas < replication:
-        return fail(SYSTEM, label, f"replication {replicas}, the cluster's default.replication.factor is {replication}",
-                    "increase the topic's replication (kafka-reassign-partitions) so a broker loss loses nothing")
-    return ok(SYSTEM, label, f"{partitions} partition(s), replication {replicas}")
+    wrong = [f"{partitions} partitions, configured {expected_partitions}"] if partitions != expected_partitions else []
+    wrong += [p.removeprefix(f"{name} has ") for p in problems]
+    if wrong:
+        fixes = [PARTITIONS_FIX] if partitions != expected_partitions else []
+        return fail(SYSTEM, label, "; ".join(wrong), "; ".join(fixes + ([fix] if problems else [])))
+    replicated = f", replication factor {rep.factor}, min.insync.replicas {rep.min_insync}" if rep else ""
+    return ok(SYSTEM, label, f"{partitions} partition(s){replicated}")
+
+
+def _offsets_check(meta: Any, problems: list[str], fix: str) -> Check:
+    """The consumer offsets topic: replicated at least as the paysync topics (the start-up check's rule)."""
+    label = OFFSETS_TOPIC
+    if problems:
+        return fail(SYSTEM, label, "; ".join(problems), fix)
+    if meta is None or not meta.partitions:
+        return skip(SYSTEM, label, "not created yet (the brokers create it for the first consumer group)")
+    return ok(SYSTEM, label, f"replication factor {min(len(p.replicas) for p in meta.partitions.values())}")
 
 
 def check_kafka(connection: KafkaConnection, topics: TopicSettings, timeout: float = 10.0) -> list[Check]:
-    """Reachability, then one check per declared topic."""
+    """Reachability, the replication required, one check per declared topic, then the consumer offsets."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(connection.confluent_config())
+    conf = connection.confluent_config()
+    admin = AdminClient(conf)
     try:
         cluster = admin.list_topics(timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - KafkaException or a timeout: the cluster is not reachable
         return [fail(SYSTEM, "broker reachable", f"{connection.bootstrap_servers}: {type(exc).__name__}",
                      "check KAFKA_BOOTSTRAP_SERVERS and the PAYSYNC_KAFKA_SECURITY_PROTOCOL/SASL settings")]
-    brokers = sorted(cluster.brokers)
-    checks = [ok(SYSTEM, "broker reachable", f"{connection.bootstrap_servers}, {len(brokers)} broker(s)")]
-    replication = _default_replication(admin, brokers[0], timeout) if brokers else None
-    replication = min(replication or 1, max(len(brokers), 1))
+    checks = [ok(SYSTEM, "broker reachable", f"{connection.bootstrap_servers}, {len(cluster.brokers)} broker(s)")]
+    replication, rep, problems, fix = _replication(conf, topics, timeout)
+    checks.append(replication)
     for topic in ALL_TOPICS:
         name = topic.full_name(topics.prefix)
-        checks.append(_topic_check(name, topic.partitions or topics.partitions, replication, cluster.topics.get(name)))
+        about = [p for p in problems if p.startswith(f"{name} has ")]
+        checks.append(_topic_check(name, topic.partitions or topics.partitions, cluster.topics.get(name), rep, about,
+                                   fix))
+    others = [p for p in problems if not any(p.startswith(f"{n} has ") for n in paysync_topic_names(topics.prefix))]
+    offsets = [p for p in others if p.startswith(OFFSETS_TOPIC)]
+    checks.append(_offsets_check(cluster.topics.get(OFFSETS_TOPIC), offsets, fix))
+    unplaced = [p for p in others if p not in offsets]  # a problem about no topic listed here: still a failure
+    if unplaced:
+        checks[1] = fail(SYSTEM, "replication", "; ".join(unplaced), fix)
     return checks
