@@ -20,6 +20,7 @@ from paysync.settings import ConfigError, KafkaConnection, PaysyncSettings, Topi
 from producers.pollers.settings import PollerSettings
 from producers.webhook.settings import WebhookSettings
 from sinks.settings import SalesforceSettings
+from streams.settings import StreamSettings
 
 from ops.doctor.kafka_checks import check_kafka
 from ops.doctor.report import Check, exit_status, render_json, render_text
@@ -54,7 +55,8 @@ def run_checks(systems: list[str], doctor: DoctorSettings, webhook_url: str | No
     if "stripe" in systems:
         checks += check_stripe(PollerSettings(), WebhookSettings(), webhook_url or doctor.doctor_webhook_url)
     if "kafka" in systems:
-        checks += check_kafka(KafkaConnection(), TopicSettings())
+        stream = StreamSettings()  # its payout join and changelogs: checked at its start-up too
+        checks += check_kafka(KafkaConnection(), TopicSettings(), [stream.payout_join_topic, *stream.changelog_topics])
     return checks
 
 

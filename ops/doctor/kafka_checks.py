@@ -2,10 +2,12 @@
 consumer offsets are replicated as the components require at start-up. The replication verdict is theirs: the same
 `paysync.topics.resolve_replication` / `check_replication` call with the same settings (`PAYSYNC_TOPIC_*`), so the
 doctor fails exactly when `paysync webhook`, `poll` and `sink` would refuse to start (exit 2), and names the same
-problems, each under the topic it is about."""
+problems, each under the topic it is about; given the stream's own topics (its payout join and changelogs), the
+verdict of `paysync stream`'s start-up check too."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from paysync.settings import KafkaConnection, TopicSettings
@@ -27,7 +29,7 @@ def _fix(err: ReplicationError) -> str:
     return str(err).partition(" Fix: ")[2] or REPLICATION_FIX
 
 
-def _replication(conf: dict[str, Any], topics: TopicSettings, timeout: float,
+def _replication(conf: dict[str, Any], topics: TopicSettings, names: list[str], timeout: float,
                  ) -> tuple[Check, Replication | None, list[str], str]:
     """(the replication check, the replication required, the start-up check's problems, their fix)."""
     from confluent_kafka import KafkaException
@@ -43,7 +45,7 @@ def _replication(conf: dict[str, Any], topics: TopicSettings, timeout: float,
     check = ok(SYSTEM, "replication", f"factor {rep.factor}, min.insync.replicas {rep.min_insync} ({source}; "
                                       f"{rep.brokers} broker(s) live)")
     try:
-        check_replication(conf, paysync_topic_names(topics.prefix), factor, min_insync, timeout)
+        check_replication(conf, names, factor, min_insync, timeout)
     except ReplicationError as err:
         return check, rep, list(err.problems), _fix(err)
     except KafkaException as exc:
@@ -77,29 +79,47 @@ def _offsets_check(meta: Any, problems: list[str], fix: str) -> Check:
     return ok(SYSTEM, label, f"replication factor {min(len(p.replicas) for p in meta.partitions.values())}")
 
 
-def check_kafka(connection: KafkaConnection, topics: TopicSettings, timeout: float = 10.0) -> list[Check]:
-    """Reachability, the replication required, one check per declared topic, then the consumer offsets."""
+def _about(problems: list[str], names: Sequence[str]) -> list[str]:
+    """The start-up check's problems about the topics `names` (each problem starts with its topic's name)."""
+    return [p for p in problems if any(p.startswith(f"{n} has ") for n in names)]
+
+
+def _stream_topics_check(names: Sequence[str], cluster: Any, problems: list[str], fix: str) -> Check:
+    """The stream's own topics (payout join, changelogs): replicated as required when they exist (the stream creates
+    them at its first start)."""
+    label = "stream topics"
+    if problems:
+        return fail(SYSTEM, label, "; ".join(problems), fix)
+    present = [n for n in names if n in cluster.topics]
+    if not present:
+        return skip(SYSTEM, label, "not created yet (`paysync stream` creates them replicated as required)")
+    return ok(SYSTEM, label, f"{len(present)} of {len(names)} (payout join, changelogs) replicated as required")
+
+
+def check_kafka(connection: KafkaConnection, topics: TopicSettings, stream_topics: Sequence[str] = (),
+                timeout: float = 10.0) -> list[Check]:
+    """Reachability, the replication required, one check per declared topic, then the stream's own topics (when
+    given) and the consumer offsets."""
     from confluent_kafka.admin import AdminClient
 
     conf = connection.confluent_config()
-    admin = AdminClient(conf)
     try:
-        cluster = admin.list_topics(timeout=timeout)
+        cluster = AdminClient(conf).list_topics(timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - KafkaException or a timeout: the cluster is not reachable
         return [fail(SYSTEM, "broker reachable", f"{connection.bootstrap_servers}: {type(exc).__name__}",
                      "check KAFKA_BOOTSTRAP_SERVERS and the PAYSYNC_KAFKA_SECURITY_PROTOCOL/SASL settings")]
     checks = [ok(SYSTEM, "broker reachable", f"{connection.bootstrap_servers}, {len(cluster.brokers)} broker(s)")]
-    replication, rep, problems, fix = _replication(conf, topics, timeout)
+    declared = paysync_topic_names(topics.prefix)
+    replication, rep, problems, fix = _replication(conf, topics, [*declared, *stream_topics], timeout)
     checks.append(replication)
-    for topic in ALL_TOPICS:
-        name = topic.full_name(topics.prefix)
-        about = [p for p in problems if p.startswith(f"{name} has ")]
-        checks.append(_topic_check(name, topic.partitions or topics.partitions, cluster.topics.get(name), rep, about,
-                                   fix))
-    others = [p for p in problems if not any(p.startswith(f"{n} has ") for n in paysync_topic_names(topics.prefix))]
-    offsets = [p for p in others if p.startswith(OFFSETS_TOPIC)]
+    for topic, name in zip(ALL_TOPICS, declared):
+        checks.append(_topic_check(name, topic.partitions or topics.partitions, cluster.topics.get(name), rep,
+                                   _about(problems, [name]), fix))
+    if stream_topics:
+        checks.append(_stream_topics_check(stream_topics, cluster, _about(problems, stream_topics), fix))
+    offsets = [p for p in problems if p.startswith(f"{OFFSETS_TOPIC} ")]
     checks.append(_offsets_check(cluster.topics.get(OFFSETS_TOPIC), offsets, fix))
-    unplaced = [p for p in others if p not in offsets]  # a problem about no topic listed here: still a failure
-    if unplaced:
+    unplaced = [p for p in problems if p not in offsets and not _about([p], [*declared, *stream_topics])]
+    if unplaced:  # a problem about no topic listed here: still a failure
         checks[1] = fail(SYSTEM, "replication", "; ".join(unplaced), fix)
     return checks
