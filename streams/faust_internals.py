@@ -1,4 +1,4 @@
-"""Every access of the stream worker to Faust's, mode's and Faust's RocksDB store's private parts, in one place.
+"""Every access of the stream worker to private parts of Faust, mode, aiokafka and Faust's RocksDB store: one place.
 
 faust-streaming 0.15.3 (pinned) has no public accessor for these; each is commented with why it is needed and
 what it stands for, so a Faust upgrade has one module to check.
@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError  # type: ignore[import-untyped]  # aiokafka ships no type hints
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP
@@ -33,6 +34,29 @@ async def add_gap(app: faust.App, tp: TP, start: int, stop: int) -> None:
     count as acknowledged and Faust's commit could stop below them for good.
     """
     await app.consumer._add_gap(tp, start, stop)  # type: ignore[attr-defined]
+
+
+async def seek(app: faust.App, tp: TP, offset: int) -> bool:
+    """Make the consumer read `tp` again from `offset`: Faust's `Consumer.seek`, with aiokafka's part on its thread.
+
+    Faust runs the aiokafka consumer in its own thread and event loop (`AIOKafkaConsumerThread`), but its
+    `Consumer.seek` calls aiokafka's `seek` straight from the app's thread (`ThreadDelegateConsumer._seek`): the
+    fetcher's `seek_to` then deletes from the dict of fetched records that `fetched_records` may be iterating on
+    the consumer thread (a `KeyError` there ends the worker). Here the aiokafka seek is queued to the consumer
+    thread (`call_thread`, as Faust does for its own calls) and runs as a step of that thread's loop, never
+    inside a fetch's pass over the records. Faust's read offset (`Consumer._read_offset`, app-thread state) is
+    set back afterwards, on the app's thread, as `Consumer.seek` does: else Faust drops the records read again
+    as already read. False, and nothing sought, when `tp` is not assigned (any more: aiokafka's
+    `IllegalStateError`).
+    """
+    consumer: Any = app.consumer
+    thread = consumer._thread
+    try:
+        await thread.call_thread(thread.seek, tp, offset)
+    except IllegalStateError:
+        return False
+    consumer._read_offset[tp] = offset if offset else None
+    return True
 
 
 def partition_items(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:

@@ -1,8 +1,8 @@
 """The worker's timer over its assigned partitions: a skipped tail is fetched again, a stalled partition ends it.
 
 `streams.watchdog.StallWatch` and `streams.continuity.TailWatch` are the bookkeeping; this module feeds them
-the broker's offsets and acts: a consumer seek back to skipped records, or exit status 75 (the next owner
-replays what was not committed).
+the broker's offsets and acts: a consumer seek back to skipped records (on Faust's consumer thread,
+`streams.faust_internals.seek`), or exit status 75 (the next owner replays what was not committed).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from faust.types import TP
 
 from streams.continuity import Continuity, Partition, TailWatch
 from streams.delivery import exit_now
-from streams.faust_internals import committed_offsets
+from streams.faust_internals import committed_offsets, seek
 from streams.intake import EXIT_STALLED
 from streams.metrics import StreamMetrics
 from streams.watchdog import StallWatch, Waiting
 
 log = logging.getLogger("paysync.streams")
 
-OFFSETS_TIMEOUT_S = 10.0  # Faust's consumer thread takes such calls between fetches (a 1 s long poll)
+OFFSETS_TIMEOUT_S = 10.0  # Faust's consumer thread takes offset and seek calls between fetches (a 1 s long poll)
 Offsets = Mapping[Partition, int | None]
 
 
@@ -100,7 +100,7 @@ class PartitionWatch:
                 watch.processed[tp] = offset - 1
         highwaters, starts = await partition_offsets(self._app, set(watch.watched))
         now = time.monotonic()
-        await self._seek_back_tails(now, committed, highwaters, starts)
+        await self.seek_back_tails(now, committed, highwaters, starts)
         if self.stall_timeout_s > 0:
             waiting = watch.check(now, highwaters, starts)
             for topic_name, label in self._inputs.items():
@@ -108,8 +108,9 @@ class PartitionWatch:
                     max((w.seconds for w in waiting if w.tp[0] == topic_name), default=0.0))
             report_stalls(waiting, self.stall_timeout_s)
 
-    async def _seek_back_tails(self, now: float, committed: Mapping[TP, int | None], highwaters: Offsets,
-                               starts: Offsets) -> None:
+    async def seek_back_tails(self, now: float, committed: Mapping[TP, int | None], highwaters: Offsets,
+                              starts: Offsets) -> None:
+        """Seek the consumer back to each tail that `TailWatch` reports (the skipped records are fetched again)."""
         continuity = self._continuity
         positions = {tp: continuity.next_offset(tp) if continuity.knows(tp)
                      else (committed.get(TP(*tp)) or starts.get(tp)) for tp in self.watch.watched}
@@ -117,5 +118,25 @@ class PartitionWatch:
             log.warning("continuity: records past the last one handled have waited with nothing handled; seeking "
                         "the consumer back to them", extra={"topic": tp[0], "partition": tp[1], "offset": offset,
                                                              "highwater": highwaters.get(tp)})
-            self._metrics.child(self._metrics.rewinds, self._inputs[tp[0]]).inc()
-            await self._app.consumer.seek(TP(*tp), offset)
+            if await seek_back(self._app, tp, offset):
+                self._metrics.child(self._metrics.rewinds, self._inputs[tp[0]]).inc()
+
+
+async def seek_back(app: faust.App, tp: Partition, offset: int) -> bool:
+    """Seek the consumer's `tp` to `offset` on the consumer's thread; False (logged) when that did not happen.
+
+    A partition revoked since it was checked is not sought: its next owner reads it from the committed offset.
+    A consumer thread that does not take the call in time leaves the tail to the next check, and the stall
+    watch after it still runs (should the seek run late, Faust may drop re-read records below its read offset;
+    the first one above it reveals them to the continuity guard).
+    """
+    try:
+        sought = await asyncio.wait_for(seek(app, TP(*tp), offset), OFFSETS_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("continuity: the consumer thread did not take the seek in time; the next check retries",
+                    extra={"topic": tp[0], "partition": tp[1], "timeout_s": OFFSETS_TIMEOUT_S})
+        return False
+    if not sought:
+        log.info("continuity: the partition is no longer assigned; not sought", extra={
+            "topic": tp[0], "partition": tp[1]})
+    return sought
