@@ -162,12 +162,13 @@ def sf_knobs(args: Any) -> dict[str, Any]:
 
 
 def sf_latency_model(args: Any) -> dict[str, Any]:
-    """`sf_knobs` as `results.json` documents them (what both paths saw)."""
+    """`sf_knobs` as `results.json` documents them (what both paths saw, in every phase)."""
     return {"ms_per_call": args.sf_latency_ms, "ms_per_record_saved": args.sf_latency_per_record_ms,
             "bulk_queue_s": args.sf_bulk_queue_s, "bulk_records_per_s": args.sf_bulk_records_per_s,
             "daily_api_limit": args.sf_daily_limit,
             "applies_to": "every REST/Composite/Collections/query/Bulk HTTP request (auth excluded); "
-                          "Bulk jobs run at bulk_records_per_s after bulk_queue_s queued"}
+                          "Bulk jobs run at bulk_records_per_s after bulk_queue_s queued",
+            "phases": ["paysync", "naive", "latency", "replay"]}
 
 
 def records_per_day(calls_per_1k: float | None, budget: int = DAILY_BUDGET) -> float | None:

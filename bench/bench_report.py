@@ -54,6 +54,8 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         row(f"p99 webhook → Salesforce at {rate} events/s (s)", p99, f"≤ {goal:g}", _le(p99, goal))
     r = results["replay_1m_s"]
     row("replay 1,000,000 events from offset 0 (s)", r, "≤ 300", _le(r, 300))
+    per_record = (results.get("stream") or {}).get("cpu_us_per_record")
+    row("stream worker CPU per input record in the replay (µs)", per_record, "≤ 200", _le(per_record, 200))
     return rows
 
 
@@ -165,27 +167,53 @@ def _details(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{fmt(rp['seconds'], 1)} s (streams caught up after {fmt(rp['streams_seconds'], 1)} s), "
         f"{fmt(rp['events_per_s'], 0)} events/s, {rp.get('records')} records written with "
         f"{fmt(rp.get('salesforce_calls_per_1k'))} Salesforce calls per 1,000 records, start-up (until the first "
-        f"commit) {fmt(rp.get('startup_seconds'), 1)} s, finished: {rp['finished']}. "
+        f"record processed) {fmt(rp.get('startup_seconds'), 1)} s, first commit of the stream group after "
+        f"{fmt(rp.get('first_commit_seconds'), 1)} s, finished: {rp['finished']}. "
         + (f"**1,000,000 events extrapolated: {fmt(results['replay_1m_s'], 0)} s** (start-up once + the measured "
            "working rate)." if rp["replay_1m_extrapolated"]
            else f"1,000,000 events measured: {fmt(results['replay_1m_s'], 0)} s."),
     ]
+    lines += _stream_lines(rp)
     if rp.get("error"):
         lines.append(f"- replay failed: `{rp['error']}`")
     return lines
 
 
+def _stream_lines(rp: dict[str, Any]) -> list[str]:
+    """The replay's Salesforce model and the stream workers' CPU, memory and state size."""
+    if rp.get("stream_cpu_s") is None:
+        return []
+    sf = rp.get("sf_latency_model") or {}
+    first_last = rp.get("stream_rss_mib_first_last") or [None, None]
+    return [
+        f"- replay Salesforce: the same latency model ({sf.get('ms_per_call')} ms + {sf.get('ms_per_record_saved')} "
+        f"ms per record saved, Bulk {fmt(sf.get('bulk_queue_s'), 0)} s queued then "
+        f"{fmt(sf.get('bulk_records_per_s'))} records/s); the stream worker(s) alone would replay 1,000,000 events in "
+        f"{fmt(rp.get('replay_streams_1m_s'), 0)} s (start-up once + their rate until caught up).",
+        f"- replay stream worker(s): **{fmt(rp.get('stream_cpu_us_per_record'), 0)} µs CPU per input record** "
+        f"({fmt(rp.get('stream_cpu_s_working'), 1)} CPU s from the first record processed until caught up; "
+        f"{fmt(rp.get('stream_cpu_s'), 1)} s in all incl. start-up); peak RSS {fmt(rp.get('stream_peak_rss_mib'), 0)} "
+        f"MiB (RSS from the first record processed on: {fmt(first_last[0], 0)} → {fmt(first_last[-1], 0)} MiB); "
+        f"RocksDB tables on disk {fmt(rp['stream_state_bytes'] / 2**20, 1)} MiB = "
+        f"{fmt(rp.get('stream_state_mib_per_1m_events'), 0)} MiB per 1,000,000 events (linear).",
+    ]
+
+
 def _profile(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """The py-spy profile of the slowest stage during the replay."""
+    """The py-spy profile of the slowest stage during the replay: by layer, by own and by total time."""
     prof = results["detail"]["replay"].get("profile") or {}
     lines = ["", f"## Profile of the slowest stage ({prof.get('stage', 'n/a')}, py-spy during the replay)", ""]
     if prof.get("error"):
         lines.append(f"py-spy failed: `{prof['error']}`")
     elif prof.get("samples"):
-        lines += [f"{prof['samples']} samples at 50 Hz over {args.profile_seconds} s.", "",
-                  "Own time (leaf frames):", "", "| share | function (file:line) |", "|---:|---|"]
-        lines += [f"| {share * 100:.1f} % | `{frame}` |" for frame, share in prof["own"]]
-        lines += ["", "Inclusive time (frames under half of the samples; the event loop and entry points above them "
-                  "are left out):", "", "| share | function (file:line) |", "|---:|---|"]
-        lines += [f"| {share * 100:.1f} % | `{frame}` |" for frame, share in prof["inclusive"]]
+        lines += [f"{prof['samples']} busy samples at 50 Hz over {args.profile_seconds} s; layers as "
+                  "`bench/profile_layers.py` charges them (a sample to its innermost named frame).", "",
+                  "| layer | share of samples |", "|---|---:|"]
+        lines += [f"| {name} | {share * 100:.1f} % |" for name, share in
+                  sorted((prof.get("layers") or {}).items(), key=lambda kv: -kv[1])]
+        lines += ["", "Own time (leaf frames):", "", "| share | function (file) | layer |", "|---:|---|---|"]
+        lines += [f"| {share * 100:.1f} % | `{name}` | {layer} |" for name, layer, share in prof["own"]]
+        lines += ["", "Total time (frames under half of the samples; the event loop and entry points above them "
+                  "are left out):", "", "| share | function (file) | layer |", "|---:|---|---|"]
+        lines += [f"| {share * 100:.1f} % | `{name}` | {layer} |" for name, layer, share in prof["inclusive"]]
     return lines

@@ -38,7 +38,7 @@ from typing import Any
 from bench_common import DAILY_BUDGET, REPO, say, sf_latency_model
 from bench_naive import run_naive
 from bench_paysync import Phase, latency_phase, run_paysync
-from bench_replay import run_replay
+from bench_replay import run_replay, stream_summary
 from bench_report import fmt, machine, verdicts, write_markdown
 
 from ops.broker import BrokerConfig, BrokerError, start, stop
@@ -174,7 +174,8 @@ def main() -> int:
     results = {
         "machine": machine(), "date": date, "paysync": ps.figures, "naive": nv.figures,
         "speedup_vs_naive": ps.figures["events_per_s"] / naive_rate if naive_rate else None,
-        "latency": latency, "replay_1m_s": replay["replay_1m_s"], "sf_latency_model": sf_latency_model(args),
+        "latency": latency, "replay_1m_s": replay["replay_1m_s"], "stream": stream_summary(replay),
+        "sf_latency_model": sf_latency_model(args),
         "load": {"start": load_start, "end": os.getloadavg()[0], "loadavg_start": uptime_start,
                  "loadavg_end": _uptime()},
         "detail": {"paysync": ps.detail, "naive": nv.detail, "replay": replay},
