@@ -31,6 +31,8 @@ sys.path.insert(0, str(REPO / "tests" / "streams_app"))
 from bench_common import proc_cpu, proc_rss_mib  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 from profile_layers import Summary, markdown, parse_raw, summarise  # noqa: E402
+from paysync.settings import settings_env  # noqa: E402
+from streams.settings import StreamSettings  # noqa: E402
 from streams_app_gen import generate  # noqa: E402
 from streams_app_harness import StreamWorker, produce, setup_topics, wait_for  # noqa: E402
 
@@ -76,7 +78,11 @@ def sample_while_draining(worker: StreamWorker, target: int, args: argparse.Name
     last, last_change = count0, t0
     while time.monotonic() - t0 < args.max_seconds:
         time.sleep(1.0)
-        count, now = worker.metric(PROCESSED), time.monotonic()
+        if worker.proc.poll() is not None:
+            spy.kill()
+            raise SystemExit(f"the worker exited with {worker.proc.returncode}; see {worker.log_path}")
+        # a scrape that timed out reads 0: keep the highest count seen
+        count, now = max(worker.metric(PROCESSED), last), time.monotonic()
         rss = proc_rss_mib(pid)
         if rss is not None:
             w.rss_mib.append(rss)
@@ -93,19 +99,42 @@ def sample_while_draining(worker: StreamWorker, target: int, args: argparse.Name
     return w
 
 
-def report(w: Window, summary: Summary, args: argparse.Namespace, state_bytes: int, n_events: int) -> list[str]:
-    """The markdown block: how it ran, the worker's figures, the layer and function tables."""
-    load = Path("/proc/loadavg").read_text().split()[:3]
+def uptime() -> str:
+    """`uptime`'s line (the load averages), or /proc/loadavg."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return Path("/proc/loadavg").read_text().strip()
+
+
+def report(w: Window, summary: Summary, args: argparse.Namespace, sizes: tuple[int, int, int],
+           load: tuple[str, str]) -> list[str]:
+    """The markdown block: how it ran (`sizes`: events, expected input records, table bytes; `load`: `uptime` at
+    start and end), the worker's figures, the layer and function tables."""
+    n_events, target, state_bytes = sizes
     per_record = w.cpu_s / max(w.records, 1) * 1e6
     return [f"`bench/profile_stream.py --charges {args.charges} --rate {args.rate}`: one stream worker draining "
-            f"{w.records:,.0f} input records ({n_events:,} events, the rest balance transactions and payout-join "
-            f"messages) in {w.seconds:.1f} s; py-spy at {args.rate} Hz, {summary.samples:,} busy samples; "
-            f"load average {' / '.join(load)} (1 / 5 / 15 min) at the end.", "",
+            f"{w.records:,.0f} input records while sampled ({target:,} in the backlog: {n_events:,} events, the rest "
+            f"balance transactions and payout-join messages) in {w.seconds:.1f} s; py-spy at {args.rate} Hz, "
+            f"{summary.samples:,} busy samples.", "",
+            f"- `uptime` at start: `{load[0]}`", f"- `uptime` at end: `{load[1]}`",
             f"- worker CPU **{per_record:,.0f} µs per input record** ({w.cpu_s:.1f} CPU s; "
             f"{w.records / max(w.seconds, 1e-9):,.0f} records/s wall clock)",
             f"- peak RSS {w.peak_rss_mib:,.0f} MiB; RocksDB tables on disk {state_bytes / 2**20:,.1f} MiB "
             f"= {state_bytes / max(n_events, 1) * 1e6 / 2**30:,.2f} GiB per million events", "",
             *markdown(summary)]
+
+
+def _default(name: str) -> float:
+    """A `StreamSettings` field's default."""
+    return float(StreamSettings.model_fields[name].default)
+
+
+def _production_timeouts() -> dict[str, str]:
+    """The worker's own session and stall timeouts instead of the test harness's short ones (6 s and 30 s, which
+    a loaded machine trips: the stall watchdog exits while the first commit is still waiting)."""
+    return settings_env(StreamSettings, stream_session_timeout_s=_default("stream_session_timeout_s"),
+                        stream_stall_timeout_s=_default("stream_stall_timeout_s"))
 
 
 def _delete_topics(bootstrap: str, prefix: str) -> None:
@@ -129,21 +158,24 @@ def main() -> int:
     stream = generate(seed=42, customers=max(10, args.charges // 5), charges=args.charges,
                       payouts=max(1, args.charges // 100))
     n_events = sum(1 for r in stream if r.kind == "events")
+    load_start = uptime()
     prefix = f"prof{uuid.uuid4().hex[:8]}."
     setup_topics(bootstrap, prefix)
     produce(bootstrap, prefix, stream)
     tmp = Path(tempfile.mkdtemp(prefix="profile-stream-"))
     raw = args.raw_out or tmp / "profile.txt"
-    worker = StreamWorker(bootstrap, prefix, "profile", tmp / "data", tmp / "worker.log")
+    worker = StreamWorker(bootstrap, prefix, "profile", tmp / "data", tmp / "worker.log",
+                          commit_interval=_default("stream_commit_interval"), extra_env=_production_timeouts())
     try:
         if not wait_for(lambda: worker.metric(PROCESSED) > 0, timeout=120):
             raise SystemExit(f"worker did not start; see {tmp / 'worker.log'}")
-        window = sample_while_draining(worker, _target(stream), args, raw)
+        target = _target(stream)
+        window = sample_while_draining(worker, target, args, raw)
     finally:
         worker.stop()
     state = sum(f.stat().st_size for f in (tmp / "data").rglob("*") if f.is_file())
     lines = report(window, summarise(parse_raw(raw.read_text(encoding="utf-8", errors="replace")), args.top),
-                   args, state, n_events)
+                   args, (n_events, target, state), (load_start, uptime()))
     print("\n".join(lines))
     if args.markdown_out:
         args.markdown_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
