@@ -3,7 +3,9 @@
 Settings: `PollerSettings` (`PAYSYNC_STRIPE_API_KEY[_FILE]`, `PAYSYNC_STRIPE_API_BASE`,
 `PAYSYNC_POLL_INTERVAL_S` …). Metrics on `PAYSYNC_POLLER_METRICS_PORT`. SIGTERM stops after the
 current poll. A Stripe error that retries cannot fix is logged once (with its request id) and
-polling carries on at the next interval.
+polling carries on at the next interval. With `PAYSYNC_POLL_SKIP_DELIVERED` (on by default) a listed
+event already read back from `stripe.events` is not published again (`producers.pollers.delivered`;
+`paysync_poller_copies_dropped_total` counts them).
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from paysync.logs import setup_logging
 from paysync.topics import paysync_topic_names, replication_problem
 
+if TYPE_CHECKING:
+    from producers.pollers.delivered import DeliveredEvents
+
 log = logging.getLogger("producers.pollers")
+STARTUP_WAIT_S = 10.0  # the longest the first poll waits for the ids already on stripe.events to be read back
 
 
 class Poller(Protocol):
@@ -100,7 +106,19 @@ def _metrics() -> dict[str, Any]:
         "last_success": Gauge("paysync_poller_last_success_timestamp_seconds", "last good poll", ["poller"]),
         "lag": Gauge("paysync_poller_lag_seconds", "seconds since the poller (one per account) last completed a poll",
                      ["poller"]),
+        "dropped": Counter("paysync_poller_copies_dropped_total",
+                           "listed events not published: already read back from stripe.events", ["poller"]),
     }
+
+
+def _delivered_gauges(delivered: DeliveredEvents) -> None:
+    """The seen-set's size and whether it is used (1) or every listed event is published (0)."""
+    from prometheus_client import Gauge
+
+    Gauge("paysync_poller_delivered_ids", "event ids read back from stripe.events and remembered").set_function(
+        lambda: len(delivered))
+    Gauge("paysync_poller_delivered_current", "1 while the remembered ids are used to drop copies").set_function(
+        lambda: 1.0 if delivered.current() else 0.0)
 
 
 def main(argv: list[str]) -> int:
@@ -115,7 +133,7 @@ def main(argv: list[str]) -> int:
     from producers.pollers.fleet import PollerFleet
     from producers.pollers.listing import HorizonConfig
     from producers.pollers.settings import PollerSettings
-    from producers.pollers.wiring import open_stripe_io
+    from producers.pollers.wiring import open_delivered_events, open_stripe_io
 
     settings = PollerSettings()
     if not settings.stripe_api_key.get_secret_value():
@@ -133,12 +151,21 @@ def main(argv: list[str]) -> int:
                             max_pages_per_poll=settings.poll_max_pages_per_turn)
     common: dict[str, Any] = {"topic_prefix": settings.topics.prefix, "horizon": horizon,
                               "publish_timeout_s": settings.poll_publish_timeout_s}
+    metrics = _metrics()
+    delivered = open_delivered_events(settings, io.kafka_conf) if args.only in (None, "events") else None
+    if delivered is not None:
+        _delivered_gauges(delivered)
+        delivered.wait_current(STARTUP_WAIT_S)  # bounded: if it is not current by then, the first polls publish all
+
+    def count_dropped(poller: str, n: int) -> None:
+        metrics["dropped"].labels(poller).inc(n)
 
     def pollers_of(account: str | None, directory: AccountDirectory) -> list[Poller]:
         made: list[Poller] = []
         if args.only in (None, "events"):
             observers = (directory.observe,) if account is None else ()
-            made.append(EventsPoller(api, publisher, cursors, account=account, observers=observers, **common))
+            made.append(EventsPoller(api, publisher, cursors, account=account, observers=observers,
+                                     delivered=delivered, on_dropped=count_dropped, **common))
         if args.only in (None, "balance"):
             made.append(BalanceTransactionsPoller(api, publisher, cursors, account=account,
                                                   payout_lookback_days=settings.payout_lookback_days, **common))
@@ -147,7 +174,6 @@ def main(argv: list[str]) -> int:
     directory = AccountDirectory(api, settings.stripe_accounts, settings.poll_discover_accounts,
                                  settings.poll_accounts_every_s)
     fleet = PollerFleet(directory, pollers_of)
-    metrics = _metrics()
     if settings.poller_metrics_port and not args.once:
         start_http_server(settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=REGISTRY)
     stop = threading.Event()
@@ -157,5 +183,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        if delivered is not None:
+            delivered.close()
         publisher.close()
         log.info("pollers stopped", extra={"stripe_api_calls": api.calls_made})

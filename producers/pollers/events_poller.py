@@ -5,6 +5,12 @@ horizon now and then, page-by-page publishing with the position saved after each
 20 event types (`types[]`, `producers.pollers.event_types`: only what paysync maps). A crash between a
 publish and its save re-publishes one page (at-least-once; the streams deduplicate on event id).
 Events about connected accounts joining or leaving (`account.application.*`) are handed to `observers`.
+
+With `delivered` (`producers.pollers.delivered`), a listed event whose id was already *read back* from
+`stripe.events` (usually the webhook's copy) is not published again; `on_dropped(poller, n)` counts those copies.
+They still count as listed for the listing (its idle-tail pacing) and still reach the observers; the cursor moves
+exactly as if they had been published, since they are durable on the topic. When the set is not current, every
+listed event is published.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.cursors import CursorStore
 from producers.envelope import NotAnEvent, envelope
+from producers.pollers.delivered import DeliveredEvents
 from producers.pollers.event_types import type_groups
 from producers.pollers.listing import HorizonConfig, HorizonListing, Listed
 from producers.publisher import KafkaPublisher
@@ -26,6 +33,7 @@ from producers.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
 EventObserver = Callable[[dict[str, Any]], None]
+DroppedCounter = Callable[[str, int], None]  # (poller name, copies not published)
 
 
 class EventsPoller:
@@ -35,7 +43,8 @@ class EventsPoller:
                  account: str | None = None, horizon: HorizonConfig | None = None,
                  publish_timeout_s: float = 30.0, codec: AvroCodec | None = None,
                  types: tuple[tuple[str, ...], ...] | None = None,
-                 observers: tuple[EventObserver, ...] = ()) -> None:
+                 observers: tuple[EventObserver, ...] = (), delivered: DeliveredEvents | None = None,
+                 on_dropped: DroppedCounter | None = None) -> None:
         self.api, self.publisher, self.cursors = api, publisher, cursors
         self.topic = STRIPE_EVENTS.full_name(topic_prefix)
         self.account = account
@@ -43,6 +52,8 @@ class EventsPoller:
         self.publish_timeout_s = publish_timeout_s
         self.codec = codec or AvroCodec()
         self.observers = observers
+        self.delivered, self.on_dropped = delivered, on_dropped
+        self.dropped = 0  # copies not published in the current poll_once
         config = horizon or HorizonConfig()
         groups = type_groups(platform=account is None) if types is None else types
         self.listings = {",".join(g): HorizonListing(api, "/v1/events", {"types": list(g)}, account, config)
@@ -65,9 +76,16 @@ class EventsPoller:
         self.cursors.save(self.name, state, min(created) if created else None)
 
     def _publish(self, listed: Listed) -> int:
+        """Publish one page's fresh events (less those already on the topic); returns how many it handled."""
         received_at = int(time.time() * 1000)
         batch: list[tuple[str, str, bytes]] = []
-        for obj, raw in sorted(listed, key=lambda item: int(item[0].get("created") or 0)):
+        ordered = sorted(listed, key=lambda item: int(item[0].get("created") or 0))
+        on_topic = self.delivered.already_on_topic(str(o.get("id")) for o, _ in ordered) if self.delivered else set()
+        for obj, raw in ordered:
+            if str(obj.get("id")) in on_topic:
+                for observe in self.observers:
+                    observe(obj)
+                continue
             try:
                 key, record = envelope(obj, raw, "poll", received_at)
             except NotAnEvent as exc:
@@ -78,12 +96,20 @@ class EventsPoller:
             batch.append((self.topic, key, self.codec.encode_record(ENVELOPE, record)))
             for observe in self.observers:
                 observe(obj)
-        return self.publisher.publish_many_sync(batch, self.publish_timeout_s)
+        published = self.publisher.publish_many_sync(batch, self.publish_timeout_s)
+        if on_topic:
+            self.dropped += len(on_topic)
+            if self.on_dropped is not None:
+                self.on_dropped(self.name, len(on_topic))
+        return published + len(on_topic)
 
     def poll_once(self, now: float | None = None) -> int:
-        """Poll every type group once; a group whose call fails raises after the others kept their pages."""
+        """Poll every type group once; a group whose call fails raises after the others kept their pages.
+
+        Returns the events published: those listed, less the copies already on the topic (`dropped`)."""
         state = self._load()
         now = time.time() if now is None else now
+        self.dropped = 0
         published = 0
         failure: Exception | None = None
         for key, listing in self.listings.items():
@@ -94,7 +120,7 @@ class EventsPoller:
                 failure = failure or exc
         if failure is not None:
             raise failure
-        return published
+        return published - self.dropped
 
     @property
     def more(self) -> bool:

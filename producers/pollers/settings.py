@@ -53,6 +53,18 @@ class PollerSettings(PaysyncSettings):
     poller_metrics_host: str = Field(default="127.0.0.1")
     poller_metrics_port: int = Field(default=9109, ge=0, le=65535, description="0 = off")
     poll_publish_timeout_s: float = Field(default=30.0, gt=0)
+    poll_skip_delivered: bool = Field(
+        default=True, description="do not publish a listed event whose id the poller read back from stripe.events "
+                                  "(usually the webhook's copy, durable there): saves a broker write, a stream decode "
+                                  "and a dedupe lookup per copy; off = publish every listed event")
+    poll_delivered_window_s: float = Field(
+        default=1200.0, gt=0, description="how long an id read back is remembered (longer than the visibility horizon "
+                                          "plus a sweep interval, so a late sweep's copies are caught too)")
+    poll_delivered_max_ids: int = Field(default=200_000, ge=1,
+                                        description="at most this many ids remembered (~150 bytes each)")
+    poll_delivered_max_behind_s: float = Field(
+        default=30.0, gt=0, description="the ids are used only while the poller's consumer confirmed at most this long "
+                                        "ago that it had read stripe.events to its end; otherwise all is published")
 
     @model_validator(mode="after")
     def _within_sandbox_limit(self) -> "PollerSettings":

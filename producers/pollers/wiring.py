@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from paysync.topics import create_topics
+from paysync.topics import STRIPE_EVENTS, create_topics
 from producers.cursors import CursorStore
+from producers.pollers.delivered import DeliveredConfig, DeliveredEvents
 from producers.pollers.settings import PollerSettings
 from producers.publisher import KafkaPublisher, producer_config
 from producers.stripe_api import StripeApi
@@ -34,3 +35,12 @@ def open_stripe_io(settings: PollerSettings, create: bool) -> StripeIO:
                     rate_per_s=settings.stripe_rate_limit_per_s,
                     endpoint_rate_per_s=settings.stripe_endpoint_rate_limit_per_s)
     return StripeIO(kafka_conf, publisher, api, CursorStore(kafka_conf, publisher, settings.topics.prefix))
+
+
+def open_delivered_events(settings: PollerSettings, kafka_conf: dict[str, Any]) -> DeliveredEvents | None:
+    """The running reader of event ids already on `stripe.events`, or None when `poll_skip_delivered` is off."""
+    if not settings.poll_skip_delivered:
+        return None
+    config = DeliveredConfig(window_s=settings.poll_delivered_window_s, max_ids=settings.poll_delivered_max_ids,
+                             max_behind_s=settings.poll_delivered_max_behind_s)
+    return DeliveredEvents(kafka_conf, STRIPE_EVENTS.full_name(settings.topics.prefix), config).start()
