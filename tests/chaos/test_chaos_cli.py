@@ -148,3 +148,12 @@ def test_paysync_chaos_offers_and_dispatches_the_cluster_scenarios(fakes: Fakes,
     assert exit_.value.code == 0
     for option in (*CLUSTER_SCENARIOS, "cluster-all", "--node-down-s", "--kill-back-s", "--catch-up-s"):
         assert option in help_text
+
+
+def test_the_figures_say_so_when_the_recorder_never_started() -> None:
+    from ops.chaos.cluster import figures_line
+
+    line = figures_line(RunResult(["cluster-node-down"], 40, settle_s=3.0, violations=["the delivery recorder never "
+                                                                                        "started"]))
+    assert line == ("  figures: longest non-2xx window not measured · settle 3.0 s · events 40 · node kills 0 · "
+                    "node outages 0 · node restarts 0")
