@@ -26,10 +26,10 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def scrub(text: str) -> str:
-    """`text` with secrets and card-number-like digit runs replaced by `[REDACTED]`."""
+    """`text` with secrets and card-number-like digit runs replaced by `[REDACTED]`; decimal numbers are kept."""
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]", text)
-    return redact_card_numbers(text)
+    return redact_card_numbers(text, decimals_are_numbers=True)
 
 
 class JsonFormatter(logging.Formatter):

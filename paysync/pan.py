@@ -12,6 +12,8 @@ import re
 
 REDACTED = "[REDACTED-PAN]"
 _RUN = re.compile(r"(?<![0-9A-Za-z_])(?:\d[ -]?){12,}\d(?![0-9A-Za-z_])")
+# the same, except a run that is a part of a decimal number (`46.963719129562378`, `1796186770435.25`)
+_RUN_NOT_DECIMAL = re.compile(r"(?<![0-9A-Za-z_])(?<!\d\.)(?:\d[ -]?){12,}\d(?![0-9A-Za-z_])(?!\.\d)")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -31,6 +33,12 @@ def holds_card_number(run: str) -> bool:
     return any(luhn_ok(digits[i:i + n]) for n in range(13, 20) for i in range(len(digits) - n + 1))
 
 
-def redact_card_numbers(text: str) -> str:
-    """`text` with every standalone digit run that holds a card number replaced by `[REDACTED-PAN]`."""
-    return _RUN.sub(lambda m: REDACTED if holds_card_number(m.group(0)) else m.group(0), text)
+def redact_card_numbers(text: str, *, decimals_are_numbers: bool = False) -> str:
+    """`text` with every standalone digit run that holds a card number replaced by `[REDACTED-PAN]`.
+
+    `decimals_are_numbers`: digits on either side of a decimal point are a number, not a card (logs, whose timings
+    and offsets are floats; a fraction of 13+ digits passes Luhn about half the time). Payload text keeps the
+    stricter default.
+    """
+    pattern = _RUN_NOT_DECIMAL if decimals_are_numbers else _RUN
+    return pattern.sub(lambda m: REDACTED if holds_card_number(m.group(0)) else m.group(0), text)

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paysync.logs import scrub, setup_logging
+from paysync.pan import REDACTED, luhn_ok, redact_card_numbers
 from paysync.money import THREE_DECIMAL, ZERO_DECIMAL, MoneyError, exponent, to_decimal, to_decimal_str, to_minor
 from paysync.settings import ConfigError, KafkaConnection, TopicSettings
 
@@ -82,6 +83,16 @@ def test_scrub_removes_secrets_and_card_numbers() -> None:
                    "4000056655665556"):
         assert leaked not in out
     assert "1234567890123" in out  # not Luhn-valid: kept
+
+
+def test_scrub_keeps_decimal_numbers_of_logs_whole_and_still_catches_cards_beside_them() -> None:
+    fraction, whole = "4242424242424242", "378282246310005"  # both Luhn-valid
+    assert luhn_ok(fraction) and luhn_ok(whole)
+    text = f"commit runtime={46}.{fraction} offset {whole}.75; paid with {fraction}. then 1.5 {whole}"
+    out = scrub(text)
+    assert f"runtime=46.{fraction} offset {whole}.75;" in out  # a timing and a float are numbers, not cards
+    assert f"paid with {REDACTED}. then 1.5 {REDACTED}" in out  # a card ending a sentence, a card after a float
+    assert redact_card_numbers(f"46.{fraction}") == f"46.{REDACTED}"  # payload text keeps the stricter rule
 
 
 def test_json_logs_carry_extras_and_are_scrubbed() -> None:
