@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from paysync.logs import setup_logging
@@ -157,6 +158,8 @@ def main(argv: list[str]) -> int:
         _delivered_gauges(delivered)
         delivered.wait_current(STARTUP_WAIT_S)  # bounded: if it is not current by then, the first polls publish all
 
+    events_horizon = replace(horizon, hold_newest_s=settings.poll_hold_newest_s if delivered else 0)
+
     def count_dropped(poller: str, n: int) -> None:
         metrics["dropped"].labels(poller).inc(n)
 
@@ -165,7 +168,8 @@ def main(argv: list[str]) -> int:
         if args.only in (None, "events"):
             observers = (directory.observe,) if account is None else ()
             made.append(EventsPoller(api, publisher, cursors, account=account, observers=observers,
-                                     delivered=delivered, on_dropped=count_dropped, **common))
+                                     delivered=delivered, on_dropped=count_dropped,
+                                     **{**common, "horizon": events_horizon}))
         if args.only in (None, "balance"):
             made.append(BalanceTransactionsPoller(api, publisher, cursors, account=account,
                                                   payout_lookback_days=settings.payout_lookback_days, **common))

@@ -14,6 +14,12 @@ Two kinds of poll:
   visible up to `horizon_s` after its `created` is listed by the next sweep at the latest. Re-listed
   copies are dropped by the `seen` ids (and, after a crash, by the streams' dedupe on id).
 
+`hold_newest_s` (events poller with the delivered-events set only): the tail stops before entries created in the
+last `hold_newest_s` seconds and leaves its anchor on the newest older entry, so the next tail lists them again, and
+a sweep without an anchor lists up to `created[lt]=start - hold_newest_s` (its newest entry becomes the anchor the
+tail goes on from); meanwhile their webhook usually reaches the topic and the poller's copy is dropped. Nothing
+passes the anchor unpublished, so this only delays what the webhooks missed by one poll.
+
 Every page is published before the next is fetched, and the position is saved after it (`state["sweep"]`
 or `state["anchor"]`): a catch-up of days holds one page in memory, and a call that fails after its retries
 loses nothing: the next poll resumes at the saved page. `seen` holds only ids the next sweep can list again.
@@ -43,6 +49,7 @@ class HorizonConfig:
     max_pages_per_poll: int = 50  # a catch-up yields to the other accounts after this many pages (resumes next turn)
     idle_tail_every_max: int = 8  # a listing whose tails found nothing is tailed every 2, 4 … up to 8 polls
     unanchored_sweeps: int = 3  # extra sweeps of a listing still empty (after 1, 2, 4 polls), then the schedule's
+    hold_newest_s: int = 0  # the tail leaves entries created this recently to the next poll (0 = none)
 
 
 class HorizonListing:
@@ -77,8 +84,8 @@ class HorizonListing:
         if not state.get("anchor") or self._skip_idle_tail():
             return published
         try:
-            tailed = self._tail(state, publish, save)
-            self._idle_streak = 0 if tailed else self._idle_streak + 1
+            tailed, held = self._tail(state, now, publish, save)
+            self._idle_streak = 0 if tailed or held else self._idle_streak + 1
             return published + tailed
         except StripeApiError as exc:
             if exc.outcome is not Outcome.SKIP:  # anything but "the anchor object is gone" is the caller's
@@ -119,26 +126,44 @@ class HorizonListing:
                 seen[oid] = created
         return fresh
 
-    def _tail(self, state: dict[str, Any], publish: Publish, save: Save) -> int:
+    def _tail(self, state: dict[str, Any], now: float, publish: Publish, save: Save) -> tuple[int, bool]:
+        """(entries published, whether the newest were held back for the next poll)."""
         published = pages = 0
         floor = int(state.get("created") or 0)
         for page in self.api.list_newer(self.path, self.params, str(state["anchor"]), self.account):
-            published += publish(self._fresh(state, page, floor))
-            state["anchor"] = page.objects[0]["id"]
-            state["anchor_created"] = int(page.objects[0].get("created") or 0)
-            save()
+            page, held = self._hold_newest(page, now)
+            if page.objects:
+                published += publish(self._fresh(state, page, floor))
+                state["anchor"] = page.objects[0]["id"]
+                state["anchor_created"] = int(page.objects[0].get("created") or 0)
+                save()
+            if held:
+                return published, True
             pages += 1
             if self._budget_spent(pages):
                 break
-        return published
+        return published, False
+
+    def _hold_newest(self, page: Page, now: float) -> tuple[Page, bool]:
+        """The page without its entries created in the last `hold_newest_s` (a prefix: newest first)."""
+        if self.config.hold_newest_s <= 0:
+            return page, False
+        newest_kept = int(now) - self.config.hold_newest_s
+        cut = 0
+        while cut < len(page.objects) and int(page.objects[cut].get("created") or 0) > newest_kept:
+            cut += 1
+        if cut == 0:
+            return page, False
+        return Page(page.objects[cut:], page.raw[cut:], page.has_more), True
 
     def _new_sweep(self, state: dict[str, Any], now: float) -> dict[str, Any]:
         """What the next sweep lists: `[cursor, now - horizon)`; the first one everything since the look-back."""
         cursor = state.get("created")
         started = int(now)
-        if cursor is None or not state.get("anchor"):
+        if cursor is None or not state.get("anchor"):  # up to now, or short of the newest held for the tail
             gte = int(cursor) if cursor is not None else max(0, started - self.config.initial_lookback_s)
-            return {"gte": gte, "lt": None, "starting_after": None, "started": started, "head": None}
+            lt = started - self.config.hold_newest_s if self.config.hold_newest_s > 0 else None
+            return {"gte": gte, "lt": lt, "starting_after": None, "started": started, "head": None}
         return {"gte": int(cursor), "lt": started - self.config.horizon_s, "starting_after": None,
                 "started": started, "head": None}
 
@@ -173,6 +198,8 @@ class HorizonListing:
         A tail anchor older than the sweep's newest entry (a catch-up) moves to it: the tail goes on from there.
         """
         cursor = max(int(sweep["started"]) - self.config.horizon_s, int(state.get("created") or 0))
+        if sweep["lt"] is not None:  # never past what this sweep listed (a sweep held short by `hold_newest_s`)
+            cursor = min(cursor, max(int(sweep["lt"]), int(state.get("created") or 0)))
         state["seen"] = {k: v for k, v in state["seen"].items() if v >= cursor}
         state["created"] = cursor
         head = sweep.get("head")

@@ -62,6 +62,10 @@ class PollerSettings(PaysyncSettings):
                                           "plus a sweep interval, so a late sweep's copies are caught too)")
     poll_delivered_max_ids: int = Field(default=200_000, ge=1,
                                         description="at most this many ids remembered (~150 bytes each)")
+    poll_hold_newest_s: int = Field(
+        default=5, ge=0, description="with poll_skip_delivered: the events tail leaves events created this recently to "
+                                     "the next poll, so their webhooks reach the topic first and the poller's copy is "
+                                     "dropped (events the webhooks missed arrive one poll later); 0 = off")
     poll_delivered_max_behind_s: float = Field(
         default=30.0, gt=0, description="the ids are used only while the poller's consumer confirmed at most this long "
                                         "ago that it had read stripe.events to its end; otherwise all is published")

@@ -1,6 +1,6 @@
 """How many poller copies the delivered-events set drops in a typical run (issue 16): the Stripe simulator delivers
 signed webhooks (the demo's knobs: 5 % duplicated, 2 % dropped, reordered within 2 s) to a real `paysync webhook`
-while the events pollers (platform + connected accounts) poll every 5 s. Prints the figures; asserts that every
+while the events pollers (platform + connected accounts) poll every 5 s, without and with `hold_newest_s`. Prints the figures; asserts that every
 listed event is on the topic, and that the only poll copies are of events the webhooks had not (yet) delivered
 durably when listed: no listed event is lost by dropping."""
 
@@ -38,7 +38,9 @@ def _accounts(sim: Any) -> list[str]:
     return []
 
 
-def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: str, start_receiver: Any) -> None:
+@pytest.mark.parametrize("hold_s", [0, 5])
+def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: str, start_receiver: Any,
+                                                hold_s: int) -> None:
     receiver = start_receiver(kafka_bootstrap, topics)
     sim = handle.start_simulator(seed=11, webhook_url=receiver.url, webhook_secrets=[SECRET], clock="realtime",
                                  duplicate_rate=0.05, drop_rate=0.02, reorder_window=2.0)
@@ -58,7 +60,7 @@ def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: st
         pollers = [EventsPoller(api, publisher, store, topic_prefix=topics, account=a, delivered=delivered,
                                 observers=(lambda obj: listed.add(obj["id"]),),
                                 on_dropped=lambda name, n: dropped.update({name: n}),
-                                horizon=HorizonConfig(initial_lookback_s=3 * 86400))
+                                horizon=HorizonConfig(initial_lookback_s=3 * 86400, hold_newest_s=hold_s))
                    for a in [None, *_accounts(sim)]]
         published, rounds_after_done = 0, 0
         while rounds_after_done < 2:  # two rounds once the simulator is done: everything listable is listed
@@ -86,11 +88,14 @@ def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: st
     missed = sum(1 for r in records if r["source"] == "poll" and first_webhook.get(r["event_id"], 1 << 62)
                  < r["received_at"] - 1000)  # the webhook's copy was on the topic a second before the listing
     dropped_total = sum(dropped.values())
+    lags = sorted(ms - created * 1000 for r in records if r["source"] == "webhook"
+                  for ms, created in [(r["received_at"], r["created"])])
+    lag_p = {q: lags[int(q / 100 * (len(lags) - 1))] / 1000 for q in (50, 90, 99)} if lags else {}
     types = {name for group in type_groups(platform=True) for name in group}
     unlisted = Counter(r["event_type"] for r in records if r["event_type"] not in types)
-    print(f"\nlisted {len(listed)} events; webhook records {by_source['webhook']}; poll copies dropped "
+    print(f"\nhold {hold_s} s: listed {len(listed)} events; webhook records {by_source['webhook']}; poll copies dropped "
           f"{dropped_total} ({dropped_total * 100 / max(1, dropped_total + published):.1f} % of what the pollers "
           f"would have published), published {published} (of which {copies} also came by webhook, {missed} of them "
           f"received over 1 s before the listing), {len(listed) - dropped_total - copies} only by the pollers; "
-          f"set read {delivered.read} records; test process CPU {cpu:.1f} s; types outside types[]: "
+          f"webhook received after created (s, p50/p90/p99) {lag_p}; set read {delivered.read} records; test process CPU {cpu:.1f} s; types outside types[]: "
           f"{dict(unlisted) or 'none'}; /v1/events calls {sim_requests.get('/v1/events', sim_requests)}")
