@@ -1,11 +1,14 @@
 """The Faust app: topics, RocksDB tables, three agents and a timer wired around `streams.processor.Processor`.
 
 Wiring only: delivery (`streams.delivery`), the continuity guard (`streams.intake`), the partition watch
-(`streams.partition_watch`), the expiry sweep (`streams.expiry`); Faust's private parts in `streams.faust_internals`.
+(`streams.partition_watch`), the expiry sweep (`streams.expiry`); Faust's private parts in `streams.faust_internals`
+(but for the current-event setter `enter_event`, here until it moves there).
 
 `build_app(settings)` returns a `StreamApp` (the Faust app plus the processor); nothing is created at
-import time. Agents run with concurrency 1 under at-least-once. Each input record's outputs are handed
-to the producer and its table writes applied at once, without waiting for the broker's acknowledgement:
+import time. Agents run with concurrency 1 under at-least-once and take their records in batches (Faust's
+`noack_take`: `stream_batch_max_records`, `stream_batch_within_s`), handled one by one in order; a record
+is acknowledged once it is handled. Each input record's outputs are handed to the producer and its table
+writes applied at once, without waiting for the broker's acknowledgement:
 - Faust commits an input offset only after `app.producer.flush()` has waited for everything produced so
   far, so every output of a committed record is durable;
 - aiokafka's flush waits for failed batches too, without raising: a delivery that fails after the
@@ -33,12 +36,15 @@ which stops the process through `streams.delivery.fail_stop` as well.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from paysync.codec import AvroCodec
@@ -123,19 +129,69 @@ def _processor(settings: StreamSettings, tables: dict[str, Any], mapper: Mapper 
     return Processor(mapper or RealMapper(settings.mapping), codec, metrics, views, retention)
 
 
-def _agent(intake: Intake, handler: Handler, input_name: str, metrics: StreamMetrics,
-           after: Callable[[int], None] | None = None) -> Agent:
-    """An agent body: each event through the intake, then `after(partition)` (the sweep), timed."""
+def enter_event(event: EventT[Any]) -> None:
+    """Make `event` Faust's current event in this task, as Faust's own stream iteration does per event.
+
+    Tables pick the RocksDB partition they read and the changelog partition they write from it (`current_event()`).
+    A batch's events pass through Faust's iteration in the stream's background task (`Stream.noack_take`), so the
+    agent sets each one itself before handling it. Faust has no public setter: this is `faust.streams._current_event`
+    (a ContextVar of a weak reference), set as `Stream._set_current_event` sets it.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+class BatchClock:
+    """The wall clock as an agent's batch sees it: read once per batch, every record of the batch handled at it."""
+
+    def __init__(self, read: Callable[[], int] = _now_ms) -> None:
+        self._read = read
+        self.now_ms = read()
+
+    def tick(self) -> None:
+        """Read the clock (at the start of a batch)."""
+        self.now_ms = self._read()
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How an agent gathers its records: at most `max_records`, waiting at most `within_s` for a batch to fill."""
+
+    max_records: int
+    within_s: float
+
+
+def _agent(intake: Intake, handler: Handler, input_name: str, metrics: StreamMetrics, batching: Batching,
+           clock: BatchClock, backlog: Callable[[], bool], after: Callable[[int], None] | None = None) -> Agent:
+    """An agent body: records in batches, each through the intake in order and acknowledged once it is handled.
+
+    Faust's `noack_take` acknowledges nothing itself: a record is acknowledged only after `intake.handle` has handed
+    its outputs to the producer and applied its table writes, so Faust's commit (which also waits for the producer's
+    flush) never passes a record that was not handled; a failure mid-batch leaves the rest unacknowledged (replayed).
+    Per batch: one clock read, `after(partition)` (the sweep) once per partition with that partition's last record
+    as the current event, and one observation of the mean time per record. When `backlog()` says the table writes
+    waiting for the producer pile up, the agent lets the event loop run once (Faust's buffer task sends them all):
+    else Faust's conductor, past 100 waiting, flushes them one wait at a time before it passes on the next record.
+    """
     seconds = metrics.child(metrics.processing_seconds, input_name)
 
     async def agent(stream: "faust.StreamT[Any]") -> None:
-        events: AsyncIterator[EventT[Any]] = stream.events()
-        async for event in events:
+        batches = cast("faust.Stream[Any]", stream).noack_take(batching.max_records, batching.within_s)
+        async for batch in batches:
             started = time.perf_counter()
-            await intake.handle(event, handler, input_name)
+            clock.tick()
+            last: dict[int, EventT[Any]] = {}
+            for event in cast("list[EventT[Any]]", batch):
+                enter_event(event)
+                await intake.handle(event, handler, input_name)
+                await stream.ack(event)
+                last[event.message.partition] = event
+                if backlog():
+                    await asyncio.sleep(0)
             if after is not None:
-                after(event.message.partition)
-            seconds.observe(time.perf_counter() - started)
+                for partition, event in last.items():
+                    enter_event(event)
+                    after(partition)
+            seconds.observe((time.perf_counter() - started) / len(batch))
 
     return agent
 
@@ -184,19 +240,30 @@ def build_app(
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
     app.timer(interval=watch.interval_s, name="partition_watch")(watch.tick)
 
+    batching = Batching(settings.stream_batch_max_records, settings.stream_batch_within_s)
+    buffer = app.producer.buffer  # table writes waiting to be produced (Faust's ProducerBuffer)
+
+    def backlog() -> bool:
+        return buffer.size >= buffer.max_messages // 2
+
+    clocks = {name: BatchClock() for name in ("events", "balance", "payouts")}
+
     def on_event(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
-        return processor.on_event(key, value, origin, _now_ms())
+        return processor.on_event(key, value, origin, clocks["events"].now_ms)
 
     def on_balance_transaction(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
-        return processor.on_balance_transaction(key, value, origin, _now_ms())
+        return processor.on_balance_transaction(key, value, origin, clocks["balance"].now_ms)
 
     def on_payout(key: bytes | None, value: bytes | None, origin: Origin) -> Step:
-        return processor.on_payout_bytes(key, value, _now_ms(), origin)
+        return processor.on_payout_bytes(key, value, clocks["payouts"].now_ms, origin)
 
     app.agent(events_topic, concurrency=1, name="events")(
-        _agent(intake, on_event, "events", metrics, lambda p: sweeper.sweep("dedupe", p)))
+        _agent(intake, on_event, "events", metrics, batching, clocks["events"], backlog,
+               lambda p: sweeper.sweep("dedupe", p)))
     app.agent(bts_topic, concurrency=1, name="balance")(
-        _agent(intake, on_balance_transaction, "balance_transactions", metrics))
+        _agent(intake, on_balance_transaction, "balance_transactions", metrics, batching, clocks["balance"],
+               backlog))
     app.agent(payout_topic, concurrency=1, name="payouts")(
-        _agent(intake, on_payout, "payouts", metrics, lambda p: sweeper.sweep("payouts", p)))
+        _agent(intake, on_payout, "payouts", metrics, batching, clocks["payouts"], backlog,
+               lambda p: sweeper.sweep("payouts", p)))
     return StreamApp(app=app, processor=processor, settings=settings, watch=watch.watch)

@@ -65,6 +65,15 @@ class StreamSettings(PaysyncSettings):
     stream_rocksdb_block_cache_bytes: int = Field(
         default=2_097_152, ge=0, description="RocksDB block cache per table partition (reads of flushed entries)"
     )
+    stream_batch_max_records: int = Field(
+        default=500, ge=1,
+        description="an agent handles its records in batches of at most this many (fewer Faust steps per record); "
+                    "a batch's records are acknowledged one by one once handled",
+    )
+    stream_batch_within_s: float = Field(
+        default=0.05, gt=0,
+        description="longest wait for a batch to fill: latency added at low load, none under a backlog",
+    )
     stream_event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop", description="event loop of the worker (uvloop: less per-record overhead)"
     )
