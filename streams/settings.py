@@ -54,16 +54,18 @@ class StreamSettings(PaysyncSettings):
         default="lz4", description="producer compression: lz4, zstd, snappy, gzip or '' for none"
     )
     # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers of
-    # 64 MiB and a 2 GiB block cache, so the worker's memory grew for hours (+40 MiB/hour) before any flush. Bounded,
-    # the worker holds at most tables x partitions x (write buffers x size + block cache) in RocksDB.
+    # 64 MiB and a 2 GiB block cache, so the worker's memory grew for hours (+40 MiB/hour at 20 events/s) before any
+    # flush. Bounded, the worker holds at most tables x partitions x (write buffers x size + block cache) in RocksDB:
+    # 30 MiB at 6 partitions. 128 KiB memtables fill within minutes at 20 events/s (1 MiB ones took ~50 minutes, so a
+    # one-hour run still grew) and cost a flush every few seconds per partition at 1,000 events/s.
     stream_rocksdb_write_buffer_bytes: int = Field(
-        default=1_048_576, ge=65_536, description="RocksDB memtable size per table partition (flushed to disk when full)"
+        default=131_072, ge=65_536, description="RocksDB memtable size per table partition (flushed to disk when full)"
     )
     stream_rocksdb_write_buffers: int = Field(
         default=2, ge=2, description="RocksDB memtables per table partition (one filling while one flushes)"
     )
     stream_rocksdb_block_cache_bytes: int = Field(
-        default=2_097_152, ge=0, description="RocksDB block cache per table partition (reads of flushed entries)"
+        default=1_048_576, ge=0, description="RocksDB block cache per table partition (reads of flushed entries)"
     )
     stream_batch_max_records: int = Field(
         default=500, ge=1,

@@ -42,5 +42,5 @@ def test_each_table_partition_flushes_its_entries_to_disk_past_the_memtable_boun
 def test_the_defaults_bound_every_table_partition_below_faust_s() -> None:
     options = StreamSettings().rocksdb_options()
     worst_case = options["max_write_buffer_number"] * options["write_buffer_size"] + options["block_cache_size"]
-    assert worst_case <= 8 * 2**20  # Faust's defaults: 3 x 64 MiB memtables + a 2 GiB cache per partition
+    assert worst_case <= 2 * 2**20  # Faust's defaults: 3 x 64 MiB memtables + a 2 GiB cache per partition
     assert StreamSettings().rocksdb_options() is not StreamSettings().rocksdb_options()
