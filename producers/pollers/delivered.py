@@ -143,7 +143,7 @@ class DeliveredEvents:
                 self._stop.wait(self.config.retry_every_s)
 
     def pump(self, timeout_s: float) -> int:
-        """One round: open the consumer if needed, read what arrived, confirm coverage when due. Returns records read."""
+        """One round: open the consumer if needed, read what arrived, confirm coverage when due; the records read."""
         consumer = self._consumer or self._open()
         if consumer is None:
             return 0

@@ -60,8 +60,8 @@ class PollerSettings(PaysyncSettings):
     poll_delivered_window_s: float = Field(
         default=1200.0, gt=0, description="how long an id read back is remembered (longer than the visibility horizon "
                                           "plus a sweep interval, so a late sweep's copies are caught too)")
-    poll_delivered_max_ids: int = Field(default=200_000, ge=1,
-                                        description="at most this many ids remembered (~200 bytes each: 40 MB at the default)")
+    poll_delivered_max_ids: int = Field(
+        default=200_000, ge=1, description="at most this many ids remembered (~200 bytes each: 40 MB at the default)")
     poll_hold_newest_s: int = Field(
         default=5, ge=0, description="with poll_skip_delivered: the events tail leaves events created this recently to "
                                      "the next poll, so their webhooks reach the topic first and the poller's copy is "

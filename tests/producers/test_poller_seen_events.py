@@ -70,7 +70,8 @@ def _poller(api: FakeStripe, publisher: KafkaPublisher, prefix: str, delivered: 
     """A poller on fresh cursors (a first start, or a restart that lost its cursor: it lists everything again)."""
     dropped: list[int] = []
     observers = (lambda obj: observed.append(obj["id"]),) if observed is not None else ()
-    poller = EventsPoller(api, publisher, FakeCursors(), topic_prefix=prefix, delivered=delivered,  # type: ignore[arg-type]
+    poller = EventsPoller(api, publisher, FakeCursors(),  # type: ignore[arg-type]
+                          topic_prefix=prefix, delivered=delivered,
                           observers=observers, on_dropped=lambda _name, n: dropped.append(n))
     return poller, dropped
 

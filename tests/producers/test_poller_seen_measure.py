@@ -1,8 +1,8 @@
 """How many poller copies the delivered-events set drops in a typical run (issue 16): the Stripe simulator delivers
 signed webhooks (the demo's knobs: 5 % duplicated, 2 % dropped, reordered within 2 s) to a real `paysync webhook`
-while the events pollers (platform + connected accounts) poll every 5 s, without and with `hold_newest_s`. Prints the figures; asserts that every
-listed event is on the topic, and that the only poll copies are of events the webhooks had not (yet) delivered
-durably when listed: no listed event is lost by dropping."""
+while the events pollers (platform + connected accounts) poll every 5 s, without and with `hold_newest_s`. Prints
+the figures; asserts only what holds at any speed: every listed event is on the topic (none lost by dropping) and
+the poll records on it are exactly those the pollers published."""
 
 from __future__ import annotations
 
@@ -93,9 +93,10 @@ def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: st
     lag_p = {q: lags[int(q / 100 * (len(lags) - 1))] / 1000 for q in (50, 90, 99)} if lags else {}
     types = {name for group in type_groups(platform=True) for name in group}
     unlisted = Counter(r["event_type"] for r in records if r["event_type"] not in types)
-    print(f"\nhold {hold_s} s: listed {len(listed)} events; webhook records {by_source['webhook']}; poll copies dropped "
-          f"{dropped_total} ({dropped_total * 100 / max(1, dropped_total + published):.1f} % of what the pollers "
-          f"would have published), published {published} (of which {copies} also came by webhook, {missed} of them "
+    print(f"\nhold {hold_s} s: listed {len(listed)} events; webhook records {by_source['webhook']}; poll copies "
+          f"dropped {dropped_total} ({dropped_total * 100 / max(1, dropped_total + published):.1f} % of what the "
+          f"pollers would have published), published {published} (of which {copies} also came by webhook, {missed} of them "
           f"received over 1 s before the listing), {len(listed) - dropped_total - copies} only by the pollers; "
-          f"webhook received after created (s, p50/p90/p99) {lag_p}; set read {delivered.read} records; test process CPU {cpu:.1f} s; types outside types[]: "
+          f"webhook received after created (s, p50/p90/p99) {lag_p}; set read {delivered.read} records; "
+          f"test process CPU {cpu:.1f} s; types outside types[]: "
           f"{dict(unlisted) or 'none'}; /v1/events calls {sim_requests.get('/v1/events', sim_requests)}")
