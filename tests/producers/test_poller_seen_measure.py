@@ -96,7 +96,8 @@ def test_poller_copies_dropped_in_a_typical_run(kafka_bootstrap: str, topics: st
     print(f"\nhold {hold_s} s: listed {len(listed)} events; webhook records {by_source['webhook']}; poll copies "
           f"dropped {dropped_total} ({dropped_total * 100 / max(1, dropped_total + published):.1f} % of what the "
           f"pollers would have published), published {published} (of which {copies} also came by webhook, "
-          f"{missed} of them received over 1 s before the listing), {len(listed) - dropped_total - copies} only by the pollers; "
+          f"{missed} of them received over 1 s before the listing), "
+          f"{len(listed) - dropped_total - copies} only by the pollers; "
           f"webhook received after created (s, p50/p90/p99) {lag_p}; set read {delivered.read} records; "
           f"test process CPU {cpu:.1f} s; types outside types[]: "
           f"{dict(unlisted) or 'none'}; /v1/events calls {sim_requests.get('/v1/events', sim_requests)}")
