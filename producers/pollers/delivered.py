@@ -14,6 +14,10 @@ consumer that cannot reach the broker, is behind, or met any error has no curren
 publishes everything. An error on a partition (topic deleted or recreated, offsets out of range) also empties the
 set and reopens the consumer: ids read from a topic that has since changed prove nothing.
 
+A listed copy is dropped only when the copy read back was rendered at the same API version (`api_version` of the
+envelope): a webhook endpoint at another version (a legacy or Connect endpoint) renders the object in another shape,
+which the streams may have dead-lettered where the listed copy maps; that listed copy is still published.
+
 Only snapshot events are remembered: a thin event on the topic (`thin`) is skipped by the streams without a dedupe
 entry, so the listed snapshot must still be published. Each record is decoded as the streams decode it
 (`envelope_id`, ~10 µs for a 3 KB record: reading only the front of the Avro body saved ~2 µs in Python and would
@@ -51,14 +55,14 @@ class DeliveredConfig:
     retry_every_s: float = 5.0  # a consumer that failed to open is tried again after this
 
 
-def envelope_id(value: bytes | None, codec: AvroCodec) -> str | None:
-    """The `event_id` of a snapshot envelope record, None if it is thin or does not decode as the streams would
-    decode it (`CodecError`): such a record is not remembered."""
+def envelope_id(value: bytes | None, codec: AvroCodec) -> tuple[str, str | None] | None:
+    """(`event_id`, `api_version`) of a snapshot envelope record, None if it is thin or does not decode as the streams
+    would decode it (`CodecError`): such a record is not remembered."""
     try:
         record = codec.decode_record(ENVELOPE, value)
     except CodecError:
         return None
-    return None if record.get("thin") else record["event_id"]
+    return None if record.get("thin") else (record["event_id"], record.get("api_version"))
 
 
 # --- the set and its consumer -------------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ class DeliveredEvents:
         self.codec = codec or AvroCodec()
         self.config = config or DeliveredConfig()
         self.clock = clock
-        self._ids: OrderedDict[str, int] = OrderedDict()  # id -> record timestamp (ms), oldest first
+        self._ids: OrderedDict[str, tuple[int, str | None]] = OrderedDict()  # id -> (record ms, api version), oldest first
         self._lock = threading.Lock()
         self._consumer: Consumer | None = None
         self._next: dict[int, int] = {}  # partition -> the next offset to read (what is below it is in the set)
@@ -88,12 +92,14 @@ class DeliveredEvents:
 
     # the poller's side
 
-    def already_on_topic(self, event_ids: Iterable[str]) -> set[str]:
-        """Those of `event_ids` read back from the topic; none unless the set is current (`current()`)."""
+    def already_on_topic(self, listed: Iterable[tuple[str, str | None]]) -> set[str]:
+        """The ids of `listed` (event id, API version) read back from the topic at that same API version; none unless
+        the set is current (`current()`)."""
         with self._lock:
             if not self._current():
                 return set()
-            return {event_id for event_id in event_ids if event_id in self._ids}
+            return {event_id for event_id, version in listed
+                    if (seen := self._ids.get(event_id)) is not None and seen[1] == version}
 
     def current(self) -> bool:
         """Whether the consumer confirmed, at most `max_behind_s` ago, that it had read the topic to its end."""
@@ -164,18 +170,19 @@ class DeliveredEvents:
         if partition is None or offset is None:
             return
         self._next[partition] = offset + 1
-        event_id = envelope_id(msg.value(), self.codec)
-        if event_id is None:
+        found = envelope_id(msg.value(), self.codec)
+        if found is None:
             return
+        event_id, version = found
         kind, stamp = msg.timestamp()
         with self._lock:
-            self._ids[event_id] = stamp if kind != 0 and stamp > 0 else int(time.time() * 1000)
+            self._ids[event_id] = (stamp if kind != 0 and stamp > 0 else int(time.time() * 1000), version)
             self._ids.move_to_end(event_id)
 
     def _evict(self) -> None:
         oldest = int((time.time() - self.config.window_s) * 1000)
         with self._lock:
-            while self._ids and (len(self._ids) > self.config.max_ids or next(iter(self._ids.values())) < oldest):
+            while self._ids and (len(self._ids) > self.config.max_ids or next(iter(self._ids.values()))[0] < oldest):
                 self._ids.popitem(last=False)
 
     def _confirm(self, consumer: Consumer) -> None:

@@ -7,7 +7,7 @@ publish and its save re-publishes one page (at-least-once; the streams deduplica
 Events about connected accounts joining or leaving (`account.application.*`) are handed to `observers`.
 
 With `delivered` (`producers.pollers.delivered`), a listed event whose id was already *read back* from
-`stripe.events` (usually the webhook's copy) is not published again; `on_dropped(poller, n)` counts those copies.
+`stripe.events` at the same API version (usually the webhook's copy) is not published again; `on_dropped(poller, n)` counts those copies.
 They still count as listed for the listing (its idle-tail pacing) and still reach the observers; the cursor moves
 exactly as if they had been published, since they are durable on the topic. When the set is not current, every
 listed event is published.
@@ -34,6 +34,12 @@ from producers.stripe_api import StripeApi
 log = logging.getLogger(__name__)
 EventObserver = Callable[[dict[str, Any]], None]
 DroppedCounter = Callable[[str, int], None]  # (poller name, copies not published)
+
+
+def _version(event: dict[str, Any]) -> str | None:
+    """The API version an event was rendered at, as its envelope records it (`producers.envelope`)."""
+    version = event.get("api_version")
+    return version if isinstance(version, str) else None
 
 
 class EventsPoller:
@@ -80,7 +86,8 @@ class EventsPoller:
         received_at = int(time.time() * 1000)
         batch: list[tuple[str, str, bytes]] = []
         ordered = sorted(listed, key=lambda item: int(item[0].get("created") or 0))
-        on_topic = self.delivered.already_on_topic(str(o.get("id")) for o, _ in ordered) if self.delivered else set()
+        on_topic = self.delivered.already_on_topic(
+            (str(o.get("id")), _version(o)) for o, _ in ordered) if self.delivered else set()
         for obj, raw in ordered:
             if str(obj.get("id")) in on_topic:
                 for observe in self.observers:

@@ -43,7 +43,7 @@ def _record(evt: dict[str, Any], source: str = "webhook", **fields: Any) -> tupl
 def test_envelope_id_remembers_snapshots_only() -> None:
     evt = event(1, 1_700_000_000)
     _key, value = _record(evt)
-    assert envelope_id(value, CODEC) == evt["id"]
+    assert envelope_id(value, CODEC) == (evt["id"], evt["api_version"])
     assert envelope_id(_record(evt, thin=True)[1], CODEC) is None  # the streams skip thin ones without a dedupe entry
     assert envelope_id(value[:-3], CODEC) is None  # what the streams cannot decode proves nothing
     assert envelope_id(b"\x00" + value[1:], CODEC) is None
@@ -102,6 +102,26 @@ def test_an_event_read_back_from_the_topic_is_not_published_again(kafka: Any, ka
     assert poller.dropped == 1 and dropped == [1]
     assert observed == [delivered_evt["id"], missed_evt["id"]]  # a dropped copy still reaches the observers
     assert _on_topic(kafka_bootstrap, topic) == [(delivered_evt["id"], "webhook"), (missed_evt["id"], "poll")]
+
+
+def test_a_copy_read_back_at_another_api_version_does_not_stand_for_the_listed_one(kafka: Any, kafka_bootstrap: str,
+                                                                                 topics: str) -> None:
+    """A legacy or Connect endpoint renders the object in another shape, which the streams may have dead-lettered
+    where the listed copy maps: the listed copy is still published."""
+    conf, topic, publisher = kafka
+    listed = event(1, int(time.time()) - 60)
+    legacy = {**listed, "api_version": "2020-08-27"}
+    _sent(publisher, topic, legacy)
+    delivered = DeliveredEvents(conf, topic, DeliveredConfig(check_every_s=0), clock=Clock())
+    try:
+        assert delivered.wait_current(30)
+        assert delivered.already_on_topic([(legacy["id"], "2020-08-27")]) == {legacy["id"]}
+        poller, dropped = _poller(_stripe(listed), publisher, topics, delivered)
+        assert poller.poll_once() == 1
+    finally:
+        delivered.close()
+    assert poller.dropped == 0 and dropped == []
+    assert _on_topic(kafka_bootstrap, topic) == [(listed["id"], "poll"), (listed["id"], "webhook")]
 
 
 def test_an_event_only_sent_is_still_published(kafka: Any, kafka_bootstrap: str, topics: str) -> None:
