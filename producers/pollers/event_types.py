@@ -5,7 +5,8 @@ filtered to include only events with a matching event property. You may pass eit
 not both." Wildcards belong to `type` only, so the names are spelled out here, per Stripe object type, from
 the `enabled_events` enum of the API spec (stripe-mock's `spec3.json`, 2026-08-26.dahlia). The object types
 come from `core.registry.event_types()`: a type added to the registry without its event names here fails
-`tests/producers/test_event_types.py`. More than 20 names are listed in groups of 20 (one list call each).
+`tests/producers/test_poller_horizon.py` (`mapped_event_types` raises KeyError). More than 20 names are listed
+in groups of 20 (one list call each).
 """
 
 from __future__ import annotations
