@@ -1,8 +1,7 @@
 """The Faust app: topics, RocksDB tables, three agents and a timer wired around `streams.processor.Processor`.
 
 Wiring only: delivery (`streams.delivery`), the continuity guard (`streams.intake`), the partition watch
-(`streams.partition_watch`), the expiry sweep (`streams.expiry`); Faust's private parts in `streams.faust_internals`
-(but for the current-event setter `enter_event`, here until it moves there).
+(`streams.partition_watch`), the expiry sweep (`streams.expiry`); Faust's private parts in `streams.faust_internals`.
 
 `build_app(settings)` returns a `StreamApp` (the Faust app plus the processor); nothing is created at
 import time. Agents run with concurrency 1 under at-least-once and take their records in batches (Faust's
@@ -38,20 +37,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from paysync.codec import AvroCodec
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from streams.delivery import Delivery
 from streams.expiry import Sweeper
-from streams.faust_internals import TableView, setup_faust_metrics
+from streams.faust_internals import TableView, enter_event, setup_faust_metrics
 from streams.intake import EXIT_STALLED, Handler, Intake
 from streams.metrics import StreamMetrics
 from streams.outputs import Origin, OutputEncoder, Target
@@ -127,17 +124,6 @@ def _processor(settings: StreamSettings, tables: dict[str, Any], mapper: Mapper 
     )
     views = Tables(**{name: TableView(table) for name, table in tables.items()})
     return Processor(mapper or RealMapper(settings.mapping), codec, metrics, views, retention)
-
-
-def enter_event(event: EventT[Any]) -> None:
-    """Make `event` Faust's current event in this task, as Faust's own stream iteration does per event.
-
-    Tables pick the RocksDB partition they read and the changelog partition they write from it (`current_event()`).
-    A batch's events pass through Faust's iteration in the stream's background task (`Stream.noack_take`), so the
-    agent sets each one itself before handling it. Faust has no public setter: this is `faust.streams._current_event`
-    (a ContextVar of a weak reference), set as `Stream._set_current_event` sets it.
-    """
-    _current_event.set(weakref.ref(event))
 
 
 class BatchClock:

@@ -6,14 +6,16 @@ what it stands for, so a Faust upgrade has one module to check.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import faust
+import faust.streams as faust_streams
 from aiokafka.errors import IllegalStateError  # type: ignore[import-untyped]  # aiokafka ships no type hints
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TP
+from faust.types import TP, EventT
 from prometheus_client import REGISTRY, CollectorRegistry
 
 
@@ -57,6 +59,17 @@ async def seek(app: faust.App, tp: TP, offset: int) -> bool:
         return False
     consumer._read_offset[tp] = offset if offset else None
     return True
+
+
+def enter_event(event: EventT[Any]) -> None:
+    """Make `event` Faust's current event in this task, as Faust's own stream iteration does per event.
+
+    Tables pick the RocksDB partition they read and the changelog partition they write from it (`current_event()`).
+    A batch's events pass through Faust's iteration in the stream's background task (`Stream.noack_take`), so the
+    agent sets each one itself before handling it. Faust has no public setter: this sets
+    `faust.streams._current_event` (a ContextVar of a weak reference) as `Stream._set_current_event` does.
+    """
+    faust_streams._current_event.set(weakref.ref(event))
 
 
 def partition_items(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:
