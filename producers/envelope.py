@@ -74,6 +74,12 @@ def _snapshot_subject(event: dict[str, Any]) -> tuple[str | None, str, dict[str,
     return account, object_type, obj
 
 
+def rendered_version(event: dict[str, Any]) -> str | None:
+    """The API version an event was rendered at (`api_version`), as its envelope records it; None when absent."""
+    version = event.get("api_version")
+    return version if isinstance(version, str) else None
+
+
 def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) -> tuple[str, StripeEventEnvelope]:
     """(Kafka key, envelope record) for one parsed event, `raw_event` redacted; NotAnEvent when it is not one."""
     if not isinstance(event, dict):
@@ -87,7 +93,7 @@ def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) ->
     livemode = event.get("livemode")
     if not isinstance(livemode, bool):
         raise NotAnEvent("livemode must be a boolean")
-    api_version = event.get("api_version") if isinstance(event.get("api_version"), str) else None
+    api_version = rendered_version(event)
     account, object_type, obj = _thin_subject(event, event_id) if thin else _snapshot_subject(event)
     try:
         key = event_key(object_type, obj)

@@ -79,7 +79,8 @@ class DeliveredEvents:
         self.codec = codec or AvroCodec()
         self.config = config or DeliveredConfig()
         self.clock = clock
-        self._ids: OrderedDict[str, tuple[int, str | None]] = OrderedDict()  # id -> (record ms, api version), oldest first
+        # event id -> (record timestamp ms, API version it was rendered at), oldest first
+        self._ids: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._consumer: Consumer | None = None
         self._next: dict[int, int] = {}  # partition -> the next offset to read (what is below it is in the set)

@@ -7,8 +7,9 @@ publish and its save re-publishes one page (at-least-once; the streams deduplica
 Events about connected accounts joining or leaving (`account.application.*`) are handed to `observers`.
 
 With `delivered` (`producers.pollers.delivered`), a listed event whose id was already *read back* from
-`stripe.events` at the same API version (usually the webhook's copy) is not published again; `on_dropped(poller, n)` counts those copies.
-They still count as listed for the listing (its idle-tail pacing) and still reach the observers; the cursor moves
+`stripe.events` at the same API version (usually the webhook's copy) is not published again; `on_dropped(poller,
+n)` counts those copies. They still count as listed for the listing (its idle-tail pacing) and still reach the
+observers; the cursor moves
 exactly as if they had been published, since they are durable on the topic. When the set is not current, every
 listed event is published.
 """
@@ -24,7 +25,7 @@ from paysync.codec import AvroCodec
 from paysync.records import ENVELOPE
 from paysync.topics import STRIPE_EVENTS
 from producers.cursors import CursorStore
-from producers.envelope import NotAnEvent, envelope
+from producers.envelope import NotAnEvent, envelope, rendered_version
 from producers.pollers.delivered import DeliveredEvents
 from producers.pollers.event_types import type_groups
 from producers.pollers.listing import HorizonConfig, HorizonListing, Listed
@@ -34,12 +35,6 @@ from producers.stripe_api import StripeApi
 log = logging.getLogger(__name__)
 EventObserver = Callable[[dict[str, Any]], None]
 DroppedCounter = Callable[[str, int], None]  # (poller name, copies not published)
-
-
-def _version(event: dict[str, Any]) -> str | None:
-    """The API version an event was rendered at, as its envelope records it (`producers.envelope`)."""
-    version = event.get("api_version")
-    return version if isinstance(version, str) else None
 
 
 class EventsPoller:
@@ -87,7 +82,7 @@ class EventsPoller:
         batch: list[tuple[str, str, bytes]] = []
         ordered = sorted(listed, key=lambda item: int(item[0].get("created") or 0))
         on_topic = self.delivered.already_on_topic(
-            (str(o.get("id")), _version(o)) for o, _ in ordered) if self.delivered else set()
+            (str(o.get("id")), rendered_version(o)) for o, _ in ordered) if self.delivered else set()
         for obj, raw in ordered:
             if str(obj.get("id")) in on_topic:
                 for observe in self.observers:
