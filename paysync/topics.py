@@ -94,16 +94,17 @@ _TRANSIENT = frozenset({-137, -195, -185})  # _DESTROY_BROKER, _TRANSPORT, _TIME
 
 
 class ReplicationError(Exception):
-    """Topics are not replicated as the settings require; the message names them and the fix."""
+    """Topics are not replicated as the settings require; the message names them and the fix (`FIX`)."""
+
+    FIX = ("raise the replication with kafka-reassign-partitions and set min.insync.replicas with kafka-configs (or "
+           "recreate the topics), or set PAYSYNC_TOPIC_REPLICATION_FACTOR / PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what "
+           "the cluster is meant to run")
 
     def __init__(self, problems: list[str], expected: "Replication") -> None:
         self.problems = problems
         super().__init__(
             f"{len(problems)} topic(s) not replicated as required (replication factor {expected.factor}, "
-            f"min.insync.replicas {expected.min_insync}): {'; '.join(problems)}. Fix: raise the replication with "
-            "kafka-reassign-partitions and set min.insync.replicas with kafka-configs (or recreate the topics), or "
-            "set PAYSYNC_TOPIC_REPLICATION_FACTOR / PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what the cluster is meant "
-            "to run")
+            f"min.insync.replicas {expected.min_insync}): {'; '.join(problems)}. Fix: {self.FIX}")
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,6 @@ from ops.doctor.report import Check, fail, ok, skip, warn
 SYSTEM = "kafka"
 PARTITIONS_FIX = ("the data topics must share PAYSYNC_TOPIC_PARTITIONS (co-partitioning); recreate the topic or set "
                   "PAYSYNC_TOPIC_PARTITIONS to its count")
-REPLICATION_FIX = ("raise the replication with kafka-reassign-partitions and set min.insync.replicas with "
-                   "kafka-configs (or recreate the topics), or set PAYSYNC_TOPIC_REPLICATION_FACTOR / "
-                   "PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what the cluster is meant to run")
-
-
-def _fix(err: ReplicationError) -> str:
-    """The fix the start-up check prints with `err` (its message's "Fix: …"), so both tell the operator the same."""
-    return str(err).partition(" Fix: ")[2] or REPLICATION_FIX
-
 
 def _replication(conf: dict[str, Any], topics: TopicSettings, names: list[str], timeout: float,
                  ) -> tuple[Check, Replication | None, list[str], str]:
@@ -38,7 +29,7 @@ def _replication(conf: dict[str, Any], topics: TopicSettings, names: list[str], 
     try:
         rep = resolve_replication(conf, factor, min_insync, timeout)
     except ReplicationError as err:
-        return fail(SYSTEM, "replication", "; ".join(err.problems), _fix(err)), None, [], ""
+        return fail(SYSTEM, "replication", "; ".join(err.problems), err.FIX), None, [], ""
     except KafkaException as exc:
         return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
     source = "from the settings" if factor is not None or min_insync is not None else "the cluster's default"
@@ -47,7 +38,7 @@ def _replication(conf: dict[str, Any], topics: TopicSettings, names: list[str], 
     try:
         check_replication(conf, names, factor, min_insync, timeout)
     except ReplicationError as err:
-        return check, rep, list(err.problems), _fix(err)
+        return check, rep, list(err.problems), err.FIX
     except KafkaException as exc:
         return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
     return check, rep, [], ""
