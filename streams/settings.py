@@ -53,11 +53,11 @@ class StreamSettings(PaysyncSettings):
     stream_producer_compression: str = Field(
         default="lz4", description="producer compression: lz4, zstd, snappy, gzip or '' for none"
     )
-    # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers of
-    # 64 MiB and a 2 GiB block cache, so the worker's memory grew for hours (+40 MiB/hour at 20 events/s) before any
-    # flush. Bounded, the worker holds at most tables x partitions x (write buffers x size + block cache) in RocksDB:
-    # 30 MiB at 6 partitions. 128 KiB memtables fill within minutes at 20 events/s (1 MiB ones took ~50 minutes, so a
-    # one-hour run still grew) and cost a flush every few seconds per partition at 1,000 events/s.
+    # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers
+    # of 64 MiB and a 2 GiB block cache, which hold every write in memory for hours at 20 events/s. Bounded, the worker
+    # holds at most tables x partitions x (write buffers x size + block cache) in RocksDB: 30 MiB at 6 partitions.
+    # 128 KiB memtables fill within minutes at 20 events/s and cost a flush every few seconds per partition at 1,000
+    # events/s. (The soak's worker still grows without them, 40 -> 23.5 MiB/hour: the rest is not RocksDB's bound.)
     stream_rocksdb_write_buffer_bytes: int = Field(
         default=131_072, ge=65_536, description="RocksDB memtable size per table partition (flushed to disk when full)"
     )
