@@ -39,6 +39,7 @@ LOCAL_RATE = 500.0
 # three brokers beside the pipeline on one machine; 20,000 events at 60/s: a 333 s window holds the three node faults
 CLUSTER_RATE = 60.0
 Say = Callable[[str], None]
+NAMES = (*SCENARIOS, "all", *CLUSTER_SCENARIOS, "cluster-all")  # what `paysync chaos` accepts
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,7 @@ def _print(line: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="paysync chaos", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    names = [*SCENARIOS, "all", *CLUSTER_SCENARIOS, "cluster-all"]
-    ap.add_argument("scenarios", nargs="+", metavar="SCENARIO", help=", ".join(names))
+    ap.add_argument("scenarios", nargs="+", metavar="SCENARIO", help=", ".join(NAMES))
     ap.add_argument("--events", type=int, default=20_000, help="Stripe events per run (default 20000)")
     ap.add_argument("--rate", type=float, default=None,
                     help=f"events/s of simulated traffic (default {LOCAL_RATE:g}; {CLUSTER_RATE:g} on the cluster)")
@@ -82,10 +82,9 @@ def runs_for(requested: list[str], together: bool) -> list[tuple[list[str], bool
     """The runs `paysync chaos` makes for the `requested` names: (scenarios, on the cluster?), one-broker runs first,
     each scenario alone unless `together` (or `all` / `cluster-all`) joins its family. ValueError for unknown names
     and for `together` across both families."""
-    known = [*SCENARIOS, "all", *CLUSTER_SCENARIOS, "cluster-all"]
-    unknown = sorted(set(requested) - set(known))
+    unknown = sorted(set(requested) - set(NAMES))
     if unknown:
-        raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(NAMES)}")
     wanted = [n for n in requested if n in CLUSTER_SCENARIOS or n == "cluster-all"]
     on_cluster = [n for n in CLUSTER_SCENARIOS if n in wanted or "cluster-all" in wanted]
     local_names = [n for n in requested if n not in wanted]
