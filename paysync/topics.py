@@ -91,6 +91,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
 OFFSETS_TOPIC = "__consumer_offsets"
 # client-side errors of a cluster in flux (a broker handle dropped while metadata differ, a connection reset)
 _TRANSIENT = frozenset({-137, -195, -185})  # _DESTROY_BROKER, _TRANSPORT, _TIMED_OUT
+_MIN_CALL_S = 0.05  # the least time one admin call of a deadline is given (past the deadline: one last try)
+_GRACE = 1.0  # a future is waited for this much past its request's timeout: librdkafka's own error comes first
 
 
 class ReplicationError(Exception):
@@ -123,14 +125,17 @@ def resolve_replication(conf: Mapping[str, Any], factor: int | None = None, min_
     `default.replication.factor`, and the consumer offsets' replication (capped at 3) — so a cluster with one
     node down (it is not in the metadata) still resolves to 3. ReplicationError when min.insync exceeds the factor.
     """
-    if admin is None:
-        admin = _admin(conf)
-    md = admin.list_topics(timeout=timeout)
+    return _resolve(admin if admin is not None else _admin(conf), factor, min_insync, time.monotonic() + timeout)
+
+
+def _resolve(admin: Any, factor: int | None, min_insync: int | None, deadline: float) -> Replication:
+    """`resolve_replication` with every admin call bounded by `deadline` (a `time.monotonic()` instant)."""
+    md = _metadata(admin, deadline)
     brokers = len(md.brokers)
     if factor is None:
         offsets = md.topics.get(OFFSETS_TOPIC)
         offsets_rf = max((len(p.replicas) for p in offsets.partitions.values()), default=1) if offsets else 1
-        factor = max(1, min(3, brokers), min(3, offsets_rf), _default_replication(admin, md, timeout))
+        factor = max(1, min(3, brokers), min(3, offsets_rf), _default_replication(admin, md, deadline))
     isr = min_insync if min_insync is not None else (2 if factor >= 3 else 1)
     wanted = Replication(factor, isr, brokers)
     if isr > factor:
@@ -138,15 +143,20 @@ def resolve_replication(conf: Mapping[str, Any], factor: int | None = None, min_
     return wanted
 
 
-def _default_replication(admin: Any, md: Any, timeout: float) -> int:
-    """A broker's `default.replication.factor` (1 when it cannot be read, e.g. no DescribeConfigs ACL)."""
+def _default_replication(admin: Any, md: Any, deadline: float) -> int:
+    """A broker's `default.replication.factor` (1 when it cannot be read by `deadline`, e.g. no DescribeConfigs ACL).
+
+    The broker asked is the one that answered the metadata `md` a moment ago: any other listed broker may be a node
+    killed or restarting that the controller has not fenced yet, and a request to it waits until the deadline."""
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
 
     if not md.brokers:
         return 1
+    broker = md.orig_broker_id if md.orig_broker_id in md.brokers else min(md.brokers)
     try:
-        resource = ConfigResource(ConfigResource.Type.BROKER, str(min(md.brokers)))
-        configs = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+        resource = ConfigResource(ConfigResource.Type.BROKER, str(broker))
+        futures = admin.describe_configs([resource], request_timeout=_left(deadline))
+        configs = futures[resource].result(_left(deadline) + _GRACE)
         return int(configs["default.replication.factor"].value)
     except Exception:  # noqa: BLE001 - an ACL or an old broker: the other signals decide
         return 1
@@ -219,10 +229,17 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
     """Start-up check of a component: each topic in `names` that exists, and the consumer offsets, has the
     resolved replication factor and `min.insync.replicas` (the offsets: at least the factor). Returns the
     replication; ReplicationError listing every mismatch. Missing topics are not this check's business (the
-    component creates or waits for them); a replica briefly out of sync (a node restarting) is not a mismatch."""
+    component creates or waits for them); a replica briefly out of sync (a node restarting) is not a mismatch.
+
+    `timeout` is ONE deadline for the whole check, shared by all its admin calls (the metadata twice, a broker's
+    config, each topic's config): each call is given what is left of it, and a transient client error (a broker
+    restarting) is asked again until it passes. So the check answers, or raises KafkaException, within `timeout`
+    seconds (and `_GRACE`) however many calls it makes (each with its own timeout, they added up to several times
+    it); the broker config is asked of the broker that answered the metadata, never of one that may be down."""
     admin = _admin(conf)
-    rep = resolve_replication(conf, replication_factor, min_insync_replicas, timeout, admin=admin)
-    topics = admin.list_topics(timeout=timeout).topics
+    deadline = time.monotonic() + timeout
+    rep = _resolve(admin, replication_factor, min_insync_replicas, deadline)
+    topics = _metadata(admin, deadline).topics
     present = sorted({n for n in names if n in topics and topics[n].partitions})
     problems: list[str] = []
     for name in present:
@@ -235,7 +252,7 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
         if low < rep.factor:
             problems.append(f"{OFFSETS_TOPIC} (the consumer offsets) has replication factor {low}, below "
                             f"{rep.factor}: set offsets.topic.replication.factor on the brokers and reassign it")
-    for name, value in _min_insync(admin, present, timeout).items():
+    for name, value in _min_insync(admin, present, deadline).items():
         if value != rep.min_insync:
             problems.append(f"{name} has min.insync.replicas {value}, not {rep.min_insync}")
     if problems:
@@ -247,40 +264,66 @@ def replication_problem(conf: Mapping[str, Any], names: Sequence[str], replicati
                         min_insync_replicas: int | None, timeout: float = 15.0) -> str | None:
     """A component's start-up check (`check_replication` on `names`): None when the topics are replicated as the
     settings (`PAYSYNC_TOPIC_REPLICATION_FACTOR`, `…_MIN_INSYNC_REPLICAS`) require, else the error to exit 2 with.
-    A cluster that cannot be reached is not a replication problem (the component reports the broker itself)."""
+    A cluster that cannot be reached is not a replication problem (the component reports the broker itself):
+    the check gives up after `timeout` seconds in all (`check_replication`'s one deadline), logs it and returns None."""
     from confluent_kafka import KafkaException
 
     try:
         check_replication(conf, names, replication_factor, min_insync_replicas, timeout)
     except ReplicationError as exc:
         return str(exc)
-    except KafkaException as exc:
+    except (KafkaException, TimeoutError) as exc:  # TimeoutError: a future not done by the deadline
+        error = exc.args[0] if isinstance(exc, KafkaException) else exc
         logging.getLogger("paysync.topics").warning(
-            "topic replication not checked: the cluster did not answer", extra={"error": str(exc.args[0])})
+            "topic replication not checked: the cluster did not answer", extra={"error": str(error)})
     return None
 
 
-def _min_insync(admin: Any, names: Sequence[str], timeout: float) -> dict[str, int]:
-    """Each topic's effective `min.insync.replicas` (its own, else the broker's default). A topic created a moment
-    ago may be unknown to the broker asked for a short while: asked again then."""
+def _min_insync(admin: Any, names: Sequence[str], deadline: float) -> dict[str, int]:
+    """Each topic's effective `min.insync.replicas` (its own, else the broker's default), all read by `deadline`.
+    A topic created a moment ago may be unknown to the broker asked for a short while: asked again then."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]  # exported, not in __all__
 
     out: dict[str, int] = {}
-    deadline = time.monotonic() + timeout
     for name in names:
         while True:
             resource = ConfigResource(ConfigResource.Type.TOPIC, name)
             try:
-                configs = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+                futures = admin.describe_configs([resource], request_timeout=_left(deadline))
+                configs = futures[resource].result(_left(deadline) + _GRACE)
                 out[name] = int(configs["min.insync.replicas"].value)
                 break
             except KafkaException as exc:
                 code = exc.args[0].code()
-                if code != KafkaError.UNKNOWN_TOPIC_OR_PART and code not in _TRANSIENT or time.monotonic() > deadline:
+                if code != KafkaError.UNKNOWN_TOPIC_OR_PART and not _transient(exc) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
     return out
+
+
+def _metadata(admin: Any, deadline: float) -> Any:
+    """The cluster's metadata by `deadline`; a transient client error (a broker restarting) asked again till then."""
+    from confluent_kafka import KafkaException
+
+    while True:
+        try:
+            return admin.list_topics(timeout=_left(deadline))
+        except KafkaException as exc:
+            if not _transient(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether a KafkaException is a passing fault of a cluster in flux (worth asking again)."""
+    error = exc.args[0]
+    return bool(error.retriable() or error.code() in _TRANSIENT)
+
+
+def _left(deadline: float) -> float:
+    """Seconds left until `deadline` for one admin call (a floor: librdkafka refuses a zero timeout)."""
+    return max(_MIN_CALL_S, deadline - time.monotonic())
 
 
 def wait_for_topics(conf: Mapping[str, Any], names: list[str], timeout: float = 30.0) -> list[str]:
