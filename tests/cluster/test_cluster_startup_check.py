@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -30,16 +31,34 @@ COMMANDS = {
 }
 
 
+def _served_by_every_node(cluster: ClusterConfig, names: list[str], timeout: float = 30.0) -> None:
+    """Return once every node's own metadata lists `names`: a topic created a moment ago reaches the brokers one
+    after another, and the start-up check asking a broker that does not list it yet skips it (missing topics are
+    not its business), so the component would start and run instead of exiting 2."""
+    for port in cluster.ports:
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+        deadline = time.monotonic() + timeout
+        while not all(n in admin.list_topics(timeout=10).topics for n in names):
+            assert time.monotonic() < deadline, f"node on {port} does not serve {names} after {timeout:.0f} s"
+            time.sleep(0.1)
+
+
 @pytest.mark.parametrize("component", list(COMMANDS))
-def test_a_component_refuses_topics_replicated_once(component: str, cluster: ClusterConfig, tmp_path: object) -> None:
+def test_a_component_refuses_topics_replicated_once(component: str, healthy_cluster: ClusterConfig,
+                                                    tmp_path: object) -> None:
+    cluster = healthy_cluster  # every node up and in sync: the chaos test before restarts nodes
     prefix = f"r{uuid.uuid4().hex[:8]}."
     conf = {"bootstrap.servers": cluster.bootstrap}
     create_topics(conf, prefix, partitions=1, replication_factor=1, min_insync_replicas=1)
+    _served_by_every_node(cluster, paysync_topic_names(prefix))
     args, extra = COMMANDS[component]
     env = {**os.environ, **settings_env(KafkaConnection, bootstrap_servers=cluster.bootstrap),
            **settings_env(TopicSettings, prefix=prefix, partitions=1), **extra}
-    proc = subprocess.run([sys.executable, "-m", "ops.cli", *[a.format(tmp=tmp_path) for a in args]],
-                          capture_output=True, text=True, env=env, timeout=120)
+    try:  # the check has one deadline of 15 s; a component that skipped it would run until killed
+        proc = subprocess.run([sys.executable, "-m", "ops.cli", *[a.format(tmp=tmp_path) for a in args]],
+                              capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{component} still running after 120 s: {_text(exc.stdout) + _text(exc.stderr)}"[-3000:])
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output[-2000:]
     for name in paysync_topic_names(prefix):
@@ -49,3 +68,7 @@ def test_a_component_refuses_topics_replicated_once(component: str, cluster: Clu
         md = AdminClient(conf).list_topics(timeout=10).topics
         own = [t for t in md if t.startswith(prefix) and t not in paysync_topic_names(prefix)]
         assert own and all({len(p.replicas) for p in md[t].partitions.values()} == {3} for t in own), own
+
+
+def _text(data: bytes | str | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
