@@ -95,18 +95,48 @@ _MIN_CALL_S = 0.05  # the least time one admin call of a deadline is given (past
 _GRACE = 1.0  # a future is waited for this much past its request's timeout: librdkafka's own error comes first
 
 
+@dataclass(frozen=True)
+class ReplicationProblem:
+    """One mismatch of the start-up check, tagged by the topic it is about (None: about no one topic, e.g. settings
+    that contradict each other). `detail` says what is wrong without naming the topic; `text` is the whole sentence
+    of the error message, the topic named by `subject` (default: its name)."""
+
+    topic: str | None
+    detail: str
+    subject: str = ""
+
+    @property
+    def text(self) -> str:
+        """The problem as `ReplicationError`'s message words it: "<topic> has <detail>" (no topic: the detail)."""
+        return self.detail if self.topic is None else f"{self.subject or self.topic} has {self.detail}"
+
+
 class ReplicationError(Exception):
-    """Topics are not replicated as the settings require; the message names them and the fix (`FIX`)."""
+    """Topics are not replicated as the settings require; the message names them and the fix (`FIX`). `tagged` holds
+    each problem with the topic it is about (`by_topic`: by topic), `problems` their texts as the message has them."""
 
     FIX = ("raise the replication with kafka-reassign-partitions and set min.insync.replicas with kafka-configs (or "
            "recreate the topics), or set PAYSYNC_TOPIC_REPLICATION_FACTOR / PAYSYNC_TOPIC_MIN_INSYNC_REPLICAS to what "
            "the cluster is meant to run")
 
-    def __init__(self, problems: list[str], expected: "Replication") -> None:
-        self.problems = problems
+    def __init__(self, problems: Sequence[ReplicationProblem], expected: "Replication") -> None:
+        self.tagged = tuple(problems)
         super().__init__(
             f"{len(problems)} topic(s) not replicated as required (replication factor {expected.factor}, "
-            f"min.insync.replicas {expected.min_insync}): {'; '.join(problems)}. Fix: {self.FIX}")
+            f"min.insync.replicas {expected.min_insync}): {'; '.join(self.problems)}. Fix: {self.FIX}")
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem's text, in order (as the message words them)."""
+        return [p.text for p in self.tagged]
+
+    @property
+    def by_topic(self) -> dict[str | None, list[ReplicationProblem]]:
+        """The problems by the topic they are about, in order; key None: the problems about no one topic."""
+        out: dict[str | None, list[ReplicationProblem]] = {}
+        for p in self.tagged:
+            out.setdefault(p.topic, []).append(p)
+        return out
 
 
 @dataclass(frozen=True)
@@ -139,7 +169,8 @@ def _resolve(admin: Any, factor: int | None, min_insync: int | None, deadline: f
     isr = min_insync if min_insync is not None else (2 if factor >= 3 else 1)
     wanted = Replication(factor, isr, brokers)
     if isr > factor:
-        raise ReplicationError([f"min.insync.replicas {isr} is above the replication factor {factor}"], wanted)
+        above = ReplicationProblem(None, f"min.insync.replicas {isr} is above the replication factor {factor}")
+        raise ReplicationError([above], wanted)
     return wanted
 
 
@@ -241,20 +272,22 @@ def check_replication(conf: Mapping[str, Any], names: Sequence[str], replication
     rep = _resolve(admin, replication_factor, min_insync_replicas, deadline)
     topics = _metadata(admin, deadline).topics
     present = sorted({n for n in names if n in topics and topics[n].partitions})
-    problems: list[str] = []
+    problems: list[ReplicationProblem] = []
     for name in present:
         counts = sorted({len(p.replicas) for p in topics[name].partitions.values()})
         if counts != [rep.factor]:
-            problems.append(f"{name} has replication factor {'/'.join(map(str, counts))}, not {rep.factor}")
+            found = "/".join(map(str, counts))
+            problems.append(ReplicationProblem(name, f"replication factor {found}, not {rep.factor}"))
     offsets = topics.get(OFFSETS_TOPIC)
     if offsets is not None and offsets.partitions:
         low = min(len(p.replicas) for p in offsets.partitions.values())
         if low < rep.factor:
-            problems.append(f"{OFFSETS_TOPIC} (the consumer offsets) has replication factor {low}, below "
-                            f"{rep.factor}: set offsets.topic.replication.factor on the brokers and reassign it")
+            problems.append(ReplicationProblem(
+                OFFSETS_TOPIC, f"replication factor {low}, below {rep.factor}: set offsets.topic.replication.factor "
+                "on the brokers and reassign it", subject=f"{OFFSETS_TOPIC} (the consumer offsets)"))
     for name, value in _min_insync(admin, present, deadline).items():
         if value != rep.min_insync:
-            problems.append(f"{name} has min.insync.replicas {value}, not {rep.min_insync}")
+            problems.append(ReplicationProblem(name, f"min.insync.replicas {value}, not {rep.min_insync}"))
     if problems:
         raise ReplicationError(problems, rep)
     return rep

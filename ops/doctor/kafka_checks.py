@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from paysync.settings import KafkaConnection, TopicSettings
-from paysync.topics import (ALL_TOPICS, OFFSETS_TOPIC, Replication, ReplicationError, check_replication,
-                            paysync_topic_names, resolve_replication)
+from paysync.topics import (ALL_TOPICS, OFFSETS_TOPIC, Replication, ReplicationError, ReplicationProblem,
+                            check_replication, paysync_topic_names, resolve_replication)
 
 from ops.doctor.report import Check, fail, ok, skip, warn
 
@@ -21,38 +21,38 @@ PARTITIONS_FIX = ("the data topics must share PAYSYNC_TOPIC_PARTITIONS (co-parti
                   "PAYSYNC_TOPIC_PARTITIONS to its count")
 
 def _replication(conf: dict[str, Any], topics: TopicSettings, names: list[str], timeout: float,
-                 ) -> tuple[Check, Replication | None, list[str], str]:
-    """(the replication check, the replication required, the start-up check's problems, their fix)."""
+                 ) -> tuple[Check, Replication | None, tuple[ReplicationProblem, ...], str]:
+    """(the replication check, the replication required, the start-up check's problems (tagged), their fix)."""
     from confluent_kafka import KafkaException
 
     factor, min_insync = topics.replication_factor, topics.min_insync_replicas
     try:
         rep = resolve_replication(conf, factor, min_insync, timeout)
     except ReplicationError as err:
-        return fail(SYSTEM, "replication", "; ".join(err.problems), err.FIX), None, [], ""
+        return fail(SYSTEM, "replication", "; ".join(err.problems), err.FIX), None, (), ""
     except KafkaException as exc:
-        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
+        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, (), ""
     source = "from the settings" if factor is not None or min_insync is not None else "the cluster's default"
     check = ok(SYSTEM, "replication", f"factor {rep.factor}, min.insync.replicas {rep.min_insync} ({source}; "
                                       f"{rep.brokers} broker(s) live)")
     try:
         check_replication(conf, names, factor, min_insync, timeout)
     except ReplicationError as err:
-        return check, rep, list(err.problems), err.FIX
+        return check, rep, err.tagged, err.FIX
     except KafkaException as exc:
-        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, [], ""
-    return check, rep, [], ""
+        return warn(SYSTEM, "replication", f"not checked: the cluster did not answer ({exc.args[0]})"), None, (), ""
+    return check, rep, (), ""
 
 
-def _topic_check(name: str, expected_partitions: int, meta: Any, rep: Replication | None, problems: list[str],
-                 fix: str) -> Check:
+def _topic_check(name: str, expected_partitions: int, meta: Any, rep: Replication | None,
+                 problems: Sequence[ReplicationProblem], fix: str) -> Check:
     """One topic: present, its partition count, and the start-up check's replication problems about it."""
     label = f"topic {name}"
     if meta is None or meta.error is not None:
         return fail(SYSTEM, label, "missing", "run `paysync topics` (creates every paysync topic, idempotent)")
     partitions = len(meta.partitions)
     wrong = [f"{partitions} partitions, configured {expected_partitions}"] if partitions != expected_partitions else []
-    wrong += [p.removeprefix(f"{name} has ") for p in problems]
+    wrong += [p.detail for p in problems]
     if wrong:
         fixes = [PARTITIONS_FIX] if partitions != expected_partitions else []
         return fail(SYSTEM, label, "; ".join(wrong), "; ".join(fixes + ([fix] if problems else [])))
@@ -70,9 +70,10 @@ def _offsets_check(meta: Any, problems: list[str], fix: str) -> Check:
     return ok(SYSTEM, label, f"replication factor {min(len(p.replicas) for p in meta.partitions.values())}")
 
 
-def _about(problems: list[str], names: Sequence[str]) -> list[str]:
-    """The start-up check's problems about the topics `names` (each problem starts with its topic's name)."""
-    return [p for p in problems if any(p.startswith(f"{n} has ") for n in names)]
+def _about(problems: Sequence[ReplicationProblem], names: Sequence[str]) -> list[ReplicationProblem]:
+    """The start-up check's problems about the topics `names`, in order (by each problem's topic tag)."""
+    wanted = set(names)
+    return [p for p in problems if p.topic in wanted]
 
 
 def _stream_topics_check(names: Sequence[str], cluster: Any, problems: list[str], fix: str) -> Check:
@@ -107,10 +108,12 @@ def check_kafka(connection: KafkaConnection, topics: TopicSettings, stream_topic
         checks.append(_topic_check(name, topic.partitions or topics.partitions, cluster.topics.get(name), rep,
                                    _about(problems, [name]), fix))
     if stream_topics:
-        checks.append(_stream_topics_check(stream_topics, cluster, _about(problems, stream_topics), fix))
-    offsets = [p for p in problems if p.startswith(f"{OFFSETS_TOPIC} ")]
+        stream = [p.text for p in _about(problems, stream_topics)]
+        checks.append(_stream_topics_check(stream_topics, cluster, stream, fix))
+    offsets = [p.text for p in _about(problems, [OFFSETS_TOPIC])]
     checks.append(_offsets_check(cluster.topics.get(OFFSETS_TOPIC), offsets, fix))
-    unplaced = [p for p in problems if p not in offsets and not _about([p], [*declared, *stream_topics])]
-    if unplaced:  # a problem about no topic listed here: still a failure
+    placed = {*declared, *stream_topics, OFFSETS_TOPIC}
+    unplaced = [p.text for p in problems if p.topic is None or p.topic not in placed]
+    if unplaced:  # the place of a problem about no topic (or none listed here): the replication check, failed
         checks[1] = fail(SYSTEM, "replication", "; ".join(unplaced), fix)
     return checks
