@@ -112,12 +112,15 @@ def _metrics() -> dict[str, Any]:
     }
 
 
-def _delivered_gauges(delivered: DeliveredEvents) -> None:
-    """The seen-set's size and whether it is used (1) or every listed event is published (0)."""
+def _delivered_gauges(delivered: DeliveredEvents, max_ids: int) -> None:
+    """The seen-set's size, its bound (`PAYSYNC_POLL_DELIVERED_MAX_IDS`, set once) and whether it is used (1) or every
+    listed event is published (0)."""
     from prometheus_client import Gauge
 
     Gauge("paysync_poller_delivered_ids", "event ids read back from stripe.events and remembered").set_function(
         lambda: len(delivered))
+    bound = Gauge("paysync_poller_delivered_max_ids", "the most event ids the set remembers (its bound)")
+    bound.set(max_ids)
     Gauge("paysync_poller_delivered_current", "1 while the remembered ids are used to drop copies").set_function(
         lambda: 1.0 if delivered.current() else 0.0)
 
@@ -155,7 +158,7 @@ def main(argv: list[str]) -> int:
     metrics = _metrics()
     delivered = open_delivered_events(settings, io.kafka_conf) if args.only in (None, "events") else None
     if delivered is not None:
-        _delivered_gauges(delivered)
+        _delivered_gauges(delivered, settings.poll_delivered_max_ids)
         delivered.wait_current(STARTUP_WAIT_S)  # bounded: if it is not current by then, the first polls publish all
 
     events_horizon = replace(horizon, hold_newest_s=settings.poll_hold_newest_s if delivered else 0)

@@ -95,10 +95,26 @@ def test_dashboard_is_well_formed_and_every_metric_is_documented() -> None:
 
 def test_every_poller_metric_is_on_the_dashboard_or_in_the_alerts() -> None:
     declared = {name for _, name, _, _ in _poller_declarations()}
-    assert {"paysync_poller_copies_dropped_total", "paysync_poller_delivered_ids"} <= declared  # the parse finds them
+    assert {"paysync_poller_copies_dropped_total", "paysync_poller_delivered_ids",
+            "paysync_poller_delivered_max_ids"} <= declared  # the parse finds them
     assert set(POLLER_METRICS_OFF_DASHBOARD) <= declared, "an exception for a metric the pollers no longer declare"
     missing = declared - set(POLLER_METRICS_OFF_DASHBOARD) - _dashboard_and_alert_metrics()
     assert missing == set(), "a panel (or an alert) for every poller metric, or a reason in POLLER_METRICS_OFF_DASHBOARD"
+
+
+def test_the_delivered_set_bound_is_the_one_each_poller_exports() -> None:
+    """The panel's bound line and the alert's threshold are `paysync_poller_delivered_max_ids` (set from
+    PAYSYNC_POLL_DELIVERED_MAX_IDS), not the default's 200000 written in: a poller configured otherwise is judged by
+    its own bound (promtool's series in alerts_test.yml: a bound of 50000 fires, one of 500000 does not)."""
+    rules = (DASHBOARDS / "alerts.yml").read_text(encoding="utf-8")
+    rule = rules[rules.index("- alert: PaysyncPollerDeliveredSetAtBound"):].split("\n\n", 1)[0]
+    expr = next(line.split("expr:", 1)[1].strip() for line in rule.splitlines() if "expr:" in line)
+    assert expr == "paysync_poller_delivered_ids >= on (job, instance) paysync_poller_delivered_max_ids", rule
+    dash = json.loads((DASHBOARDS / "paysync.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in dash["panels"] if p["title"] == "Delivered-events set size vs bound"]
+    assert [t["expr"] for t in panel["targets"]] == ["max by (instance) (paysync_poller_delivered_ids)",
+                                                     "max by (instance) (paysync_poller_delivered_max_ids)"]
+    assert "200000" not in json.dumps(panel) and "200000" not in rule
 
 
 # A running Prometheus scraping the components' metric definitions -----------------------------------------
