@@ -48,7 +48,7 @@ from paysync.codec import AvroCodec
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from streams.delivery import Delivery
 from streams.expiry import Sweeper
-from streams.faust_internals import TableView, enter_event, exact_size_keys, setup_faust_metrics
+from streams.faust_internals import TableView, enter_event, exact_size_keys, setup_faust_metrics, share_block_cache
 from streams.intake import EXIT_STALLED, Handler, Intake
 from streams.metrics import StreamMetrics
 from streams.outputs import Origin, OutputEncoder, Target
@@ -201,6 +201,7 @@ def build_app(
                               options=settings.rocksdb_options()) for name in TABLE_NAMES}
     for table in tables.values():
         exact_size_keys(table)
+    share_block_cache(tables.values(), settings.stream_rocksdb_block_cache_bytes)
     processor = _processor(settings, tables, mapper, codec, metrics)
     topic_names = {Target.UPSERT: upserts_topic.get_topic_name(), Target.DEAD_LETTER: dlq_topic.get_topic_name(),
                    Target.PAYOUT: payout_topic.get_topic_name()}

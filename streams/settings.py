@@ -55,9 +55,12 @@ class StreamSettings(PaysyncSettings):
     )
     # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers
     # of 64 MiB and a 2 GiB block cache, which hold every write in memory for hours at 20 events/s. Bounded, the worker
-    # holds at most tables x partitions x (write buffers x size + block cache) in RocksDB: 30 MiB at 6 partitions.
-    # 128 KiB memtables fill within minutes at 20 events/s and cost a flush every few seconds per partition at 1,000
-    # events/s. (The soak's worker still grows without them, 40 -> 23.5 MiB/hour: the rest is not RocksDB's bound.)
+    # holds at most tables x partitions x write buffers x size in memtables (6 MiB at 6 partitions) plus ONE block
+    # cache for all its databases, in which every table file's index and filter blocks count too
+    # (`streams.faust_internals.SharedCacheOptions`): a cache per database, with index and filters outside it, grew
+    # with the state. 128 KiB memtables fill within minutes at 20 events/s and cost a flush every few seconds per
+    # partition at 1,000 events/s. Reads the cache misses are served from the OS page cache (RocksDB's wiki: a
+    # smaller block cache does not mean more IO, the page cache keeps the compressed blocks).
     stream_rocksdb_write_buffer_bytes: int = Field(
         default=131_072, ge=65_536, description="RocksDB memtable size per table partition (flushed to disk when full)"
     )
@@ -65,7 +68,9 @@ class StreamSettings(PaysyncSettings):
         default=2, ge=2, description="RocksDB memtables per table partition (one filling while one flushes)"
     )
     stream_rocksdb_block_cache_bytes: int = Field(
-        default=1_048_576, ge=0, description="RocksDB block cache per table partition (reads of flushed entries)"
+        default=8_388_608, ge=1_048_576,
+        description="the one RocksDB block cache of the worker's tables, all partitions (flushed entries read, and "
+                    "every table file's index and filter blocks)",
     )
     stream_batch_max_records: int = Field(
         default=500, ge=1,

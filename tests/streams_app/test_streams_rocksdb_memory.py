@@ -1,8 +1,9 @@
 """The worker's RocksDB tables keep bounded memory (issue 18's soak: the stream worker grew 40 MiB an hour).
 
-Faust's defaults give every table partition 3 memtables of 64 MiB and a 2 GiB block cache, so entries stay in
-memory until 64 MiB of them have been written to that one partition; the worker's settings bound both. No broker
-needed: the test opens one partition's database the way Faust does and writes into it directly.
+Faust's defaults give every table partition 3 memtables of 64 MiB and a 2 GiB block cache of its own, so entries
+stay in memory until 64 MiB of them have been written to that one partition, and index and filter blocks stay outside
+any cache; the worker bounds the memtables and gives all its databases one block cache that holds index and filters
+too. No broker needed: the tests open partitions' databases the way Faust does and write into them directly.
 """
 
 from __future__ import annotations
@@ -39,8 +40,30 @@ def test_each_table_partition_flushes_its_entries_to_disk_past_the_memtable_boun
         assert db[b"evt_00000000000000000000"] == json.dumps([1_700_000_000_000, 0, 0]).encode()
 
 
-def test_the_defaults_bound_every_table_partition_below_faust_s() -> None:
-    options = StreamSettings().rocksdb_options()
-    worst_case = options["max_write_buffer_number"] * options["write_buffer_size"] + options["block_cache_size"]
-    assert worst_case <= 2 * 2**20  # Faust's defaults: 3 x 64 MiB memtables + a 2 GiB cache per partition
+def test_every_table_partition_reads_through_one_block_cache_that_holds_index_and_filters(tmp_path: Path) -> None:
+    cache_bytes = 1_048_576
+    settings = StreamSettings(stream_data_dir=tmp_path, stream_rocksdb_write_buffer_bytes=MEMTABLE_BYTES,
+                              stream_rocksdb_block_cache_bytes=cache_bytes)
+    stream_app = build_app(settings, metrics=StreamMetrics(CollectorRegistry()))
+    dbs = [stream_app.app.tables[name].data._db_for_partition(p) for name in TABLE_NAMES for p in (0, 1)]
+    for d, db in enumerate(dbs):  # 8 databases of ~1.3 MiB each, flushed to table files, then all read back
+        for n in range(12_000):
+            db[f"obj_{d}_{n:012d}".encode()] = json.dumps([1_700_000_000_000 + n, d, n, "x" * 60]).encode()
+        db.flush()
+    for d, db in enumerate(dbs):
+        assert all(db[f"obj_{d}_{n:012d}".encode()] is not None for n in range(0, 12_000, 7))
+    usage = {db.property_int_value("rocksdb.block-cache-usage") for db in dbs}
+    capacity = {db.property_int_value("rocksdb.block-cache-capacity") for db in dbs}
+    assert capacity == {cache_bytes} and len(usage) == 1, (capacity, usage)  # one cache, seen from every database
+    assert 0 < usage.pop() <= cache_bytes * 1.1  # 8 x 1.3 MiB read through it, held to its capacity
+    outside = sum(db.property_int_value("rocksdb.estimate-table-readers-mem") for db in dbs)
+    assert outside < 128 * 1024, outside  # another ~115 KiB of index and filter blocks when they sit beside the cache
+
+
+def test_the_defaults_bound_the_worker_far_below_faust_s() -> None:
+    settings = StreamSettings()
+    options = settings.rocksdb_options()
+    memtables = len(TABLE_NAMES) * settings.topics.partitions * options["max_write_buffer_number"] * \
+        options["write_buffer_size"]
+    assert memtables + options["block_cache_size"] <= 16 * 2**20  # Faust's: 3 x 64 MiB + a 2 GiB cache per partition
     assert StreamSettings().rocksdb_options() is not StreamSettings().rocksdb_options()
