@@ -53,6 +53,11 @@ class DeliveredConfig:
     check_every_s: float = 2.0
     request_timeout_s: float = 5.0
     retry_every_s: float = 5.0  # a consumer that failed to open is tried again after this
+    # The broker holds each fetch until this many bytes are there or this long has passed: the set needs to be
+    # current within seconds, not milliseconds, so one fetch a second instead of one per produce request
+    # (librdkafka's defaults, 1 byte and 500 ms, answer as soon as anything arrives).
+    fetch_min_bytes: int = 1_048_576
+    fetch_wait_ms: int = 1000
 
 
 def envelope_id(value: bytes | None, codec: AvroCodec) -> tuple[str, str | None] | None:
@@ -197,7 +202,7 @@ class DeliveredEvents:
                 self._pending = None
         if self._pending is None and (self._covered_at is None or now - self._covered_at >= self.config.check_every_s):
             try:
-                ends = {p: self._end(consumer, p) for p in self._next}
+                ends = self._ends(consumer, list(self._next))
             except KafkaException as exc:  # the broker did not answer: not current until it does
                 self._broker_error(exc.args[0])
                 return
@@ -207,10 +212,21 @@ class DeliveredEvents:
                     self._covered_at = now
                 self._pending = None
 
-    def _end(self, consumer: Consumer, partition: int) -> int:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition),
-                                                    timeout=self.config.request_timeout_s, cached=False)
-        return int(high)
+    def _ends(self, consumer: Consumer, partitions: list[int]) -> dict[int, int]:
+        """The broker's end offsets of `partitions`, asked now: one ListOffsets request (timestamp -1, "latest") for
+        all of them where `get_watermark_offsets` sends one per partition; KafkaException on any error."""
+        if not partitions:
+            return {}
+        found = consumer.offsets_for_times([TopicPartition(self.topic, p, OFFSET_END) for p in partitions],
+                                           timeout=self.config.request_timeout_s)
+        ends: dict[int, int] = {}
+        for tp in found:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            if tp.offset < 0:
+                raise KafkaException(KafkaError(KafkaError._NO_OFFSET, f"no end offset for partition {tp.partition}"))
+            ends[tp.partition] = int(tp.offset)
+        return ends
 
     def _open(self) -> Consumer | None:
         """A consumer assigned to every partition from `window_s` back (at most `max_ids` records), or None."""
@@ -218,7 +234,9 @@ class DeliveredEvents:
             return None
         consumer = Consumer({**self.kafka_conf, "group.id": f"paysync-poller-delivered-{uuid.uuid4().hex}",
                              "enable.auto.commit": False, "enable.auto.offset.store": False,
-                             "auto.offset.reset": "error", "error_cb": self._broker_error, "log_level": 3})
+                             "auto.offset.reset": "error", "error_cb": self._broker_error, "log_level": 3,
+                             "fetch.min.bytes": self.config.fetch_min_bytes,
+                             "fetch.wait.max.ms": self.config.fetch_wait_ms})
         try:
             starts = self._starts(consumer)
         except (KafkaException, LookupError) as exc:
@@ -242,11 +260,12 @@ class DeliveredEvents:
         found = consumer.offsets_for_times([TopicPartition(self.topic, p, since_ms) for p in partitions],
                                            timeout=self.config.request_timeout_s)
         per_partition = max(1, self.config.max_ids // len(partitions))
+        ends = self._ends(consumer, partitions)
         starts: dict[int, int] = {}
         for tp in found:
             if tp.error is not None:
                 raise KafkaException(tp.error)
-            end = self._end(consumer, tp.partition)
+            end = ends[tp.partition]
             first = end if tp.offset < 0 or tp.offset == OFFSET_END else tp.offset
             starts[tp.partition] = max(first, end - per_partition)
         return starts

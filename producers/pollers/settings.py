@@ -66,9 +66,28 @@ class PollerSettings(PaysyncSettings):
         default=5, ge=0, description="with poll_skip_delivered: the events tail leaves events created this recently to "
                                      "the next poll, so their webhooks reach the topic first and the poller's copy is "
                                      "dropped (events the webhooks missed arrive one poll later); 0 = off")
+    poll_delivered_fetch_wait_ms: int = Field(
+        default=1000, ge=0, le=10_000,
+        description="the delivered-events reader's fetch.wait.max.ms: the broker answers its fetch after this long "
+                    "unless poll_delivered_fetch_min_bytes arrived first (librdkafka's default: 500); at most half of "
+                    "poll_delivered_max_behind_s")
+    poll_delivered_fetch_min_bytes: int = Field(
+        default=1_048_576, ge=1, le=52_428_800,
+        description="the delivered-events reader's fetch.min.bytes (librdkafka's default: 1, an answer per produce "
+                    "request): with 1 MiB the reader fetches about once per poll_delivered_fetch_wait_ms")
     poll_delivered_max_behind_s: float = Field(
         default=30.0, gt=0, description="the ids are used only while the poller's consumer confirmed at most this long "
                                         "ago that it had read stripe.events to its end; otherwise all is published")
+
+    @model_validator(mode="after")
+    def _delivered_fetch_within_behind(self) -> "PollerSettings":
+        """A reader whose fetches wait longer than half the staleness bound would keep the set from being current."""
+        if self.poll_delivered_fetch_wait_ms > self.poll_delivered_max_behind_s * 500:
+            raise ValueError(
+                f"{env_name(type(self), 'poll_delivered_fetch_wait_ms')}={self.poll_delivered_fetch_wait_ms} is above "
+                f"half of {env_name(type(self), 'poll_delivered_max_behind_s')} ({self.poll_delivered_max_behind_s} s): "
+                "the delivered-events set would rarely be current, so every listed event would be published")
+        return self
 
     @model_validator(mode="after")
     def _within_sandbox_limit(self) -> "PollerSettings":

@@ -42,5 +42,7 @@ def open_delivered_events(settings: PollerSettings, kafka_conf: dict[str, Any]) 
     if not settings.poll_skip_delivered:
         return None
     config = DeliveredConfig(window_s=settings.poll_delivered_window_s, max_ids=settings.poll_delivered_max_ids,
-                             max_behind_s=settings.poll_delivered_max_behind_s)
+                             max_behind_s=settings.poll_delivered_max_behind_s,
+                             fetch_min_bytes=settings.poll_delivered_fetch_min_bytes,
+                             fetch_wait_ms=settings.poll_delivered_fetch_wait_ms)
     return DeliveredEvents(kafka_conf, STRIPE_EVENTS.full_name(settings.topics.prefix), config).start()
