@@ -92,6 +92,11 @@ class SinkSettings(PaysyncSettings):
                                 "flight (after a short gather), instead of waiting for the max age")
     sink_gather_ms: float = Field(default=5.0, ge=0, le=1000, description="how long an adaptive flush waits for more "
                                   "messages before writing (the consumer's ready messages are taken regardless)")
+    sink_fetch_wait_ms: int = Field(default=200, ge=0, le=10_000, description="the consumer's fetch.wait.max.ms: the "
+                                    "broker answers a fetch after this long unless sink_fetch_min_bytes arrived first "
+                                    "(the most latency it adds; librdkafka's default: 500)")
+    sink_fetch_min_bytes: int = Field(default=65_536, ge=1, le=52_428_800, description="the consumer's fetch.min.bytes "
+                                      "(librdkafka's default 1 answers a fetch per stream produce request)")
     sink_bulk_threshold: int = Field(default=2_000, ge=1, description="records of one object at which Bulk 2.0 is used")
     sink_composite: bool = Field(default=True, description="pack several objects' upserts into one Composite call")
     sink_collection_size: int = Field(default=200, ge=1, le=200, description="records per Collections call")

@@ -87,6 +87,8 @@ class Sink:
             # small per-partition fetches interleave the partitions, so parents (keyed elsewhere) arrive
             # close to their children instead of after a whole partition's backlog
             "max.partition.fetch.bytes": 128 * 1024,
+            "fetch.wait.max.ms": self.s.sink_fetch_wait_ms,
+            "fetch.min.bytes": self.s.sink_fetch_min_bytes,
         })
         self.producer = Producer({**base, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
         topics = [self.topic, self.dlq_topic] if self.s.sink_streams_dead_letters else [self.topic]
