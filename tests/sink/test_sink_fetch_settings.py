@@ -14,7 +14,7 @@ from sinks import sink as sink_module
 from sinks.settings import SinkSettings
 from sinks.sink import Sink
 
-DEFAULT_WAIT, DEFAULT_MIN = 200, 65_536
+DEFAULT_WAIT, DEFAULT_MIN = 500, 1
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **values: object) -> SinkSettings:
