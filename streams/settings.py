@@ -57,8 +57,9 @@ class StreamSettings(PaysyncSettings):
     # of 64 MiB and a 2 GiB block cache, which hold every write in memory for hours at 20 events/s. Bounded, the worker
     # holds at most tables x partitions x write buffers x size in memtables (6 MiB at 6 partitions) plus ONE block
     # cache for all its databases, in which every table file's index and filter blocks count too
-    # (`streams.faust_internals.SharedCacheOptions`): a cache per database, with index and filters outside it, grew
-    # with the state. 128 KiB memtables fill within minutes at 20 events/s and cost a flush every few seconds per
+    # (`streams.faust_internals.SharedCacheOptions`): a cache per database, with index and filters outside it, can
+    # grow with the state and the partition count (the soak's growth was another: table keys, `ExactSizeJson`).
+    # 128 KiB memtables fill within minutes at 20 events/s and cost a flush every few seconds per
     # partition at 1,000 events/s. Reads the cache misses are served from the OS page cache (RocksDB's wiki: a
     # smaller block cache does not mean more IO, the page cache keeps the compressed blocks).
     stream_rocksdb_write_buffer_bytes: int = Field(
