@@ -118,10 +118,7 @@ class StreamApp:
 
 def _processor(settings: StreamSettings, tables: dict[str, Any], mapper: Mapper | None, codec: AvroCodec,
                metrics: StreamMetrics) -> Processor:
-    retention = Retention(
-        dedupe_ms=int(settings.stream_dedupe_retention_days * 86_400_000),
-        payout_ms=int(settings.stream_payout_retention_hours * 3_600_000),
-    )
+    retention = Retention(payout_ms=int(settings.stream_payout_retention_hours * 3_600_000))
     views = Tables(**{name: TableView(table) for name, table in tables.items()})
     return Processor(mapper or RealMapper(settings.mapping), codec, metrics, views, retention)
 
@@ -247,12 +244,11 @@ def build_app(
         return processor.on_payout_bytes(key, value, clocks["payouts"].now_ms, origin)
 
     app.agent(events_topic, concurrency=1, name="events")(
-        _agent(intake, on_event, "events", metrics, batching, clocks["events"], backlog,
-               lambda p: sweeper.sweep("dedupe", p)))
+        _agent(intake, on_event, "events", metrics, batching, clocks["events"], backlog))
     app.agent(bts_topic, concurrency=1, name="balance")(
         _agent(intake, on_balance_transaction, "balance_transactions", metrics, batching, clocks["balance"],
                backlog))
     app.agent(payout_topic, concurrency=1, name="payouts")(
         _agent(intake, on_payout, "payouts", metrics, batching, clocks["payouts"], backlog,
-               lambda p: sweeper.sweep("payouts", p)))
+               sweeper.sweep))
     return StreamApp(app=app, processor=processor, settings=settings, watch=watch.watch)

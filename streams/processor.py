@@ -1,30 +1,38 @@
-"""The stream worker's decisions, free of Kafka: dedupe, order guard, mapping, payout joins, dead letters.
+"""The stream worker's decisions, free of Kafka: order guard, mapping, payout joins, dead letters.
 
 Each `on_*` method takes one input record (raw bytes plus where it came from) and the tables it owns
 (any `MutableMapping`: Faust tables in the worker, dicts in tests) and returns a `Step` (outputs to
 produce + table writes) without changing anything; `apply(step)` performs the writes. The worker sends
 the outputs and applies the writes at once, without waiting for the broker's acknowledgements.
 
+Copies: a version is `(created, lifecycle rank, event id)` (`core.order`), so a copy of an event applied (same
+event id, same snapshot) has the very version of the `versions` entry it wrote and the order guard drops it
+(a duplicate); a copy of an event older than the one applied is stale. No table of event ids is kept: a mapped
+event writes one entry, its object's version; a dropped, skipped or dead-lettered one writes none.
+
 Crash safety (at-least-once without per-record acks):
-1. Every dedupe / version / balance-transaction / payout entry stores the origin (partition, offset) of
-   the input record that wrote it.
+1. Every version / balance-transaction / payout entry stores the origin (partition, offset) of the input
+   record that wrote it.
 2. Faust commits an input offset only after `app.producer.flush()` has waited for every record produced
    so far (outputs and changelog), so every output of a committed record is durable. A failed delivery
    stops the worker before the next commit (see `streams.app`), so a flush never covers a lost output.
 3. Anything not committed is delivered again after a crash or a rebalance, in partition order. Its table
-   entries may have survived (RocksDB, or a changelog record that was delivered) while its outputs were
-   lost. When such a record meets an entry carrying its *own* origin, written by an earlier process, it
-   is treated as not yet emitted and its outputs are produced again (upserts are idempotent by external
-   id; a payout reconciliation is recomputed from the stored state, which already holds the record).
-   Within one process the same origin means the record was already handed to this process's producer:
-   a duplicate, as before.
+   entry may have survived (RocksDB, or a changelog record that was delivered) while its outputs were
+   lost. When such a record meets an entry carrying its *own* origin and its own content (for an event:
+   its version), written by an earlier process, it is treated as not yet emitted and its outputs are
+   produced again (upserts are idempotent by external id; a payout reconciliation is recomputed from the
+   stored state, which already holds the record). Within one process the same origin means the record
+   was already handed to this process's producer: a duplicate, as before.
 4. An entry whose origin is *later* in the same partition was written by an uncommitted record that will
    itself be replayed after this one (and will re-emit, by 3): this record is treated as stale, so the
    replay never sends an older snapshot over a newer one. Each event carries the object's full snapshot,
    so the newer record's outputs supersede this one's, exactly as in the in-order run.
 5. An entry from an earlier offset (or another partition, or without an origin: tables written before
-   origins existed) is the state before this record: the ordinary rules apply. A true duplicate (same
-   event id, other origin) is dropped; an older version is stale.
+   origins existed) is the state before this record: the ordinary rules apply. A copy of the event
+   applied (same version, other origin) is a duplicate; an older version is stale.
+Points 3-5 hold for an event with its one `versions` entry alone: the entry either survived with this record's
+origin (re-emit) or holds what an earlier or later record wrote (the ordinary rule, or stale); no second entry
+can disagree with it.
 
 The tables and their entry formats are in `streams.table_entries`; the payout join in `streams.payout_join`.
 """
@@ -37,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from core.version import Version
 from paysync.codec import AvroCodec, CodecError
 from paysync.topics import STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from streams.metrics import StreamMetrics
@@ -45,7 +54,7 @@ from streams.payout_join import PayoutJoin, header_message, member_message
 from streams.ports import Mapper
 from streams.steps import Input, Recorder, Step
 from streams.table_entries import (
-    Handled, Retention, Tables, Writer, bt_parts, bt_signature, dedupe_parts, version_parts, writer_of,
+    Handled, Retention, Tables, Writer, bt_parts, bt_signature, version_parts, writer_of,
 )
 
 __all__ = ["Processor", "Retention", "Step", "Tables"]
@@ -105,7 +114,11 @@ class Processor:
     # stripe.events ---------------------------------------------------------------------------
 
     def on_event(self, key: bytes | None, value: bytes | None, origin: Origin, now_ms: int) -> Step:
-        """Dedupe, guard, map one `stripe.events` record; payout events also feed the payout join."""
+        """Guard and map one `stripe.events` record; payout events also feed the payout join.
+
+        A mapped event writes one table entry (its object's version); a dropped one (a copy, or older than what is
+        applied), a skipped or a dead-lettered one writes none.
+        """
         m = self.metrics
         record = Input(EVENTS, origin, key, value)
         received = self._receive(record, self._events_schema, now_ms)
@@ -113,10 +126,6 @@ class Processor:
             return received
         env, handled_here = received
         event_id, object_id, object_type = env["event_id"], env["object_id"], env["object_type"]
-        if self._is_duplicate(event_id, origin, handled_here, now_ms):
-            m.child(m.duplicates, EVENTS).inc()
-            return Step()
-        dedupe_entry = [now_ms, origin.partition, origin.offset]
         if env.get("thin"):
             m.child(m.skipped, EVENTS, "thin_event").inc()
             return Step()
@@ -129,48 +138,35 @@ class Processor:
         except (ValueError, KeyError, TypeError) as exc:
             return self._recorder.dead(record, "invalid", "BAD_EVENT_JSON", str(exc), event_id, object_id)
         meta: dict[str, Any] = {}
+        dropped: list[Any] = []
         mapped = self._recorder.map_or_dead(
-            record, lambda: self._guarded_map(object_type, obj, env, origin, handled_here, meta),
+            record, lambda: self._guarded_map(object_type, obj, env, origin, handled_here, meta, dropped),
             event_id, object_id)
         if isinstance(mapped, Step):
             return mapped
-        if not meta:  # the order guard found it stale
-            m.child(m.stale, EVENTS).inc()
-            return Step(writes=[("dedupe", event_id, dedupe_entry)])
+        if dropped:
+            m.child(dropped[0], EVENTS).inc()
+            return Step()
         outputs = [stamp_upsert(u, origin, env["received_at"]) for u in mapped]
         if object_type == "payout":
             outputs.append(header_message(obj, object_id, meta, origin, env["received_at"]))
         self._recorder.count_upserts(outputs, EVENTS)
-        return Step(outputs, [("versions", object_id, [meta["version"], origin.partition, origin.offset]),
-                              ("dedupe", event_id, dedupe_entry)])
-
-    def _is_duplicate(self, event_id: str, origin: Origin, handled_here: bool, now_ms: int) -> bool:
-        """Whether `event_id` was seen before this record, within the retention."""
-        seen = self.tables.dedupe.get(event_id)
-        if seen is None:
-            return False
-        seen_ms, seen_partition, seen_offset = dedupe_parts(seen)
-        writer = writer_of(seen_partition, seen_offset, origin, True, handled_here)
-        return writer is Writer.EARLIER and now_ms - seen_ms < self.retention.dedupe_ms
+        return Step(outputs, [("versions", object_id, [meta["version"], origin.partition, origin.offset])])
 
     def _guarded_map(self, object_type: str, obj: dict[str, Any], env: dict[str, Any], origin: Origin,
-                     handled_here: bool, meta: dict[str, Any]) -> list[dict[str, Any]]:
-        """The order guard, then the mapping: fills `meta` and returns the upserts; leaves `meta` empty when stale."""
+                     handled_here: bool, meta: dict[str, Any], dropped: list[Any]) -> list[dict[str, Any]]:
+        """The order guard, then the mapping: fills `meta` and returns the upserts, or returns [] with the counter
+        of the drop (duplicates or stale) in `dropped`."""
         event_id, object_id = env["event_id"], env["object_id"]
         if str(env.get("event_type") or "").endswith(".deleted") and obj.get("deleted") is not True:
             # `invoice.deleted` carries the draft as it was: the deletion must outrank a same-second draft event
             obj = {**obj, "deleted": True}
         version = self.mapper.version_of(object_type, obj, env["created"], event_id)
         encoded = self.mapper.encode_version(version)
-        applied_entry = self.tables.versions.get(object_id)
-        if applied_entry is not None:
-            applied_text, at_partition, at_offset = version_parts(applied_entry)
-            writer = writer_of(at_partition, at_offset, origin, applied_text == encoded, handled_here)
-            if writer is Writer.LATER or (
-                writer is Writer.EARLIER
-                and not self.mapper.is_newer(version, self.mapper.decode_version(applied_text))
-            ):
-                return []
+        counter = self._dropped_by_guard(object_id, version, encoded, origin, handled_here)
+        if counter is not None:
+            dropped.append(counter)
+            return []
         event_meta = {
             "event_id": event_id, "event_type": env["event_type"], "created": env["created"],
             "account": env.get("account"), "livemode": env["livemode"], "version": encoded,
@@ -178,6 +174,29 @@ class Processor:
         upserts = self.mapper.map_object(object_type, obj, event_meta)
         meta.update(event_meta)
         return upserts
+
+    def _dropped_by_guard(self, object_id: str, version: Version, encoded: str, origin: Origin,
+                          handled_here: bool) -> Any:
+        """The counter to count this record under when the order guard drops it, else None.
+
+        The version holds the event id, so an applied entry with the same encoded version was written by a copy of
+        this event: written earlier, this record is a duplicate. Any other drop (older than the applied version, or
+        an entry of a later record of the partition) is stale.
+        """
+        applied_entry = self.tables.versions.get(object_id)
+        if applied_entry is None:
+            return None
+        applied_text, at_partition, at_offset = version_parts(applied_entry)
+        same = applied_text == encoded
+        writer = writer_of(at_partition, at_offset, origin, same, handled_here)
+        if writer is Writer.LATER:
+            return self.metrics.stale
+        if writer is Writer.EARLIER:
+            if same:
+                return self.metrics.duplicates
+            if not self.mapper.is_newer(version, self.mapper.decode_version(applied_text)):
+                return self.metrics.stale
+        return None
 
     # stripe.balance_transactions ---------------------------------------------------------------
 
@@ -248,10 +267,6 @@ class Processor:
                 table[key] = value
 
     # expiry --------------------------------------------------------------------------------------
-
-    def dedupe_expired(self, entry: Any, now_ms: int) -> bool:
-        """Whether a dedupe entry is older than the retention."""
-        return now_ms - dedupe_parts(entry)[0] >= self.retention.dedupe_ms
 
     def payout_closed(self, state: Any, now_ms: int) -> dict[str, Any] | None:
         """The small closed marker replacing a payout reconciled longer ago than the retention, else None."""

@@ -13,7 +13,7 @@ from paysync.paths import state_dir
 from paysync.settings import COMPOSED_CONFIG, KafkaConnection, PaysyncSettings, TopicSettings
 
 
-TABLE_NAMES = ("dedupe", "versions", "bts", "payouts")  # the worker's RocksDB tables
+TABLE_NAMES = ("versions", "bts", "payouts")  # the worker's RocksDB tables
 
 
 class StreamSettings(PaysyncSettings):
@@ -55,7 +55,7 @@ class StreamSettings(PaysyncSettings):
     )
     # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers
     # of 64 MiB and a 2 GiB block cache, which hold every write in memory for hours at 20 events/s. Bounded, the worker
-    # holds at most tables x partitions x write buffers x size in memtables (6 MiB at 6 partitions) plus ONE block
+    # holds at most tables x partitions x write buffers x size in memtables (4.5 MiB at 6 partitions) plus ONE block
     # cache for all its databases, in which every table file's index and filter blocks count too
     # (`streams.faust_internals.SharedCacheOptions`): a cache per database, with index and filters outside it, can
     # grow with the state and the partition count (the soak's growth was another: table keys, `ExactSizeJson`).
@@ -85,14 +85,11 @@ class StreamSettings(PaysyncSettings):
     stream_event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop", description="event loop of the worker (uvloop: less per-record overhead)"
     )
-    stream_dedupe_retention_days: float = Field(
-        default=35.0, gt=0, description="how long event ids are remembered (≥ 30 d Events API + 3 d webhook retries)"
-    )
     stream_payout_retention_hours: float = Field(
         default=72.0, gt=0, description="how long a reconciled payout keeps its member details"
     )
     stream_sweep_interval_s: float = Field(default=3600.0, gt=0, description="seconds between expiry sweeps per partition")
-    stream_sweep_batch: int = Field(default=5000, ge=1, description="max keys deleted per sweep step")
+    stream_sweep_batch: int = Field(default=5000, ge=1, description="max payouts closed per sweep step")
     stream_session_timeout_s: float = Field(
         default=20.0, gt=0, description="consumer session timeout: how soon a dead worker's partitions move"
     )

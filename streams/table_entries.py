@@ -1,8 +1,8 @@
 """The stream worker's tables, the format of their entries, and who wrote an entry (the crash-safety rules).
 
 Tables (values are JSON-able; the trailing `partition, offset` is the writer's origin):
-- `dedupe`:   event id -> [first-seen ms, partition, offset] (forgotten after the retention).
-- `versions`: Stripe object id -> [encoded order-guard version, partition, offset].
+- `versions`: Stripe object id -> [encoded order-guard version, partition, offset] (kept for good: the version
+              holds the event id, so it is also what drops a copy of the event that wrote it).
 - `bts`:      balance transaction id -> [has payout, available, has count, payout id, status, count,
               partition, offset].
 - `payouts`:  payout id -> {amount, currency, version, meta, members{bt id: [amount, fee, net, currency]},
@@ -27,17 +27,15 @@ SIGNATURE_LEN = 6
 
 @dataclass(frozen=True)
 class Retention:
-    """How long table entries live (milliseconds)."""
+    """How long table entries keep their details (milliseconds): a reconciled payout's members."""
 
-    dedupe_ms: int = 35 * 24 * 3600 * 1000
     payout_ms: int = 72 * 3600 * 1000
 
 
 @dataclass
 class Tables:
-    """The four tables the processor reads and writes."""
+    """The three tables the processor reads and writes."""
 
-    dedupe: MutableMapping[str, Any] = field(default_factory=dict)
     versions: MutableMapping[str, Any] = field(default_factory=dict)
     bts: MutableMapping[str, Any] = field(default_factory=dict)
     payouts: MutableMapping[str, Any] = field(default_factory=dict)
@@ -82,11 +80,6 @@ class Handled:
         elif offset > span[1]:
             span[1] = offset
         return seen
-
-
-def dedupe_parts(value: Any) -> tuple[int, int, int]:
-    """(first-seen ms, partition, offset) of a dedupe entry."""
-    return int(value[0]), int(value[1]), int(value[2])
 
 
 def version_parts(value: Any) -> tuple[str, int, int]:

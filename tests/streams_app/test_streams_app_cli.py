@@ -22,11 +22,11 @@ def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PAYSYNC_TOPIC_PREFIX", "acme.")
     monkeypatch.setenv("PAYSYNC_STREAM_APP_ID", "from-env")
-    monkeypatch.setenv("PAYSYNC_STREAM_DEDUPE_RETENTION_DAYS", "40")
+    monkeypatch.setenv("PAYSYNC_STREAM_PAYOUT_RETENTION_HOURS", "40")
     settings = load_settings(_parser().parse_args(["--data-dir", str(tmp_path), "--partitions", "3"]))
     assert settings.app_id == "acme.from-env"
     assert settings.stream_data_dir == tmp_path and settings.topics.partitions == 3
-    assert settings.stream_dedupe_retention_days == 40
+    assert settings.stream_payout_retention_hours == 40
     settings = load_settings(_parser().parse_args(["--app-id", "flag"]))
     assert settings.app_id == "acme.flag"
 
@@ -43,7 +43,8 @@ def test_the_app_declares_prefixed_topics_and_its_tables(monkeypatch: pytest.Mon
     conf = stream_app.app.conf
     assert conf.processing_guarantee.value == "at_least_once"
     assert conf.consumer_auto_offset_reset == "earliest" and not conf.web_enabled
-    assert set(stream_app.app.tables) == set(TABLE_NAMES)
+    assert set(stream_app.app.tables) == set(TABLE_NAMES) == {"versions", "bts", "payouts"}  # no event-id table
+    assert settings.changelog_topics == [f"acme.paysync-streams-{t}-changelog" for t in ("versions", "bts", "payouts")]
     sources = {t for agent in stream_app.app.agents.values() for t in agent.channel.topics}
     assert {"acme.stripe.events", "acme.stripe.balance_transactions", "acme.paysync-streams-payout-join"} <= sources
     assert all(agent.concurrency == 1 for agent in stream_app.app.agents.values())

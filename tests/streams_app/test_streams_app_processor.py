@@ -1,4 +1,5 @@
-"""The stream worker's decisions without Kafka: dedupe, order guard, joins, reconciliation, dead letters, expiry."""
+"""The stream worker's decisions without Kafka: order guard (copies too), joins, reconciliation, dead letters,
+expiry."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from paysync.codec import AvroCodec
 from streams.metrics import StreamMetrics
 from streams.outputs import Origin, Target
 from streams.ports import RealMapper
-from streams.processor import Processor, Retention, Tables
+from streams.processor import Processor, Retention, Step, Tables
 from streams.settings import StreamSettings
 from streams_app_gen import Rec, encode, fold, generate, redeliver, run_in_process
 
@@ -49,8 +50,11 @@ def test_any_redelivery_order_folds_to_the_ordered_result(stream: list[Rec], see
     expected = fold(run_in_process(stream, _processor()))
     proc = _processor()
     assert fold(run_in_process(redeliver(stream, times=3, seed=seed), proc)) == expected
-    assert _count(proc, "paysync_stream_duplicates_dropped_total", input="events") >= 2 * sum(
-        1 for r in stream if r.kind == "events")
+    # every copy past the first is dropped: a duplicate of the entry it wrote, or stale after a newer event
+    dropped = _count(proc, "paysync_stream_duplicates_dropped_total", input="events") + _count(
+        proc, "paysync_stream_stale_dropped_total", input="events")
+    assert dropped >= 2 * sum(1 for r in stream if r.kind == "events")
+    assert _count(proc, "paysync_stream_duplicates_dropped_total", input="events") > 0
 
 
 def test_every_payout_reconciles_with_exact_sums(stream: list[Rec]) -> None:
@@ -107,17 +111,52 @@ def test_tables_change_only_when_the_step_is_applied(stream: list[Rec]) -> None:
     proc = _processor()
     rec = stream[0]
     step = proc.on_event(rec.key.encode(), encode(proc.codec, rec), ORIGIN, NOW)
-    assert step.outputs and not proc.tables.dedupe and not proc.tables.versions
+    assert step.outputs and not proc.tables.versions
     proc.apply(step)
-    assert rec.value["event_id"] in proc.tables.dedupe and rec.value["object_id"] in proc.tables.versions
+    assert rec.value["object_id"] in proc.tables.versions
 
 
-def test_event_ids_are_forgotten_after_the_retention(stream: list[Rec]) -> None:
-    proc = _processor(Retention(dedupe_ms=1000, payout_ms=1000))
-    assert _event(proc, stream[0], now=NOW)
-    assert _event(proc, stream[0], now=NOW + 500) == []
-    assert proc.dedupe_expired(proc.tables.dedupe[stream[0].value["event_id"]], NOW + 1000)
-    assert not proc.dedupe_expired(proc.tables.dedupe[stream[0].value["event_id"]], NOW + 999)
+def test_a_mapped_event_writes_one_table_entry_and_a_dropped_one_none(stream: list[Rec]) -> None:
+    created = next(r for r in stream if r.value.get("event_type") == "customer.created")
+    updated = next(r for r in stream if r.value.get("event_type") == "customer.updated"
+                   and r.value["object_id"] == created.value["object_id"])
+    proc = _processor()
+    steps = []
+    for offset, rec in enumerate([updated, updated, created]):
+        steps.append(proc.on_event(rec.key.encode(), encode(proc.codec, rec), Origin(ORIGIN.topic, 2, offset), NOW))
+        proc.apply(steps[-1])
+    version = proc.mapper.encode_version(proc.mapper.version_of(
+        "customer", json.loads(updated.value["raw_event"])["data"]["object"], updated.value["created"],
+        updated.value["event_id"]))
+    assert steps[0].outputs and steps[0].writes == [("versions", updated.value["object_id"], [version, 2, 0])]
+    assert steps[1] == steps[2] == Step()  # the copy and the older event: no output, no table write
+    assert proc.tables == Tables(versions={updated.value["object_id"]: [version, 2, 0]})
+
+
+def test_copies_are_dropped_as_duplicates_and_older_events_as_stale_without_an_event_id_table(
+    stream: list[Rec],
+) -> None:
+    by_object: dict[str, list[Rec]] = {}
+    for r in stream:
+        if r.kind == "events":
+            by_object.setdefault(r.value["object_id"], []).append(r)
+    oldest, middle, newest = next(recs for recs in by_object.values() if len(recs) >= 3)[:3]
+    proc = _processor()
+    late = NOW + 400 * 86_400_000  # no retention: a copy is recognised however late it comes
+    deliveries = [
+        (middle, NOW, "applied"), (middle, NOW, "duplicate"),  # an exact copy
+        (newest, NOW, "applied"), (middle, NOW, "stale"),  # a redelivery after another event of the object
+        (oldest, NOW, "stale"),  # an older event, first seen after newer ones
+        (newest, late, "duplicate"),
+    ]
+    for offset, (rec, now, verdict) in enumerate(deliveries):
+        step = proc.on_event(rec.key.encode(), encode(proc.codec, rec), Origin(ORIGIN.topic, 2, offset), now)
+        assert (bool(step.outputs), len(step.writes)) == ((True, 1) if verdict == "applied" else (False, 0))
+        proc.apply(step)
+    for name, verdict in (("applied", "applied"), ("duplicates_dropped", "duplicate"), ("stale_dropped", "stale")):
+        expected = sum(1 for _, _, v in deliveries if v == verdict)
+        assert _count(proc, f"paysync_stream_{name}_total", input="events") == expected, name
+    assert list(proc.tables.versions) == [newest.value["object_id"]]
 
 
 def test_reconciled_payouts_shrink_to_a_closed_marker_after_the_retention(stream: list[Rec]) -> None:
@@ -156,7 +195,9 @@ def test_malformed_objects_are_dead_lettered_with_the_event_id(stream: list[Rec]
     assert dead.target is Target.DEAD_LETTER
     assert dead.value["event_id"] == "evt_broken" and dead.value["error_kind"] == "invalid"
     assert dead.value["error_code"] == "BAD_CURRENCY"
-    assert "evt_broken" not in proc.tables.dedupe  # a replay after a fix is not a "duplicate"
+    assert not proc.tables.versions  # a replay after a fix is not a "duplicate"
+    fixed = Rec("events", charge.key, dict(charge.value, event_id="evt_broken"))
+    assert _event(proc, fixed) and _count(proc, "paysync_stream_duplicates_dropped_total", input="events") == 0
 
 
 def test_unknown_and_thin_events_are_skipped_and_counted(stream: list[Rec]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from streams_app_gen import Rec, expected_state, fold, generate, redeliver
@@ -80,11 +81,12 @@ def test_uncommitted_work_is_re_emitted_after_a_sigkill(
     workers.append(first)
     reader = upsert_reader(kafka_bootstrap, topic_prefix)
     assert wait_until(reader, lambda recs: fold(recs) == expected, timeout=120), "the first worker never caught up"
-    changelogs = [f"{group}-{t}-changelog" for t in ("dedupe", "versions", "bts", "payouts")]
+    changelogs = [f"{group}-{t}-changelog" for t in ("versions", "bts", "payouts")]
     settled = _stable(lambda: (first.metric("paysync_stream_processed_total"),
                                [_end_offsets(kafka_bootstrap, t) for t in changelogs]))
     assert wait_for(settled, timeout=60)
     assert first.metric("paysync_stream_processed_total") >= len(copies)
+    _assert_one_changelog_message_per_applied_record(kafka_bootstrap, group, first)
     first.kill()
     for topic in (STRIPE_EVENTS.full_name(topic_prefix), STRIPE_BALANCE_TRANSACTIONS.full_name(topic_prefix)):
         committed = _end_offsets(kafka_bootstrap, topic, group)
@@ -104,6 +106,20 @@ def test_uncommitted_work_is_re_emitted_after_a_sigkill(
     reader.close()
     # the restarted worker saw the first one's table entries: later copies were still dropped as duplicates
     assert second.metric("paysync_stream_duplicates_dropped_total") > 0
+
+
+def _assert_one_changelog_message_per_applied_record(bootstrap: str, group: str, worker: StreamWorker) -> None:
+    """The group's changelogs are its three tables', and an applied event or balance transaction wrote one
+    entry (its `versions` or `bts` one): no event-id table, nothing for a copy or a stale record."""
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    assert {t for t in topics if t.startswith(f"{group}-") and t.endswith("-changelog")} == {
+        f"{group}-{t}-changelog" for t in ("versions", "bts", "payouts")}
+    written = sum(sum(_end_offsets(bootstrap, f"{group}-{t}-changelog").values()) for t in ("versions", "bts"))
+    applied = sum(worker.metric(f'paysync_stream_applied_total{{input="{name}"}}')  # one label's sample
+                  for name in ("events", "balance_transactions"))
+    assert written == applied > 0
+    assert worker.metric("paysync_stream_duplicates_dropped_total") + worker.metric(
+        "paysync_stream_stale_dropped_total") > 0
 
 
 def _since(reader: Any, offsets: dict[int, int]) -> list[dict[str, Any]]:
