@@ -96,7 +96,7 @@ def main() -> int:
         worker.stop()
     size = _du(tmp / "data")
     print(f"table disk: {size / 1e6:.1f} MB for {n_events} events -> {size / n_events * 1e6 / 1e9:.2f} GB per million events "
-          "(RocksDB before compaction; dedupe + versions + balance transactions + payouts)")
+          "(RocksDB before compaction; versions + balance transactions + payouts)")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

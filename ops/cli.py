@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "webhook": ("producers.webhook.cli:main", "the Stripe webhook receiver"),
     "poll": ("producers.pollers.cli:main", "the Stripe events and balance-transaction pollers"),
     "backfill": ("producers.backfill:main", "publish Stripe history as source=backfill records"),
-    "stream": ("streams.cli:main", "a Faust stream worker (dedupe, order, map, payout joins)"),
+    "stream": ("streams.cli:main", "a Faust stream worker (order guard, map, payout joins)"),
     "sink": ("sinks.cli:main", "the Salesforce sink consumer"),
     "run": ("ops.run:main", "start the pipeline's components from configuration"),
     "demo": ("ops.demo:main", "the whole pipeline on local defaults, ending with reconciliation"),

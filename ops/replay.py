@@ -7,7 +7,7 @@ partition number, in order, through an idempotent producer. Each copy carries a 
 header (`topic/partition/offset`). The end is snapshotted before anything is produced, so
 re-driving a topic into itself stops where it started. Downstream is idempotent: upserts by
 external id (`salesforce.upserts`) land again harmlessly; `stripe.events` copies are dropped by the
-streams' event-id dedupe unless the streams' consumer group is reset instead (`--reset-group`).
+streams as copies of events already applied unless the streams' consumer group is reset instead (`--reset-group`).
 
 Reset: `--reset-group GROUP` sets the group's committed offsets on the topic (to an offset, a time,
 earliest or latest); the group must have no active member.

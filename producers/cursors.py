@@ -21,7 +21,8 @@ from producers.publisher import KafkaPublisher
 # Kafka refuses a record over `message.max.bytes` (1,000,000 by default, producer and broker alike). A poller's
 # `seen` ids (what its next sweep can list again) grow with the event rate times the horizon: ~90,000 ids at
 # 100 events/s over 15 minutes, about 3 MB of JSON. Only the newest are written; the in-memory set stays whole.
-# An id left out can only be published again after a restart, and the streams drop it by event id (dedupe).
+# An id left out can only be published again after a restart, and the streams drop it as a copy of an event already
+# applied.
 MAX_PERSISTED_SEEN = 4_000  # per map: the events poller keeps one per type group (3), ~180 KB each
 
 

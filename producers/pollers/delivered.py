@@ -1,12 +1,13 @@
 """The ids of events already durable on `stripe.events`, so the events poller does not publish them again (issue 16).
 
 The webhook receiver usually publishes an event seconds before the poller lists it; the poller's copy then costs a
-broker write, a stream decode and a dedupe lookup, only to be dropped by the streams as a duplicate. A
-`DeliveredEvents` reads `stripe.events` itself (a consumer without a group: `assign()` from `window_s` back, at most
-`max_ids` records in all, nothing committed) and keeps the event ids it *read back* from the topic for `window_s`
-(by record timestamp, at most `max_ids`, oldest forgotten first). Read back means durable: a consumer only gets
-records below the high watermark, i.e. written to every in-sync replica (the producers send with acks=all). An id
-that was merely sent (by the receiver, or by the poller itself) is not in the set until it is read back.
+broker write, a stream decode and a version lookup, only to be dropped by the streams as a copy of an event already
+applied. A `DeliveredEvents` reads `stripe.events` itself (a consumer without a group: `assign()` from `window_s`
+back, at most `max_ids` records in all, nothing committed) and keeps the event ids it *read back* from the topic
+for `window_s` (by record timestamp, at most `max_ids`, oldest forgotten first). Read back means durable: a consumer
+only gets records below the high watermark, i.e. written to every in-sync replica (the producers send with
+acks=all). An id that was merely sent (by the receiver, or by the poller itself) is not in the set until it is read
+back.
 
 Never drop on doubt: `already_on_topic()` answers "none" unless the set is *current*: the consumer confirmed, at most
 `max_behind_s` ago, that it had read every partition up to the end offsets the broker reported (`covered_at`). A
@@ -18,8 +19,8 @@ A listed copy is dropped only when the copy read back was rendered at the same A
 envelope): a webhook endpoint at another version (a legacy or Connect endpoint) renders the object in another shape,
 which the streams may have dead-lettered where the listed copy maps; that listed copy is still published.
 
-Only snapshot events are remembered: a thin event on the topic (`thin`) is skipped by the streams without a dedupe
-entry, so the listed snapshot must still be published. Each record is decoded as the streams decode it
+Only snapshot events are remembered: a thin event on the topic (`thin`) is skipped by the streams without writing a
+version, so the listed snapshot must still be published. Each record is decoded as the streams decode it
 (`envelope_id`, ~10 µs for a 3 KB record: reading only the front of the Avro body saved ~2 µs in Python and would
 remember the ids of records the streams cannot decode); a record that does not decode is not remembered.
 """

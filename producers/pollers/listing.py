@@ -12,7 +12,7 @@ Two kinds of poll:
   newest first with `starting_after`. The cursor never passes the visibility horizon:
   `cursor = min(newest created seen, start of the previous sweep - horizon_s)`, so an entry that becomes
   visible up to `horizon_s` after its `created` is listed by the next sweep at the latest. Re-listed
-  copies are dropped by the `seen` ids (and, after a crash, by the streams' dedupe on id).
+  copies are dropped by the `seen` ids (and, after a crash, by the streams as copies of events already applied).
 
 `hold_newest_s` (events poller with the delivered-events set only): the tail stops before entries created in the
 last `hold_newest_s` seconds and leaves its anchor on the newest older entry, so the next tail lists them again, and

@@ -56,7 +56,7 @@ class PollerSettings(PaysyncSettings):
     poll_skip_delivered: bool = Field(
         default=True, description="do not publish a listed event whose id the poller read back from stripe.events "
                                   "(usually the webhook's copy, durable there): saves a broker write, a stream decode "
-                                  "and a dedupe lookup per copy; off = publish every listed event")
+                                  "and a version lookup per copy; off = publish every listed event")
     poll_delivered_window_s: float = Field(
         default=1200.0, gt=0, description="how long an id read back is remembered (longer than the visibility horizon "
                                           "plus a sweep interval, so a late sweep's copies are caught too)")

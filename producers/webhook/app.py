@@ -2,7 +2,8 @@
 
 Order of checks: content type (415), size (413), signature (400), JSON and event shape (400), then
 publish and await the broker's ack: 200 only after it, 503 when the broker is unreachable or slower
-than the publish deadline (Stripe retries; a 503'd event may still land once: streams dedupe).
+than the publish deadline (Stripe retries; a 503'd event may still land once: the streams drop it as a copy
+of an event already applied).
 Every refusal answers a JSON `{"error": reason, "message": …}` and is counted by reason.
 """
 
