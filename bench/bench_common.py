@@ -1,17 +1,28 @@
-"""What the benchmark's phases share: the repository root, the traffic shape, printing, and the probes
-(process CPU and RSS, Prometheus scrapes and histogram quantiles, consumer-group lag, percentiles)."""
+"""What the benchmark's phases share: the repository root, the traffic shape, printing, the probes (process CPU
+and RSS, Prometheus scrapes, their deltas and histogram quantiles, consumer-group lag, percentiles) and the
+pipeline under test started and warmed (`start_pipeline`, `drive`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
+
+from emulators.stripe_simulator.engine import Engine
+from emulators.stripe_simulator.params import ScenarioParams
+from ops.pipeline import LocalPipeline, Quiet
+from paysync.settings import settings_env
+from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
+from producers.pollers.settings import PollerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -57,6 +68,15 @@ def metric_sum(metrics: dict[str, Any], family: str, sample_suffix: str = "_tota
                if name.endswith(sample_suffix) and all(lab.get(k) == w for k, w in labels.items())))
 
 
+def scrape_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """`after` minus `before` (two `scrape`s), sample by sample: counters and histogram buckets of the window."""
+    out: dict[str, Any] = {}
+    for family, samples in after.items():
+        was = {(name, tuple(sorted(lab.items()))): v for lab, v, name in before.get(family, [])}
+        out[family] = [(lab, v - was.get((name, tuple(sorted(lab.items()))), 0.0), name) for lab, v, name in samples]
+    return out
+
+
 def histogram_quantiles(metrics: dict[str, Any], family: str) -> dict[str, float | None]:
     """p50/p99 by linear interpolation inside the Prometheus buckets, plus the shares at or under 1 s and 2 s."""
     buckets = sorted(((float(lab["le"]), v) for lab, v, name in metrics.get(family, []) if name.endswith("_bucket")),
@@ -84,16 +104,19 @@ def histogram_quantiles(metrics: dict[str, Any], family: str) -> dict[str, float
 
 
 class Lag:
-    """Committed-offset lag of consumer groups, polled often.
+    """Committed-offset lag of consumer groups, probed cheaply.
 
-    A Consumer per group (never subscribed, so it never joins) reads committed offsets and watermarks. Not the
-    AdminClient: `list_consumer_group_offsets` can segfault librdkafka while a fresh broker's group coordinator is
-    not ready yet (confluent-kafka-python#1982).
+    One probe of several groups (`many`) is one ListOffsets request for the end offsets of every partition
+    (`offsets_for_times` at "latest", where `get_watermark_offsets` sends one per partition) and one OffsetFetch
+    per group; the partitions of a topic are asked once (Metadata) and kept. Committed offsets are read by a
+    Consumer per group that never subscribes, so it never joins. Not the AdminClient: `list_consumer_group_offsets`
+    can segfault librdkafka while a fresh broker's group coordinator is not ready yet (confluent-kafka-python#1982).
     """
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.consumers: dict[str, Consumer] = {}
+        self.partitions: dict[str, list[int]] = {}
 
     def _consumer(self, group: str) -> Consumer:
         if group not in self.consumers:
@@ -101,21 +124,40 @@ class Lag:
                                               "enable.auto.commit": False})
         return self.consumers[group]
 
-    def of(self, group: str, topics: list[str]) -> int | None:
-        """Records not yet committed; None while the broker cannot tell (e.g. NOT_COORDINATOR on a fresh broker)."""
-        consumer = self._consumer(group)
-        total = 0
+    def _partitions(self, consumer: Consumer, topic: str) -> list[int]:
+        """The partitions of `topic` (asked once; KafkaException while the broker does not know it yet)."""
+        if topic not in self.partitions:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            if meta.error is not None or not meta.partitions:
+                raise KafkaException(meta.error)
+            self.partitions[topic] = sorted(meta.partitions)
+        return self.partitions[topic]
+
+    def many(self, groups: dict[str, list[str]]) -> dict[str, int | None]:
+        """Records not yet committed by each group on its topics; None for every group while the broker cannot
+        tell (e.g. NOT_COORDINATOR on a fresh broker)."""
         try:
-            for topic in topics:
-                parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-                tps = [TopicPartition(topic, p) for p in parts]
-                done = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-                for tp in tps:
-                    end = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                    total += end - max(done.get(tp.partition, -1), 0)
+            first = self._consumer(next(iter(groups)))
+            tps = {t: [TopicPartition(t, p) for p in self._partitions(first, t)]
+                   for t in sorted({t for topics in groups.values() for t in topics})}
+            found = first.offsets_for_times([TopicPartition(t, p, OFFSET_END) for t in tps for p in
+                                             self.partitions[t]], timeout=10)
+            if any(tp.error is not None or tp.offset < 0 for tp in found):
+                return dict.fromkeys(groups)
+            ends = {(tp.topic, tp.partition): tp.offset for tp in found}
+            out: dict[str, int | None] = {}
+            for group, topics in groups.items():
+                asked = [tp for t in topics for tp in tps[t]]
+                done = {(tp.topic, tp.partition): tp.offset for tp in self._consumer(group).committed(asked,
+                                                                                                        timeout=10)}
+                out[group] = sum(ends[key] - max(done.get(key, -1), 0) for key in ends if key[0] in topics)
         except KafkaException:
-            return None
-        return total
+            return dict.fromkeys(groups)
+        return out
+
+    def of(self, group: str, topics: list[str]) -> int | None:
+        """`many` for one group."""
+        return self.many({group: topics})[group]
 
     def close(self) -> None:
         for consumer in self.consumers.values():
@@ -176,3 +218,83 @@ def records_per_day(calls_per_1k: float | None, budget: int = DAILY_BUDGET) -> f
     if not calls_per_1k:
         return None
     return budget * 1000 / calls_per_1k
+
+
+# --- the pipeline under test, started and warmed ------------------------------------------------------------------
+
+def stage_lags(p: LocalPipeline, lag: Lag) -> dict[str, int | None]:
+    """Lag of the streams (both input topics) and of the sink, in one probe (`Lag.many`: ~4 broker requests)."""
+    got = lag.many({p.stream_group(): [p.topic(STRIPE_EVENTS.name), p.topic(STRIPE_BALANCE_TRANSACTIONS.name)],
+                    p.sink_group(): [p.topic(SALESFORCE_UPSERTS.name)]})
+    return {"streams": got[p.stream_group()], "sink": got[p.sink_group()]}
+
+
+def connected_accounts(seed: int, n: int) -> list[str]:
+    """The connected accounts a simulator run with `seed` and `n` accounts will have (its engine's ids, not run)."""
+    return [a.id for a in Engine(ScenarioParams(seed=seed, connected_accounts=n)).accounts[1:] if a.id]
+
+
+def settle(p: LocalPipeline, quiet_s: float, timeout: float) -> float | None:
+    """Until the simulator is done and both stages have had zero lag for `quiet_s` (lag asked once a second, only
+    once the simulator is done); when that began (None: `timeout` ran out)."""
+    assert p.stripe is not None
+    lag, quiet = Lag(p.bootstrap), Quiet(quiet_s)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if p.stripe.status().get("done"):
+                lags = stage_lags(p, lag)
+                if None not in lags.values() and quiet.update(not any(lags.values())):
+                    return quiet.since
+            time.sleep(1.0)
+    finally:
+        lag.close()
+    return None
+
+
+@dataclass
+class Started:
+    """A started pipeline: its broker's pid and what its warm-up did (`events`, `seconds`, `finished`)."""
+
+    broker_pid: int
+    warmup: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def warmed(self) -> bool:
+        return bool(self.warmup.get("events"))
+
+
+def start_pipeline(p: LocalPipeline, warmup_events: int, rate: float, quiet_s: float, timeout: float,
+                   say_step: Any = say) -> Started:
+    """Start `p`, wait until the stream worker and the sink are up and in their groups, then warm it: drive
+    `warmup_events` at `rate` and settle them (a fresh broker's JIT compiler otherwise takes about half of its CPU
+    in a short run). The warm-up is a simulator run of its own seed with no connected accounts; the pollers start
+    with it, already polling the accounts of the measured run (`drive`), so they poll what a cold run's would."""
+    p.start(on_step=say_step)
+    assert p.stripe is not None and p.supervisor is not None and p.broker_cfg is not None
+    broker_pid = int(json.loads(p.broker_cfg.pid_file.read_text())["pid"])
+    LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['sink_metrics']}/metrics", 60)
+    LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['stream0_metrics']}/metrics", 90)
+    time.sleep(3)  # the stream worker and the sink finish joining their groups
+    started = Started(broker_pid, {"events": warmup_events, "seconds": 0.0, "finished": True})
+    if warmup_events:
+        say_step(f"warm-up: {warmup_events} events (rate {rate or 'max'}/s)")
+        t0 = time.monotonic()
+        p.stripe.generate(wait=False, events=warmup_events, rate=rate,
+                          **{**TRAFFIC, "connected_accounts": 0, "seed": p.o.seed + 1})
+        accounts = connected_accounts(p.o.seed, int(TRAFFIC["connected_accounts"]))
+        p.supervisor.add("poll", ["poll"], env=settings_env(PollerSettings, stripe_accounts=",".join(accounts)))
+        end = settle(p, quiet_s, timeout)
+        started.warmup.update(seconds=round((end or time.monotonic()) - t0, 1), finished=end is not None)
+        say_step(f"warm-up settled in {started.warmup['seconds']} s (finished {started.warmup['finished']})")
+    return started
+
+
+def drive(p: LocalPipeline, started: Started, events: int, rate: float) -> None:
+    """The measured traffic: `events` at `rate` with the pipeline's seed (`TRAFFIC`), the run a cold pipeline
+    would get; without a warm-up `LocalPipeline.drive` starts the pollers with it."""
+    assert p.stripe is not None
+    if started.warmed:
+        p.stripe.generate(wait=False, events=events, rate=rate, seed=p.o.seed, **TRAFFIC)
+    else:
+        p.drive(events, rate, **TRAFFIC)

@@ -182,8 +182,8 @@ def _watch(args: argparse.Namespace, workdir: Path, sup: Supervisor, lag: Lag,
         stream_probe.read(sup, time.monotonic() - started, stream_ports)
         if seen["first_progress"] is None and "working" in stream_probe.marks:
             seen["first_progress"] = started + stream_probe.marked_at["working"]
-        s_lag = lag.of(stream_group, in_topics)
-        k_lag = lag.of(sink_group, out_topic)
+        got = lag.many({stream_group: in_topics, sink_group: out_topic})  # one probe: ~4 broker requests
+        s_lag, k_lag = got[stream_group], got[sink_group]
         now = time.monotonic()
         if s_lag is None or k_lag is None:
             time.sleep(0.5)

@@ -82,6 +82,7 @@ def _setup(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         "these cores: the figures are indicative).", "",
         f"- `uptime` at start: `{load.get('loadavg_start', 'n/a')}`",
         f"- `uptime` at end: `{load.get('loadavg_end', 'n/a')}`", "",
+        *_warmup(results), "",
         f"Salesforce, the same for both paths (`sf_latency_model`): every API call answers after "
         f"**{sf['ms_per_call']} ms + {sf['ms_per_record_saved']} ms per record saved**; Bulk 2.0 jobs wait "
         f"{sf['bulk_queue_s']:g} s queued, then run at {sf['bulk_records_per_s']:,} records/s; the org's daily API "
@@ -90,6 +91,24 @@ def _setup(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{results['detail']['naive'].get('server', 'n/a')}, the simulator sending with "
         f"{results['detail']['naive'].get('delivery_concurrency', 'n/a')} concurrent deliveries.",
     ]
+
+
+def _warmup(results: dict[str, Any]) -> list[str]:
+    """What was run before each paysync phase's measured window (`warmup` in `results.json`)."""
+    w = results.get("warmup") or {}
+    if not w.get("events") and not any((w.get("latency_events") or {}).values()):
+        return ["Warm-up: none (each paysync phase was measured from its fresh broker's first event; the broker's "
+                "JIT compiler then takes a large share of its CPU)."]
+    per_rate = ", ".join(f"{n:,} at {rate}/s" for rate, n in (w.get("latency_events") or {}).items() if n)
+    return [f"Warm-up: each fresh paysync pipeline first gets a warm-up run of the simulator (its own seed, no "
+            f"connected accounts; the pollers already polling the measured run's accounts), driven and settled "
+            f"before its measured window starts: **{w.get('events') or 0:,} events** in the paysync phase "
+            f"({fmt(w.get('seconds'), 1)} s until settled), "
+            f"{fmt(w.get('latency_warmup_seconds'), 0)} s of each fixed rate in the latency phases "
+            f"({per_rate or 'none'}). Every paysync figure (CPU, webhooks, records, Salesforce and Stripe calls, "
+            "the latency histogram, lag) is a difference over the measured window; the naive baseline (CPython, "
+            "no JIT; its workers log in before the window) and the replay (its broker first takes the replayed "
+            "events) are not warmed."]
 
 
 def _comparison(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -155,7 +174,9 @@ def _details(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"buckets 0.25/0.5/1/2/5/10 s, quantiles interpolated linearly inside a bucket); share of records at or "
         f"under 2 s: {fmt(pd['latency_share_le_2s'] and pd['latency_share_le_2s'] * 100, 1)} %.",
         f"- paysync CPU seconds by process: {pd['cpu_s']}.",
-        f"- paysync max consumer lag: {pd['max_lag']}; slowest stage by lag: **{pd['slowest_stage']}**.",
+        f"- paysync max consumer lag: {pd['max_lag']}; lag × time (record·s): {pd.get('lag_area_record_s')}; "
+        f"slowest stage by lag: **{pd['slowest_stage']}** (lag probed {fmt(pd.get('lag_probes_per_s'))} times a "
+        "second, ~4 broker requests each).",
         f"- paysync Salesforce calls by kind: {pd['salesforce_calls']}; Stripe API calls (pollers): "
         f"{pd['stripe_calls']}.",
         f"- naive ({d['naive'].get('server')}): {d['naive']['events']} events in {d['naive']['seconds']:.1f} s, "

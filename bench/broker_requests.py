@@ -4,12 +4,13 @@
                                               [--env PAYSYNC_X=Y ...] [--label before] [--json out.json]
 
 Runs `LocalPipeline` (private KRaft broker, both emulators, every component, the Salesforce emulator with the
-benchmark's latency model), warms it with `--warmup-events` (a fresh broker's JIT compiler otherwise takes about half
-of its CPU in a short run), then drives `--events` webhooks at `--rate` events/s (`bench_common.TRAFFIC`) while the
-pollers run. Windows measured: `--idle-seconds` of the warm pipeline with no traffic, then the workload from the
-first event driven until the simulator is done and both stages have had zero lag for `--quiet` s. The lag probe
-(~25 broker requests) runs only once the simulator is done, once a second: the benchmark's own requests stay a small
-part of what it measures (shown as `bench` with `--by-client`).
+benchmark's latency model), warms it with `--warmup-events` (`bench_common.start_pipeline`: a fresh broker's JIT
+compiler otherwise takes about half of its CPU in a short run), then drives `--events` webhooks at `--rate`
+events/s (`bench_common.drive`, `TRAFFIC`) while the pollers run. Windows measured: `--idle-seconds` of the warm
+pipeline with no traffic, then the workload from the first event driven until the simulator is done and both stages
+have had zero lag for `--quiet` s. The lag probe (~4 broker requests, `bench_common.stage_lags`) runs only once the
+simulator is done, once a second: the benchmark's own requests stay a small part of what it measures (shown as
+`bench` with `--by-client`).
 
 The broker's counters are read over JMX without touching its launch: a small Java helper (written next to the
 workdir, run with `java File.java`) attaches to the broker's pid (Attach API), starts its local management agent and
@@ -37,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import CLK_TCK, TRAFFIC, Lag, histogram_quantiles, metric_sum, proc_cpu, say, scrape
+from bench_common import (CLK_TCK, Lag, drive, histogram_quantiles, metric_sum, proc_cpu, say, scrape, scrape_delta,
+                          stage_lags, start_pipeline)
 from bench_paysync import cpu_used
 
 from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
-from paysync.topics import SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 
 _JAVA = r"""
 import com.sun.tools.attach.VirtualMachine;
@@ -284,15 +285,6 @@ def _poll_scrape(p: LocalPipeline) -> dict[str, Any]:
         return {}
 
 
-def _scrape_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-    """`after` minus `before`, sample by sample (counters and histogram buckets of the measured window only)."""
-    out: dict[str, Any] = {}
-    for family, samples in after.items():
-        was = {(name, tuple(sorted(lab.items()))): v for lab, v, name in before.get(family, [])}
-        out[family] = [(lab, v - was.get((name, tuple(sorted(lab.items()))), 0.0), name) for lab, v, name in samples]
-    return out
-
-
 def _delta(after: Counter[tuple[str, str]], before: Counter[tuple[str, str]], metric: str) -> dict[str, int]:
     return {tag: after[(m, tag)] - before.get((m, tag), 0) for (m, tag) in after if m == metric
             and after[(m, tag)] - before.get((m, tag), 0) > 0}
@@ -313,20 +305,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"label": args.label, "env": env, "events_asked": args.events, "rate": args.rate,
                               "load_start": os.getloadavg()}
     try:
-        p.start(on_step=lambda s: say(f"  {s}"))
+        started = start_pipeline(p, args.warmup_events, args.rate, args.quiet, args.timeout, lambda s: say(f"  {s}"))
         assert p.stripe is not None and p.supervisor is not None and p.broker_cfg is not None
-        broker_pid = int(json.loads(p.broker_cfg.pid_file.read_text())["pid"])
-        LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['sink_metrics']}/metrics", 60)
-        LocalPipeline.wait_http(f"http://127.0.0.1:{p.ports['stream0_metrics']}/metrics", 90)
-        time.sleep(3)  # the stream worker and the sink finish joining their groups
+        broker_pid = started.broker_pid
         jmx = BrokerJmx(broker_pid, workdir)
         try:
-            if args.warmup_events:
-                # a fresh broker spends its first minutes compiling (C2 threads: half its CPU in a 70 s run) and
-                # interpreting: warm it, and every component, with the same traffic before anything is measured
-                say(f"  warm-up: {args.warmup_events} events")
-                p.drive(args.warmup_events, args.rate, **TRAFFIC)
-                _settle(p, args, {}, None)
             # idle window: the pipeline up, no traffic (with a warm-up, the pollers run: a pipeline's true idle)
             c0, cpu_b0, t0 = jmx.counts(), proc_cpu(broker_pid), time.monotonic()
             time.sleep(args.idle_seconds)
@@ -349,10 +332,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             names = java_thread_names(broker_pid)
             c2, t2, threads0 = jmx.counts(), time.monotonic(), thread_cpu(broker_pid, names)
             web0, sink0, poll0 = scrape(p.ports["webhook_metrics"]), scrape(p.ports["sink_metrics"]), _poll_scrape(p)
-            if args.warmup_events:
-                p.stripe.generate(wait=False, events=args.events, rate=args.rate, **TRAFFIC)
-            else:
-                p.drive(args.events, args.rate, **TRAFFIC)
+            drive(p, started, args.events, args.rate)
             if args.by_client:
                 counter = RequestLogCounter(p.broker_cfg.log_file, {})
                 counter.thread.start()
@@ -377,10 +357,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         cpu0.setdefault("poll", 0.0)
         cpu = cpu_used(cpu0, seen)
         webhooks = metric_sum(web1, "paysync_webhook_accepted") - metric_sum(web0, "paysync_webhook_accepted")
-        sink_m = _scrape_delta(sink1, sink0)
+        sink_m = scrape_delta(sink1, sink0)
         records = metric_sum(sink_m, "paysync_sink_records", result="upserted")
         q = histogram_quantiles(sink_m, "paysync_end_to_end_seconds")
-        polls = _scrape_delta(poll1, poll0)
+        polls = scrape_delta(poll1, poll0)
         result["poller"] = {"copies_dropped": metric_sum(polls, "paysync_poller_copies_dropped"),
                             "published": metric_sum(polls, "paysync_poller_published")}
         secs = t3 - t2  # the same window as the counts and the CPU (to the end of the quiet spell)
@@ -441,13 +421,11 @@ def _settle(p: LocalPipeline, args: argparse.Namespace, seen: dict[int, tuple[st
                 counter.owner_of.update(client_ports({**_component_pids(p), "bench": os.getpid()}, p.broker_cfg.port))
             now = time.monotonic()
             done = bool(p.stripe.status().get("done"))
-            # the lag probe is ~25 broker requests (ListOffsets per partition, OffsetFetch, Metadata): asked only
-            # once the simulator is done, once a second, so the probe is not a sizeable part of what is measured
+            # the lag probe (~4 broker requests: one ListOffsets, an OffsetFetch per group) is asked only once the
+            # simulator is done, once a second, so the probe is not a sizeable part of what is measured
             lags: dict[str, int | None] = {"streams": None, "sink": None}
             if done:
-                lags = {"streams": lag.of(p.stream_group(), [p.topic(STRIPE_EVENTS.name),
-                                                             p.topic(STRIPE_BALANCE_TRANSACTIONS.name)]),
-                        "sink": lag.of(p.sink_group(), [p.topic(SALESFORCE_UPSERTS.name)])}
+                lags = stage_lags(p, lag)
                 if None not in lags.values() and quiet.update(not any(lags.values()), now):
                     return quiet.since
             if now - last_say >= 10:

@@ -2,18 +2,20 @@
 
     .venv/bin/python bench/pipeline_bench.py [--quick] [--events 20000] [--naive-events 5000]
                                              [--replay-events 1000000] [--rate 0] [--profile-seconds 20]
+                                             [--warmup-events 3000] [--latency-warmup-seconds 10]
                                              [--sf-latency-ms 150] [--sf-latency-per-record-ms 1]
                                              [--latency-rates 100,300] [--latency-seconds 30]
 
 Phases, in one run on one machine (see bench/README.md for the method); both paths' Salesforce emulators answer
 with the same latency model (`--sf-latency-ms` per call + `--sf-latency-per-record-ms` per record saved, Bulk jobs
 at `--sf-bulk-*` pace, `--sf-daily-limit` API calls a day):
-1. paysync: `LocalPipeline` on a private KRaft broker; the Stripe simulator delivers `--events` signed webhooks
-   (`--rate` events/s, 0 = as fast as it can) while the pollers run; measured until everything is in Salesforce.
+1. paysync: `LocalPipeline` on a private KRaft broker, warmed with `--warmup-events` (driven and settled, not
+   measured); then the Stripe simulator delivers `--events` signed webhooks (`--rate` events/s, 0 = as fast as it
+   can) while the pollers run; measured until everything is in Salesforce.
 2. naive: `bench/naive_receiver.py` under gunicorn (`--naive-workers` × `--naive-threads`, gthread; one REST
    upsert per record) with its own emulator, the same simulator seed and traffic shape.
-2b. latency: paysync again (fresh pipelines) at each of `--latency-rates` events/s offered for
-   `--latency-seconds`: p50/p99 webhook → Salesforce at a fixed load.
+2b. latency: paysync again (fresh pipelines, each warmed with `--latency-warmup-seconds` at its rate) at each of
+   `--latency-rates` events/s offered for `--latency-seconds`: p50/p99 webhook → Salesforce at a fixed load.
 3. replay: `--replay-events` generated events published as envelopes onto a fresh `stripe.events`, then a fresh
    stream worker (new app id, offset 0) + a sink drain them into a fresh emulator; the slowest stage is profiled
    with py-spy while it works.
@@ -46,11 +48,13 @@ from paysync.net import free_port
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes (~5 minutes): 3000 / 1000 / 10000 events, "
-                    "10 s latency phases")
+    ap.add_argument("--quick", action="store_true", help="small sizes (~6 minutes): 3000 / 1000 / 10000 events, "
+                    "10 s latency phases; warm-ups of at most 1000 events and 5 s")
     ap.add_argument("--events", type=int, default=20_000, help="events driven through paysync")
     ap.add_argument("--naive-events", type=int, default=None, help="events driven through the baseline "
                     "(default min(--events, 5000); its rate does not depend on the count)")
+    ap.add_argument("--warmup-events", type=int, default=3000, help="events driven through each fresh pipeline "
+                    "(at --rate) and settled before the paysync phase is measured; 0 = measure a cold broker")
     ap.add_argument("--replay-events", type=int, default=1_000_000)
     ap.add_argument("--rate", type=float, default=0.0, help="simulated events/s (0 = as fast as delivered)")
     ap.add_argument("--delivery-concurrency", type=int, default=16, help="the simulator's webhook senders")
@@ -69,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                     "(the sink's adaptive flushing paces early writes by it)")
     ap.add_argument("--latency-rates", default="100,300", help="offered events/s of the fixed-rate latency phases")
     ap.add_argument("--latency-seconds", type=float, default=30.0, help="length of each fixed-rate phase")
+    ap.add_argument("--latency-warmup-seconds", type=float, default=10.0, help="each fixed-rate phase is warmed with "
+                    "this long at its rate (driven and settled) before it is measured; 0 = cold")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quiet", type=float, default=3.0, help="seconds of zero lag that mean 'all in Salesforce'")
     ap.add_argument("--timeout", type=float, default=1800.0)
@@ -158,6 +164,8 @@ def main() -> int:
         args.events, args.replay_events, args.profile_seconds = 3000, 10_000, 8.0
         args.naive_events = args.naive_events or 1000
         args.latency_seconds = min(args.latency_seconds, 10.0)
+        args.warmup_events = min(args.warmup_events, 1000)
+        args.latency_warmup_seconds = min(args.latency_warmup_seconds, 5.0)
     args.naive_events = args.naive_events or min(args.events, 5000)
     workdir = Path(tempfile.mkdtemp(prefix="paysync-bench-"))
     load_start, uptime_start = os.getloadavg()[0], _uptime()
@@ -175,7 +183,11 @@ def main() -> int:
         "machine": machine(), "date": date, "paysync": ps.figures, "naive": nv.figures,
         "speedup_vs_naive": ps.figures["events_per_s"] / naive_rate if naive_rate else None,
         "latency": latency, "replay_1m_s": replay["replay_1m_s"], "stream": stream_summary(replay),
-        "sf_latency_model": sf_latency_model(args),
+        "sf_latency_model": sf_latency_model(args), "warmup_events": args.warmup_events,
+        "warmup": {"events": args.warmup_events, "seconds": ps.detail["warmup"].get("seconds"),
+                   "latency_warmup_seconds": args.latency_warmup_seconds,
+                   "latency_events": {rate: r.get("warmup", {}).get("events")
+                                      for rate, r in latency.get("runs", {}).items()}},
         "load": {"start": load_start, "end": os.getloadavg()[0], "loadavg_start": uptime_start,
                  "loadavg_end": _uptime()},
         "detail": {"paysync": ps.detail, "naive": nv.detail, "replay": replay},
