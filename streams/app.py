@@ -48,7 +48,10 @@ from paysync.codec import AvroCodec
 from paysync.topics import DEAD_LETTERS, SALESFORCE_UPSERTS, STRIPE_BALANCE_TRANSACTIONS, STRIPE_EVENTS
 from streams.delivery import Delivery
 from streams.expiry import Sweeper
-from streams.faust_internals import TableView, enter_event, exact_size_keys, setup_faust_metrics, share_block_cache
+from streams.faust_internals import (
+    TableView, drain_producer_by_node, enter_event, exact_size_keys, setup_faust_metrics, share_block_cache,
+    wait_on_broker_for_fetches,
+)
 from streams.intake import EXIT_STALLED, Handler, Intake
 from streams.metrics import StreamMetrics
 from streams.outputs import Origin, OutputEncoder, Target
@@ -185,6 +188,9 @@ def build_app(
 ) -> StreamApp:
     """Wire topics, tables and agents; `mapper`/`metrics`/`codec` are injectable for tests."""
     app = faust_app(settings)
+    if settings.stream_producer_drain_by_node:
+        drain_producer_by_node(app)
+    wait_on_broker_for_fetches(app, settings.stream_fetch_min_bytes, settings.stream_fetch_max_wait_ms)
     prefix, partitions = settings.topics.prefix, settings.topics.partitions
     codec = codec or AvroCodec(settings.kafka.schema_registry_url)
     metrics = metrics or StreamMetrics()

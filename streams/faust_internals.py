@@ -185,6 +185,82 @@ class TableView(MutableMapping[str, Any]):
         return len(self._table)
 
 
+def whole_node_drains(accumulator: Any) -> None:
+    """Make aiokafka's `accumulator` send every batch waiting for a broker once any batch for it is ready.
+
+    aiokafka's `MessageAccumulator.drain_by_nodes` takes a partition's batch only when that batch's own linger has
+    run out (or it is full), so the stream worker's outputs and changelog writes, spread over every partition of
+    five topics, left in as many produce requests as there are linger deadlines: about 0.4 per input record at
+    100 events/s (`bench/broker_requests.py --by-client`). Kafka's Java producer drains by node instead:
+    `RecordAccumulator.ready` names the nodes with a sendable batch, and `drain` "drains all the data for the given
+    nodes", a batch from each of their partitions, into one request per node (apache/kafka, clients/.../producer/
+    internals/RecordAccumulator.java). Here the waiting batches of a node that has a ready one have their linger
+    (`MessageBatch._linger_time`) cut to zero just before aiokafka drains.
+    Muted partitions and nodes with a request in flight are left as aiokafka leaves them.
+    """
+    drain = accumulator.drain_by_nodes
+    cluster = accumulator._cluster
+
+    def drain_by_nodes(ignore_nodes: Any, muted_partitions: Any = frozenset()) -> Any:
+        heads: list[tuple[int, Any]] = []
+        ready: set[int] = set()
+        for tp, batches in accumulator._batches.items():
+            if not batches or tp in muted_partitions:
+                continue
+            leader = cluster.leader_for_partition(tp)
+            if leader is None or leader == -1 or (ignore_nodes and leader in ignore_nodes):
+                continue
+            heads.append((leader, batches[0]))
+            if batches[0].remaining_linger() is None:
+                ready.add(leader)
+        for leader, batch in heads:
+            if leader in ready:
+                batch._linger_time = 0
+        return drain(ignore_nodes, muted_partitions)
+
+    accumulator.drain_by_nodes = drain_by_nodes
+
+
+def drain_producer_by_node(app: faust.App) -> None:
+    """Give the aiokafka producer Faust creates for `app` whole-node drains (`whole_node_drains`).
+
+    Faust builds its `AIOKafkaProducer` when its producer service starts (`Producer._new_producer`); the wrapper set
+    on this app's producer instance reaches that producer's accumulator (`_message_accumulator`) before any send.
+    """
+    producer: Any = app.producer
+    new_producer = producer._new_producer
+
+    def new_draining_by_node(*args: Any, **kwargs: Any) -> Any:
+        created = new_producer(*args, **kwargs)
+        whole_node_drains(created._message_accumulator)
+        return created
+
+    producer._new_producer = new_draining_by_node
+
+
+def wait_on_broker_for_fetches(app: faust.App, min_bytes: int, max_wait_ms: int) -> None:
+    """Create `app`'s aiokafka consumer with `fetch_min_bytes=min_bytes` and `fetch_max_wait_ms=max_wait_ms`.
+
+    Faust passes aiokafka `fetch_max_wait_ms=1500` and no `fetch_min_bytes` (aiokafka's default: 1 byte), so the
+    broker answers the worker's fetch as soon as any record arrives: about one fetch per produce request of the
+    webhook receiver. With a minimum the broker holds the fetch until `min_bytes` arrived or `max_wait_ms` passed
+    (Kafka's `fetch.min.bytes` / `fetch.max.wait.ms`). The consumer is built on Faust's consumer thread at start
+    (`AIOKafkaConsumerThread._create_worker_consumer`); the wrapper set on this app's thread sets aiokafka's two
+    values (`AIOKafkaConsumer._fetch_min_bytes`, `_fetch_max_wait_ms`, read when its fetcher starts) before it
+    starts.
+    """
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    create = thread._create_worker_consumer
+
+    def create_waiting_on_broker(*args: Any, **kwargs: Any) -> Any:
+        consumer = create(*args, **kwargs)
+        consumer._fetch_min_bytes = min_bytes
+        consumer._fetch_max_wait_ms = max_wait_ms
+        return consumer
+
+    thread._create_worker_consumer = create_waiting_on_broker
+
+
 class LeanPrometheusMonitor(PrometheusMonitor):
     """Faust's Prometheus monitor (same `<prefix>_*` metrics) with its per-record label lookups cached.
 

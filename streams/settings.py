@@ -53,6 +53,21 @@ class StreamSettings(PaysyncSettings):
     stream_producer_compression: str = Field(
         default="lz4", description="producer compression: lz4, zstd, snappy, gzip or '' for none"
     )
+    stream_producer_drain_by_node: bool = Field(
+        default=True,
+        description="once any batch for a broker is ready, send every batch waiting for it in the same request, as "
+                    "Kafka's Java producer does (aiokafka alone sends each partition's batch on its own linger)",
+    )
+    stream_fetch_max_wait_ms: int = Field(
+        default=100, ge=0, le=1500,
+        description="the broker holds the worker's fetch this long at most for stream_fetch_min_bytes to arrive: "
+                    "latency added at low load only; Faust's own setting is 1500 with no minimum",
+    )
+    stream_fetch_min_bytes: int = Field(
+        default=65_536, ge=1,
+        description="the broker answers the worker's fetch once this much is waiting (1 = at the first record, "
+                    "about one fetch per produce request of the webhook receiver)",
+    )
     # RocksDB memory (issue 18's soak): Faust's defaults give each of the tables x partitions databases 3 write buffers
     # of 64 MiB and a 2 GiB block cache, which hold every write in memory for hours at 20 events/s. Bounded, the worker
     # holds at most tables x partitions x write buffers x size in memtables (4.5 MiB at 6 partitions) plus ONE block
