@@ -59,7 +59,7 @@ class StreamSettings(PaysyncSettings):
                     "Kafka's Java producer does (aiokafka alone sends each partition's batch on its own linger)",
     )
     stream_fetch_max_wait_ms: int = Field(
-        default=100, ge=0, le=1500,
+        default=250, ge=0, le=1500,
         description="the broker holds the worker's fetch this long at most for stream_fetch_min_bytes to arrive: "
                     "latency added at low load only; Faust's own setting is 1500 with no minimum",
     )
