@@ -65,6 +65,17 @@ def _served_by_every_node(cluster: ClusterConfig, names: list[str]) -> None:
             time.sleep(0.1)
 
 
+def _brokers_listed(conf: dict[str, str], count: int) -> None:
+    """The metadata lists `count` brokers (a stopped node leaves it once the controller fences it, which may
+    take a moment after the process is gone: a node SIGKILLed at the end of a slow controlled shutdown stays
+    listed until its broker session times out)."""
+    admin = AdminClient(conf)
+    deadline = time.monotonic() + 30
+    while (listed := len(admin.list_topics(timeout=10).brokers)) != count:
+        assert time.monotonic() < deadline, f"{listed} brokers listed after 30 s, not {count}"
+        time.sleep(0.2)
+
+
 def test_an_under_replicated_topic_is_named_and_min_insync_above_rf_refused(cluster: ClusterConfig) -> None:
     conf = {"bootstrap.servers": cluster.bootstrap}
     prefix = f"c{uuid.uuid4().hex[:8]}."
@@ -85,13 +96,15 @@ def test_a_node_down_still_resolves_three_and_passes_the_check(cluster: ClusterC
     conf = {"bootstrap.servers": cluster.bootstrap}
     prefix = f"c{uuid.uuid4().hex[:8]}."
     create_topics(conf, prefix, partitions=2)
+    _served_by_every_node(cluster, paysync_topic_names(prefix))  # node 3 holds its replicas before it stops
     stop_node(cluster, 3)
     try:
+        _brokers_listed(conf, 2)  # the moment checked: the controller has fenced the stopped node
         rep = check_replication(conf, paysync_topic_names(prefix))
         assert (rep.factor, rep.min_insync, rep.brokers) == (3, 2, 2)
     finally:
         start_node(cluster, 3)
-    assert wait_in_sync(cluster.bootstrap, 60, prefix) == []
+    assert wait_in_sync(cluster.bootstrap, 120, prefix) == []
 
 
 def test_internal_topics_are_replicated_on_the_cluster(cluster: ClusterConfig) -> None:
