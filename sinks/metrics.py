@@ -23,7 +23,7 @@ class SinkMetrics:
             buckets=(1, 10, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000), registry=r,
         )
         self.batch_seconds = Histogram(
-            "paysync_sink_batch_seconds", "Time to write one batch",
+            "paysync_sink_batch_seconds", "Time to write one batch (old statuses read, write, status events)",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=r,
         )
         self.lag = Gauge("paysync_sink_consumer_lag", "Messages behind the partition end", ["partition"], registry=r)

@@ -55,11 +55,11 @@ class Sink:
         self.codec = codec or AvroCodec(settings.kafka.schema_registry_url)
         self.topic = SALESFORCE_UPSERTS.full_name(settings.topics.prefix)
         self.dlq_topic = DEAD_LETTERS.full_name(settings.topics.prefix)
-        self.events = StatusEvents(self.client) if settings.sink_status_events else None
+        self.pool = ThreadPoolExecutor(max_workers=settings.sink_concurrency, thread_name_prefix="sink-call")
+        self.events = StatusEvents(self.client, self.pool) if settings.sink_status_events else None
         self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
         self.tracker = OffsetTracker()
         self.pace = CallPace(settings.sink_budget_share)
-        self.pool = ThreadPoolExecutor(max_workers=settings.sink_concurrency, thread_name_prefix="sink-call")
         self.writer = BatchWriter(self.client, settings, self.metrics, self.pool)
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
@@ -163,18 +163,21 @@ class Sink:
 
     def flush(self) -> None:
         """Write every ready record, dead-letter the poison ones, requeue the rest, commit."""
+        started = time.monotonic()
         ready = self._read_before_write(self.batcher.take_ready())
         if ready:
-            started = time.monotonic()
+            read_s = time.monotonic() - started
             known = self.events.versions(ready) if self.events is not None else None
             report = self.writer.write(ready, backlog=self._lag + len(self.batcher), known_versions=known)
+            written = time.monotonic()
             self.metrics.batch_size.observe(len(ready))
             self._apply(report)
             self.metrics.batch_seconds.observe(time.monotonic() - started)
             log.info("batch written", extra={
                 "records": len(ready), "landed": len(report.landed), "dead": len(report.dead),
                 "retry": len(report.retry), "bulk_jobs": len(report.submitted),
-                "seconds": round(time.monotonic() - started, 3),
+                "seconds": round(time.monotonic() - started, 3), "read_s": round(read_s, 3),
+                "write_s": round(written - started - read_s, 3), "after_s": round(time.monotonic() - written, 3),
             })
         else:
             self._deliver_dead_letters()

@@ -9,7 +9,8 @@ status differs from the one read, an event — as Collections inserts (≤ 200 e
 which is how Salesforce publishes: "Publish events by inserting events in the same way that you insert
 sObjects. You can use any Salesforce API" ("Publish Event Messages with Salesforce APIs"). Cost per batch that
 holds status-bearing records: one read call (per 1,000 such records), plus one publish call (per 1,000 changes)
-when something changed; every call goes through `SalesforceClient`, so it is counted in the budget.
+when something changed; every call goes through `SalesforceClient`, so it is counted in the budget. A batch's
+read calls (and its publish calls) run concurrently on the sink's pool, as its writes do (`sink_concurrency`).
 
 Limits: a record whose read failed is not written in this flush (the caller requeues it) — a write without its
 read could not tell its change. A crash between a record's write and its event's publication loses that event
@@ -19,15 +20,19 @@ read could not tell its change. A crash between a record's write and its event's
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sinks.client import CallError, SalesforceClient
 from sinks.records import STATUS_FIELDS, PendingRecord
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 EVENT_OBJECT = "Stripe_Payment_Event__e"
 # object → (status field, amount field); currency is Currency__c on all of them (docs/data-model.md)
@@ -67,10 +72,18 @@ def carries_status(r: PendingRecord) -> bool:
 class StatusEvents:
     """Reads old statuses before a write and publishes the changes after it (see the module docstring)."""
 
-    def __init__(self, client: SalesforceClient) -> None:
+    def __init__(self, client: SalesforceClient, pool: ThreadPoolExecutor | None = None) -> None:
         self.client = client
+        self.pool = pool  # runs a batch's read (and publish) calls concurrently; None: one after another
         self.prior: dict[str, Prior] = {}  # record key → what was read before its pending write
         self.published = 0
+        self._lock = threading.Lock()  # guards `published` (publish calls run on the pool)
+
+    def _map(self, call: Callable[[_T], _R], items: list[_T]) -> Iterator[_R]:
+        """`call` over `items`, on the pool when there is one and more than one item (results in order)."""
+        if self.pool is None or len(items) < 2:
+            return map(call, items)
+        return self.pool.map(call, items)
 
     # before the write ------------------------------------------------------------------------
 
@@ -85,10 +98,8 @@ class StatusEvents:
             for i in range(0, len(group), IDS_PER_QUERY):
                 chunk = group[i:i + IDS_PER_QUERY]
                 queries.append((self._soql(sobject, chunk), chunk))
-        unread: list[PendingRecord] = []
-        for start in range(0, len(queries), HEAVY_PER_CALL):
-            unread += self._read_call(queries[start:start + HEAVY_PER_CALL])
-        return unread
+        calls = [queries[start:start + HEAVY_PER_CALL] for start in range(0, len(queries), HEAVY_PER_CALL)]
+        return [r for part in self._map(self._read_call, calls) for r in part]
 
     def _soql(self, sobject: str, chunk: list[PendingRecord]) -> str:
         status, amount = STATUS_OBJECTS[sobject]
@@ -145,8 +156,8 @@ class StatusEvents:
         events = [e for r in landed if (e := self._event(r)) is not None]
         for r in done:
             self.prior.pop(r.key, None)
-        for start in range(0, len(events), PER_COLLECTION * HEAVY_PER_CALL):
-            self._publish(events[start:start + PER_COLLECTION * HEAVY_PER_CALL])
+        per_call = PER_COLLECTION * HEAVY_PER_CALL
+        list(self._map(self._publish, [events[start:start + per_call] for start in range(0, len(events), per_call)]))
         return len(events)
 
     def _event(self, r: PendingRecord) -> dict[str, Any] | None:
@@ -175,7 +186,8 @@ class StatusEvents:
         for answer in answers:
             results = answer.get("body")
             ok = [res for res in results if isinstance(res, dict) and res.get("success")] if isinstance(results, list) else []
-            self.published += len(ok)
+            with self._lock:
+                self.published += len(ok)
             failed = (len(results) if isinstance(results, list) else PER_COLLECTION) - len(ok)
             if failed:
                 log.error("status events refused", extra={"failed": failed, "status": answer.get("httpStatusCode")})

@@ -114,12 +114,53 @@ def _project(store: Store, q: Query, rec: dict[str, Any], version: str) -> dict[
     return out
 
 
+def _indexed(cond: Cond) -> Cond | None:
+    """The condition of `cond` (itself, or a child of a top-level AND) that an index answers: `=`/`IN` of text
+    literals on the object's own Id or a unique field (`Store.find_unique`; external ids are unique here)."""
+    if cond.op == "AND":
+        return next((c for c in cond.children if _indexed(c) is not None), None)
+    if cond.op not in ("=", "IN") or len(cond.path) != 1:
+        return None
+    f = cond.path[0]
+    literals = cond.value if cond.op == "IN" else [cond.value]
+    if not f.unique or f.type not in ("Id", "Text") or not all(isinstance(v, str) for v in literals):
+        return None
+    return cond
+
+
+def _check_literals(store: Store, cond: Cond) -> None:
+    """SoqlError for a literal of the wrong type anywhere in `cond` (Salesforce refuses the query itself: "value
+    of filter criterion for field … must be of type double"), whichever rows are candidates."""
+    for child in cond.children:
+        _check_literals(store, child)
+    if not cond.children:
+        matches(store, {}, cond)
+
+
+def _candidates(store: Store, q: Query) -> list[dict[str, Any]]:
+    """The records `q.where` may match: a superset that the full filter then decides.
+
+    Salesforce, "Indexes" (Large Data Volumes best practices): "External IDs cause an index to be created on that
+    field. The query optimizer then considers those fields." A filter on such a field (or the record Id) reads
+    the index instead of every row; the full condition still decides, so the answer is the same as a scan's."""
+    table = store.records[q.obj.name]
+    cond = _indexed(q.where) if q.where is not None else None
+    if q.where is None or cond is None:
+        return list(table.values())
+    _check_literals(store, q.where)
+    f = cond.path[0]
+    literals = cond.value if cond.op == "IN" else [cond.value]
+    ids = {rid for lit in literals if (rid := store.find_unique(q.obj, f.name, lit)) is not None}
+    # in Id (creation) order; "ORDER BY": "There’s no guarantee of the order of results unless you use an ORDER BY clause"
+    return [table[rid] for rid in sorted(ids)]
+
+
 def run(store: Store, q: Query, version: str,
         visible: Callable[[str], bool] | None = None) -> tuple[int, list[dict[str, Any]]]:
     """(totalSize, projected records) — for COUNT() the records list is empty; `visible(id)` False hides a record
     (sharing)."""
     with store.lock:
-        rows = [r for r in store.records[q.obj.name].values() if (visible is None or visible(r["Id"]))
+        rows = [r for r in _candidates(store, q) if (visible is None or visible(r["Id"]))
                 and (q.where is None or matches(store, r, q.where))]
         if q.order:
             _sort(store, rows, q.order)
