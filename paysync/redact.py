@@ -176,12 +176,32 @@ def _dumps(value: Any) -> str:
         return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
 
 
+def _stored(redacted: Any, changes: int, text: str, mark: dict[str, Any] | None) -> str:
+    """`text` when `changes` is 0, else `redacted` (marked when an object) as compact JSON."""
+    if changes == 0:
+        return text
+    if mark is not None and isinstance(redacted, dict):
+        redacted[MARKER_KEY] = {"rules": RULES_VERSION, **mark}
+    return _dumps(redacted)
+
+
+def redact_parsed(parsed: Any, text: str, mark: dict[str, Any] | None = None) -> str:
+    """What `redact_json_text(text, mark)` returns, from `parsed` = `json.loads(text, parse_float=Decimal)`.
+
+    `text` itself when nothing needed redacting, else compact JSON of the redacted copy (numbers exact) with
+    `mark` under `MARKER_KEY` for an object. `parsed` is not changed; RedactionError when nested too deeply.
+    """
+    redacted, changes = redact(parsed)
+    return _stored(redacted, changes, text, mark)
+
+
 def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
     """`text` (a JSON document) redacted; returned unchanged when nothing in it needed redacting.
 
     When something was redacted the result is compact JSON (numbers exact as written) and, for an object,
     `mark` (if given) is added under `MARKER_KEY`, saying what was done and how the original was verified.
     Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk.
+    A caller that has parsed `text` already (with `parse_float=Decimal`) calls `redact_parsed` instead.
     """
     try:
         parsed = json.loads(text, parse_float=Decimal)
@@ -189,9 +209,5 @@ def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
         raise RedactionError("the JSON is nested too deeply to redact") from None
     except ValueError:
         return redact_text(text)
-    redacted, changes = redact(parsed)
-    if changes == 0:
-        return text
-    if mark is not None and isinstance(redacted, dict):
-        redacted[MARKER_KEY] = {"rules": RULES_VERSION, **mark}
-    return _dumps(redacted)
+    redacted, changes = redact(parsed)  # not via redact_parsed: too deep at the same nesting as before
+    return _stored(redacted, changes, text, mark)
