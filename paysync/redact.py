@@ -78,6 +78,22 @@ def redact_text(text: str) -> str:
     return text
 
 
+_CLEAN_KEYS: set[str] = set()  # short keys redact_text leaves as they are: Stripe's field names recur in every event
+_CLEAN_KEYS_MAX, _CLEAN_KEY_LEN = 4096, 64
+
+
+def _key_text(key: str) -> str:
+    """`redact_text(key)`; remembered only for short keys it leaves unchanged (the memo holds nothing redactable)."""
+    if key in _CLEAN_KEYS:
+        return key
+    out = redact_text(key)
+    if out == key and len(key) <= _CLEAN_KEY_LEN:
+        if len(_CLEAN_KEYS) >= _CLEAN_KEYS_MAX:  # metadata keys are open-ended: start afresh rather than grow
+            _CLEAN_KEYS.clear()
+        _CLEAN_KEYS.add(key)
+    return out
+
+
 class RedactionError(ValueError):
     """A JSON value nested too deeply to walk: it cannot be stored (the caller refuses it)."""
 
@@ -134,7 +150,7 @@ def _walk(value: Any, count: _Counter) -> Any:
         if key in DROPPED_KEYS:
             count.changes += 1
             continue
-        safe_key = redact_text(key)
+        safe_key = _key_text(key)
         count.changes += safe_key != key
         if key == "payment_method_details" and isinstance(item, dict):
             result[safe_key] = _details(item, count)
