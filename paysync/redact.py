@@ -78,7 +78,7 @@ def redact_text(text: str) -> str:
     return text
 
 
-_CLEAN_KEYS: set[str] = set()  # short keys redact_text leaves as they are: Stripe's field names recur in every event
+_CLEAN_KEYS: set[str] = set()  # short keys redact_text leaves as they are (a cache: the functions stay pure)
 _CLEAN_KEYS_MAX, _CLEAN_KEY_LEN = 4096, 64
 
 
