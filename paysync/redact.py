@@ -95,7 +95,8 @@ def _key_text(key: str) -> str:
 
 
 class RedactionError(ValueError):
-    """A JSON value nested too deeply to walk: it cannot be stored (the caller refuses it)."""
+    """A JSON value nested too deeply to walk, or whose redacted copy cannot be written: it cannot be stored (the
+    caller refuses it)."""
 
 
 class _Counter:
@@ -186,10 +187,15 @@ def _big_ints(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str:
+    """`value` as compact JSON, numbers exact; RedactionError when orjson cannot write it (nested deeper than its
+    limit of 254, or a string holding a lone surrogate, which JSON's `\\ud800` escape allows)."""
     try:
         return orjson.dumps(value, default=_exact).decode("utf-8")
-    except TypeError:  # an integer beyond 64 bits
-        return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits, or what orjson cannot write at all
+        try:
+            return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
+        except (TypeError, RecursionError) as exc:
+            raise RedactionError(f"the redacted JSON cannot be written: {exc}") from None
 
 
 def _stored(redacted: Any, changes: int, text: str, mark: dict[str, Any] | None) -> str:
@@ -205,7 +211,7 @@ def redact_parsed(parsed: Any, text: str, mark: dict[str, Any] | None = None) ->
     """What `redact_json_text(text, mark)` returns, from `parsed` = `json.loads(text, parse_float=Decimal)`.
 
     `text` itself when nothing needed redacting, else compact JSON of the redacted copy (numbers exact) with
-    `mark` under `MARKER_KEY` for an object. `parsed` is not changed; RedactionError when nested too deeply.
+    `mark` under `MARKER_KEY` for an object. `parsed` is not changed; RedactionError as `redact_json_text`.
     """
     redacted, changes = redact(parsed)
     return _stored(redacted, changes, text, mark)
@@ -216,7 +222,8 @@ def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
 
     When something was redacted the result is compact JSON (numbers exact as written) and, for an object,
     `mark` (if given) is added under `MARKER_KEY`, saying what was done and how the original was verified.
-    Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk.
+    Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk, or when the
+    redacted copy cannot be written (`_dumps`).
     A caller that has parsed `text` already (with `parse_float=Decimal`) calls `redact_parsed` instead.
     """
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fake_stripe import FakeCursors, FakePublisher, FakeStripe, event
-from producer_helpers import SECRET, asgi_request, signed_headers
+from producer_helpers import SECRET, AckingPublisher, asgi_request, signed_headers
 
 import paysync.redact
 import producers.stripe_api
@@ -67,28 +67,12 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> _CountingJson:
     return counter
 
 
-class _Publisher:
-    """Acknowledges at once and keeps (topic, key, value)."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, bytes]] = []
-
-    def publish(self, topic: str, key: str, value: bytes) -> asyncio.Future[None]:
-        self.records.append((topic, key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    def broker_reachable(self, timeout: float = 1.0) -> bool:
-        return True
-
-
 def _deliver(app: WebhookApp, text: str) -> tuple[int, dict[str, Any]]:
     body = text.encode()
     return asyncio.run(asgi_request(app, "POST", "/webhooks/stripe", body, signed_headers(text, timestamp=NOW)))
 
 
-def _app(publisher: _Publisher, **kwargs: Any) -> WebhookApp:
+def _app(publisher: AckingPublisher, **kwargs: Any) -> WebhookApp:
     return WebhookApp(publisher=publisher, secrets=[SECRET.encode()], clock=lambda: NOW, **kwargs)
 
 
@@ -113,7 +97,7 @@ THIN = json.dumps({"id": "evt_thin_once", "object": "v2.core.event", "type": "v1
 
 
 def test_a_webhook_body_is_parsed_once(parses: _CountingJson) -> None:
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     app = _app(publisher)
     for n, text in enumerate((EXACT, json.dumps(event(1, NOW)), json.dumps(event(2, NOW)))):
         before = parses.loads_calls
@@ -123,7 +107,7 @@ def test_a_webhook_body_is_parsed_once(parses: _CountingJson) -> None:
 
 
 def test_a_thin_webhook_and_its_fetched_snapshot_are_parsed_once(parses: _CountingJson) -> None:
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     fetcher = ThinEventFetcher(_Retrieving())
     assert _deliver(_app(publisher, thin_fetcher=fetcher), THIN)[0] == 200
     assert parses.loads_calls == 1
@@ -205,7 +189,7 @@ def test_redact_parsed_is_redact_json_text_over_every_fixture() -> None:
 def test_the_receiver_stores_every_fixture_as_the_old_path_did() -> None:
     """Each fixture (an object wrapped in an event as written) through the receiver: the same answer and the same
     record, `raw_event` byte for byte `redact_json_text(body)`, as the old path (float parse + `redact_json_text`)."""
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     app = _app(publisher)
     accepted = redacted = 0
     for name, fixture in _fixture_texts():
