@@ -93,8 +93,8 @@ class ThinEventFetcher:
                     "created": _unix(event.get("created")), "livemode": bool(event.get("livemode")),
                     "account": account, "api_version": self.api.api_version, "data": {"object": obj},
                     "paysync_origin": ORIGIN}
-        raw_event = compact_json(snapshot)
-        key, record = envelope(snapshot, raw_event, source, received_at_ms, exact=True)  # parsed once
+        raw_event = compact_json(snapshot)  # so `snapshot` is redacted as it is, not parsed back
+        key, record = envelope(snapshot, raw_event, source, received_at_ms, exact=True)
         out = (self.topic, key, self.codec.encode_record(ENVELOPE, record))
         self._by_event[event_id] = out
         if len(self._by_event) > self.remember:
