@@ -78,8 +78,25 @@ def redact_text(text: str) -> str:
     return text
 
 
+_CLEAN_KEYS: set[str] = set()  # short keys redact_text leaves as they are (a cache: the functions stay pure)
+_CLEAN_KEYS_MAX, _CLEAN_KEY_LEN = 4096, 64
+
+
+def _key_text(key: str) -> str:
+    """`redact_text(key)`; remembered only for short keys it leaves unchanged (the memo holds nothing redactable)."""
+    if key in _CLEAN_KEYS:
+        return key
+    out = redact_text(key)
+    if out == key and len(key) <= _CLEAN_KEY_LEN:
+        if len(_CLEAN_KEYS) >= _CLEAN_KEYS_MAX:  # metadata keys are open-ended: start afresh rather than grow
+            _CLEAN_KEYS.clear()
+        _CLEAN_KEYS.add(key)
+    return out
+
+
 class RedactionError(ValueError):
-    """A JSON value nested too deeply to walk: it cannot be stored (the caller refuses it)."""
+    """A JSON value nested too deeply to walk, or whose redacted copy cannot be written: it cannot be stored (the
+    caller refuses it)."""
 
 
 class _Counter:
@@ -134,7 +151,7 @@ def _walk(value: Any, count: _Counter) -> Any:
         if key in DROPPED_KEYS:
             count.changes += 1
             continue
-        safe_key = redact_text(key)
+        safe_key = _key_text(key)
         count.changes += safe_key != key
         if key == "payment_method_details" and isinstance(item, dict):
             result[safe_key] = _details(item, count)
@@ -170,10 +187,34 @@ def _big_ints(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str:
+    """`value` as compact JSON, numbers exact; RedactionError when orjson cannot write it (nested deeper than its
+    limit of 254, or a string holding a lone surrogate, which JSON's `\\ud800` escape allows)."""
     try:
         return orjson.dumps(value, default=_exact).decode("utf-8")
-    except TypeError:  # an integer beyond 64 bits
-        return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits, or what orjson cannot write at all
+        try:
+            return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
+        except (TypeError, RecursionError) as exc:
+            raise RedactionError(f"the redacted JSON cannot be written: {exc}") from None
+
+
+def _stored(redacted: Any, changes: int, text: str, mark: dict[str, Any] | None) -> str:
+    """`text` when `changes` is 0, else `redacted` (marked when an object) as compact JSON."""
+    if changes == 0:
+        return text
+    if mark is not None and isinstance(redacted, dict):
+        redacted[MARKER_KEY] = {"rules": RULES_VERSION, **mark}
+    return _dumps(redacted)
+
+
+def redact_parsed(parsed: Any, text: str, mark: dict[str, Any] | None = None) -> str:
+    """What `redact_json_text(text, mark)` returns, from `parsed` = `json.loads(text, parse_float=Decimal)`.
+
+    `text` itself when nothing needed redacting, else compact JSON of the redacted copy (numbers exact) with
+    `mark` under `MARKER_KEY` for an object. `parsed` is not changed; RedactionError as `redact_json_text`.
+    """
+    redacted, changes = redact(parsed)
+    return _stored(redacted, changes, text, mark)
 
 
 def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
@@ -181,7 +222,9 @@ def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
 
     When something was redacted the result is compact JSON (numbers exact as written) and, for an object,
     `mark` (if given) is added under `MARKER_KEY`, saying what was done and how the original was verified.
-    Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk.
+    Text that is not JSON is redacted as text; RedactionError when it is nested too deeply to walk, or when the
+    redacted copy cannot be written (`_dumps`).
+    A caller that has parsed `text` already (with `parse_float=Decimal`) calls `redact_parsed` instead.
     """
     try:
         parsed = json.loads(text, parse_float=Decimal)
@@ -189,9 +232,5 @@ def redact_json_text(text: str, mark: dict[str, Any] | None = None) -> str:
         raise RedactionError("the JSON is nested too deeply to redact") from None
     except ValueError:
         return redact_text(text)
-    redacted, changes = redact(parsed)
-    if changes == 0:
-        return text
-    if mark is not None and isinstance(redacted, dict):
-        redacted[MARKER_KEY] = {"rules": RULES_VERSION, **mark}
-    return _dumps(redacted)
+    redacted, changes = redact(parsed)  # not via redact_parsed: too deep at the same nesting as before
+    return _stored(redacted, changes, text, mark)

@@ -19,7 +19,7 @@ from typing import Any
 
 from paysync.keys import event_key
 from paysync.records import EventSource, StripeEventEnvelope
-from paysync.redact import RedactionError, redact_json_text
+from paysync.redact import RedactionError, redact_json_text, redact_parsed
 
 Source = EventSource
 _INT64_MAX = 2**63 - 1
@@ -80,8 +80,13 @@ def rendered_version(event: dict[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) -> tuple[str, StripeEventEnvelope]:
-    """(Kafka key, envelope record) for one parsed event, `raw_event` redacted; NotAnEvent when it is not one."""
+def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int,
+             *, exact: bool = False) -> tuple[str, StripeEventEnvelope]:
+    """(Kafka key, envelope record) for one parsed event, `raw_event` redacted; NotAnEvent when it is not one.
+
+    `exact`: `event` is `raw_event` parsed with `parse_float=Decimal` (or the value `raw_event` was serialised
+    from by `compact_json`), so it is redacted as it is instead of `raw_event` being parsed again.
+    """
     if not isinstance(event, dict):
         raise NotAnEvent("the body is not a JSON object")
     kind = event.get("object")
@@ -102,7 +107,8 @@ def envelope(event: Any, raw_event: str, source: Source, received_at_ms: int) ->
     object_id = obj.get("id") or key
     verified = "stripe-signature" if source == "webhook" else "stripe-api"
     try:
-        stored = redact_json_text(raw_event, {"verified": verified})
+        mark = {"verified": verified}
+        stored = redact_parsed(event, raw_event, mark) if exact else redact_json_text(raw_event, mark)
     except RedactionError as exc:
         raise NotAnEvent(str(exc)) from None
     record: StripeEventEnvelope = {

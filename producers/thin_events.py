@@ -24,6 +24,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from core import registry
@@ -92,8 +93,8 @@ class ThinEventFetcher:
                     "created": _unix(event.get("created")), "livemode": bool(event.get("livemode")),
                     "account": account, "api_version": self.api.api_version, "data": {"object": obj},
                     "paysync_origin": ORIGIN}
-        raw_event = compact_json(snapshot)
-        key, record = envelope(json.loads(raw_event), raw_event, source, received_at_ms)
+        raw_event = compact_json(snapshot)  # so `snapshot` is redacted as it is, not parsed back
+        key, record = envelope(snapshot, raw_event, source, received_at_ms, exact=True)
         out = (self.topic, key, self.codec.encode_record(ENVELOPE, record))
         self._by_event[event_id] = out
         if len(self._by_event) > self.remember:
@@ -104,10 +105,21 @@ class ThinEventFetcher:
         record = dead_letter_record(topic=self.topic, partition=-1, offset=-1, stage="producers",
                                     error_kind="thin_fetch", error_code=str(exc.status or "network"),
                                     message=f"fetching the related object of a thin event failed: {exc}",
-                                    value=json.dumps(event).encode(), event_id=str(event.get("id")),
+                                    value=_event_json(event), event_id=str(event.get("id")),
                                     object_id=str(related.get("id")))
         topic, value = encode_dead_letter(self.codec, record, self.topic_prefix)
         return topic, str(related.get("id")), value
+
+
+def _event_json(event: dict[str, Any]) -> bytes:
+    """`event` as `json.dumps` writes it; an exact number (Decimal) as the float a plain `json.loads` reads."""
+    return json.dumps(event, default=_as_float).encode()
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)  # correctly rounded, as `json.loads` rounds the number's text
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _v1_type(thin_type: Any) -> str:

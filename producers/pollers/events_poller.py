@@ -89,7 +89,7 @@ class EventsPoller:
                     observe(obj)
                 continue
             try:
-                key, record = envelope(obj, raw, "poll", received_at)
+                key, record = envelope(obj, raw, "poll", received_at, exact=True)  # raw: compact_json(obj)
             except NotAnEvent as exc:
                 log.warning("listed object is not an event", extra={"event_id": obj.get("id"), "error": str(exc)})
                 continue

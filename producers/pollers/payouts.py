@@ -25,12 +25,10 @@ on later polls with exponential backoff (`payout_retries` in the cursor state) a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -118,12 +116,12 @@ def topic_prefix(poller: BalanceTransactionsPoller) -> str:
     return poller.topic.removesuffix(STRIPE_BALANCE_TRANSACTIONS.name)
 
 
-def header_record(poller: BalanceTransactionsPoller, payout: dict[str, Any], raw: str, listed_at: int) -> Record:
-    """The payout as listed (`raw`), as a snapshot event (`payout.poll`, id `poll:<payout id>:<listed at>`)."""
+def header_record(poller: BalanceTransactionsPoller, payout: dict[str, Any], listed_at: int) -> Record:
+    """The payout as listed, as a snapshot event (`payout.poll`, id `poll:<payout id>:<listed at>`)."""
     event = {"id": f"poll:{payout['id']}:{listed_at}", "object": "event", "type": "payout.poll",
              "created": listed_at, "livemode": bool(payout.get("livemode", False)), "account": poller.account,
-             "api_version": poller.api.api_version, "data": {"object": json.loads(raw, parse_float=Decimal)}}
-    key, rec = envelope(event, compact_json(event), "poll", listed_at * 1000)
+             "api_version": poller.api.api_version, "data": {"object": payout}}
+    key, rec = envelope(event, compact_json(event), "poll", listed_at * 1000, exact=True)
     rec["account"] = rec["account"] or poller.account
     return STRIPE_EVENTS.full_name(topic_prefix(poller)), key, poller.codec.encode(STRIPE_EVENTS.schema, rec)
 
@@ -196,7 +194,7 @@ class _PayoutPoll:
         self._save()
         return True
 
-    def handle(self, payout: dict[str, Any], raw: str) -> None:
+    def handle(self, payout: dict[str, Any]) -> None:
         """Act on one listed payout by `plan`; a failing member listing is retried later or dead-lettered."""
         payout_id = str(payout["id"])
         retry, relist = self.retries.get(payout_id), self.relist.get(payout_id)
@@ -205,7 +203,7 @@ class _PayoutPoll:
             return
         action = plan(payout)
         if action == "header":
-            self._publish([header_record(self.poller, payout, raw, self.now)])
+            self._publish([header_record(self.poller, payout, self.now)])
             self.metrics.headers.labels("manual").inc()
             self._finish(payout)
         elif action == "nothing":
@@ -256,8 +254,8 @@ def poll_payouts(poller: BalanceTransactionsPoller, state: dict[str, Any], now: 
     oldest = now - poller.payout_lookback_s
     try:
         for page, _ in poller.api.list_all("/v1/payouts", {"created": {"gte": oldest}}, poller.account):
-            for payout, raw in zip(page.objects, page.raw):
-                run.handle(payout, raw)
+            for payout in page.objects:
+                run.handle(payout)
     except StripeApiError as exc:
         if exc.outcome in (Outcome.PAUSE, Outcome.REAUTH):
             raise

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 from paysync.codec import AvroCodec, CodecError
@@ -127,14 +128,14 @@ class WebhookApp:
         try:
             headers = _headers(scope)
             body = await self._read_body(headers, receive)
-            key, value, event_id = self._verify_and_encode(body, headers, received_at_ms)
+            key, value, event_id, event = self._verify_and_encode(body, headers, received_at_ms)
         except Reject as rej:
             self.metrics.rejected.labels(rej.reason).inc()
             await _respond(send, rej.status, {"error": rej.reason, "message": rej.message})
             return
         topic = self.topic
         if self.thin_fetcher is not None and body.lstrip().startswith(b"{") and b'"v2.core.event"' in body:
-            topic, key, value = await self._resolve_thin(body, received_at_ms, (topic, key, value))
+            topic, key, value = await self._resolve_thin(event, received_at_ms, (topic, key, value))
         status, body_out = await self._publish(key, value, event_id, topic)
         await _respond(send, status, body_out)
 
@@ -161,7 +162,11 @@ class WebhookApp:
         return b"".join(chunks)
 
     def _verify_and_encode(self, body: bytes, headers: dict[bytes, bytes], received_at_ms: int
-                           ) -> tuple[str, bytes, str]:
+                           ) -> tuple[str, bytes, str, dict[str, Any]]:
+        """(key, encoded envelope, event id, parsed event) of a verified body; Reject otherwise.
+
+        The body is parsed once, numbers exact (`parse_float=Decimal`), and redacted from that parse.
+        """
         raw_header = headers.get(b"stripe-signature")
         try:
             verify(body, raw_header.decode("latin-1") if raw_header is not None else None, self.secrets,
@@ -170,21 +175,20 @@ class WebhookApp:
             raise Reject(400, exc.reason, str(exc)) from None
         try:
             text = body.decode("utf-8")
-            event = json.loads(text)
+            event = json.loads(text, parse_float=Decimal)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise Reject(400, "malformed_json", "the body is not UTF-8 JSON") from None
         try:
-            key, record = envelope(event, text, "webhook", received_at_ms)
+            key, record = envelope(event, text, "webhook", received_at_ms, exact=True)
             value = self.codec.encode_record(ENVELOPE, record)
         except (NotAnEvent, CodecError) as exc:
             raise Reject(400, "not_an_event", str(exc)) from None
-        return key, value, record["event_id"]
+        return key, value, record["event_id"], event
 
-    async def _resolve_thin(self, body: bytes, received_at_ms: int,
+    async def _resolve_thin(self, event: dict[str, Any], received_at_ms: int,
                             as_came: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
         """A thin event's snapshot (or its dead letter), fetched off the event loop."""
-        event = json.loads(body)
-        if not isinstance(event, dict) or event.get("object") != "v2.core.event" or self.thin_fetcher is None:
+        if event.get("object") != "v2.core.event" or self.thin_fetcher is None:
             return as_came
         try:
             return await asyncio.get_running_loop().run_in_executor(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -164,6 +165,22 @@ async def asgi_request(app: Any, method: str, path: str, body: bytes = b"",
 
     await app(scope, receive, send)
     return out["status"], json.loads(out["body"])
+
+
+class AckingPublisher:
+    """The receiver's publisher without a broker: acknowledges at once and keeps (topic, key, value)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, bytes]] = []
+
+    def publish(self, topic: str, key: str, value: bytes) -> asyncio.Future[None]:
+        self.records.append((topic, key, value))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def broker_reachable(self, timeout: float = 1.0) -> bool:
+        return True
 
 
 class InProcessReceiver:
