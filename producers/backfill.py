@@ -133,7 +133,8 @@ def _page_records(run: _Run, kind: str, page: Any, listed_at: int) -> list[tuple
             batch.append((run.events_topic, key, run.codec.encode(STRIPE_EVENTS.schema, rec)))
         elif kind == "balance_transactions":
             key, bt_rec = balance_record(obj, raw, source="backfill", account=run.account,
-                                         api_version=run.api.api_version, received_at_ms=listed_at * 1000)
+                                         api_version=run.api.api_version, received_at_ms=listed_at * 1000,
+                                         exact=True)
             batch.append((run.bt_topic, key, run.codec.encode(STRIPE_BALANCE_TRANSACTIONS.schema, bt_rec)))
         else:
             event = snapshot_envelope(obj, raw, OBJECT_TYPES[kind], run.account, listed_at, run.api.api_version)

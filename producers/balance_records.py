@@ -6,15 +6,19 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from paysync.keys import balance_transaction_key, ref_id
-from paysync.redact import redact_json_text
+from paysync.redact import redact_json_text, redact_parsed
 
 Source = Literal["webhook", "poll", "backfill"]
 
 
 def balance_record(txn: dict[str, Any], raw: str, *, source: Source, account: str | None, api_version: str,
                    received_at_ms: int, payout_id: str | None = None,
-                   payout_transaction_count: int | None = None) -> tuple[str, dict[str, Any]]:
-    """(Kafka key, record). `txn` should be parsed with `parse_float=Decimal` so exchange_rate stays exact."""
+                   payout_transaction_count: int | None = None, exact: bool = False) -> tuple[str, dict[str, Any]]:
+    """(Kafka key, record). `txn` should be parsed with `parse_float=Decimal` so exchange_rate stays exact.
+
+    `exact`: `raw` is `compact_json(txn)` (a listed page's object) or `txn` is `raw` parsed with
+    `parse_float=Decimal`, so `txn` is redacted as it is instead of `raw` being parsed again.
+    """
     rate = txn.get("exchange_rate")
     return balance_transaction_key(txn), {
         "id": txn["id"],
@@ -36,5 +40,6 @@ def balance_record(txn: dict[str, Any], raw: str, *, source: Source, account: st
         "source": source,
         "api_version": api_version,
         "received_at": received_at_ms,
-        "raw": redact_json_text(raw),  # an expanded `source` is a whole charge, card details and all (issue 18)
+        # an expanded `source` is a whole charge, card details and all (issue 18)
+        "raw": redact_parsed(txn, raw) if exact else redact_json_text(raw),
     }

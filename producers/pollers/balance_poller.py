@@ -67,7 +67,7 @@ class BalanceTransactionsPoller:
                 count: int | None = None) -> tuple[str, str, bytes]:
         key, record = balance_record(txn, raw, source=self.source, account=self.account,
                                      api_version=self.api.api_version, received_at_ms=int(time.time() * 1000),
-                                     payout_id=payout_id, payout_transaction_count=count)
+                                     payout_id=payout_id, payout_transaction_count=count, exact=True)
         return self.topic, key, self.codec.encode(STRIPE_BALANCE_TRANSACTIONS.schema, record)
 
     def payout_members(self, payout_id: str) -> list[tuple[str, str, bytes]]:

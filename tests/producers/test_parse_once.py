@@ -226,3 +226,47 @@ def test_a_thin_dead_letter_from_an_exact_parse_is_what_a_float_parse_wrote() ->
     _topic, _key, value = ThinEventFetcher(api).resolve(
         json.loads(text, parse_float=Decimal), "webhook", 1)
     assert CODEC.decode(value, "paysync.DeadLetter")["original_value"] == json.dumps(json.loads(text)).encode()
+
+
+def _fixture_balance_transactions() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every balance transaction object in the fixtures (wherever it sits), parsed exactly."""
+    def walk(value: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(value, dict):
+            if value.get("object") == "balance_transaction" and isinstance(value.get("id"), str):
+                yield value
+            for item in value.values():
+                yield from walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from walk(item)
+
+    for name, text in _fixture_texts():
+        for n, txn in enumerate(walk(json.loads(text, parse_float=Decimal))):
+            yield f"{name}#{n}", txn
+    # as the pollers list them (`expand[]=data.source`): a whole charge, card details to cut, an exact rate
+    yield "EXPANDED", json.loads(
+        '{"id":"txn_exp","object":"balance_transaction","amount":1050,"net":1000,"fee":50,"currency":"eur",'
+        '"created":1800000000,"type":"charge","exchange_rate":1.234567890123456789,"source":'
+        + json.dumps({k: v for k, v in json.loads(EXACT)["data"]["object"].items() if k != "big"}) + "}",
+        parse_float=Decimal)  # (compact_json, as a page's objects go, writes 64-bit integers only)
+
+
+def test_a_listed_balance_transaction_is_stored_as_the_old_path_did_without_a_parse(parses: _CountingJson) -> None:
+    """The balance poller and the backfill pass a page's object and its compact JSON: `exact=True` redacts the
+    object itself, and the record (its `raw` above all) is what redacting the text again gave."""
+    from producers.balance_records import balance_record
+
+    seen = 0
+    for name, txn in _fixture_balance_transactions():
+        if not all(k in txn for k in ("amount", "net", "currency", "created", "type")):
+            continue
+        raw = compact_json(txn)
+        args: dict[str, Any] = {"source": "poll", "account": None, "api_version": "2026-10-28", "received_at_ms": 1}
+        expected = balance_record(txn, raw, **args)
+        before = parses.loads_calls
+        assert balance_record(txn, raw, **args, exact=True) == expected, name
+        assert parses.loads_calls == before, f"{name}: parsed again"
+        stored = expected[1]["raw"]
+        assert name != "EXPANDED" or "exp_month" not in stored and "1.234567890123456789" in stored
+        seen += 1
+    assert seen >= 5  # the fixtures' balance transactions and the expanded one
