@@ -151,7 +151,8 @@ def _candidates(store: Store, q: Query) -> list[dict[str, Any]]:
     f = cond.path[0]
     literals = cond.value if cond.op == "IN" else [cond.value]
     ids = {rid for lit in literals if (rid := store.find_unique(q.obj, f.name, lit)) is not None}
-    # in Id (creation) order; "ORDER BY": "There’s no guarantee of the order of results unless you use an ORDER BY clause"
+    # in Id (creation) order; "ORDER BY": "There’s no guarantee of the order of results unless you use an
+    # ORDER BY clause in a query."
     return [table[rid] for rid in sorted(ids)]
 
 
