@@ -114,18 +114,19 @@ def _project(store: Store, q: Query, rec: dict[str, Any], version: str) -> dict[
     return out
 
 
-def _indexed(cond: Cond) -> Cond | None:
-    """The condition of `cond` (itself, or a child of a top-level AND) that an index answers: `=`/`IN` of text
-    literals on the object's own Id or a unique field (`Store.find_unique`; external ids are unique here)."""
+def _indexed(cond: Cond) -> tuple[FieldDef, list[str]] | None:
+    """(field, literals) of the condition of `cond` (itself, or a child of a top-level AND) that an index answers:
+    `=`/`IN` of text literals on the object's own Id or a unique field (`Store.find_unique`; external ids are
+    unique here)."""
     if cond.op == "AND":
-        return next((c for c in cond.children if _indexed(c) is not None), None)
+        return next((hit for c in cond.children if (hit := _indexed(c)) is not None), None)
     if cond.op not in ("=", "IN") or len(cond.path) != 1:
         return None
     f = cond.path[0]
     literals = cond.value if cond.op == "IN" else [cond.value]
     if not f.unique or f.type not in ("Id", "Text") or not all(isinstance(v, str) for v in literals):
         return None
-    return cond
+    return f, literals
 
 
 def _check_literals(store: Store, cond: Cond) -> None:
@@ -144,12 +145,11 @@ def _candidates(store: Store, q: Query) -> list[dict[str, Any]]:
     field. The query optimizer then considers those fields." A filter on such a field (or the record Id) reads
     the index instead of every row; the full condition still decides, so the answer is the same as a scan's."""
     table = store.records[q.obj.name]
-    cond = _indexed(q.where) if q.where is not None else None
-    if q.where is None or cond is None:
+    hit = _indexed(q.where) if q.where is not None else None
+    if q.where is None or hit is None:
         return list(table.values())
     _check_literals(store, q.where)
-    f = cond.path[0]
-    literals = cond.value if cond.op == "IN" else [cond.value]
+    f, literals = hit
     ids = {rid for lit in literals if (rid := store.find_unique(q.obj, f.name, lit)) is not None}
     # in Id (creation) order; "ORDER BY": "There’s no guarantee of the order of results unless you use an
     # ORDER BY clause in a query."

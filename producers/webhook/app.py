@@ -134,8 +134,9 @@ class WebhookApp:
             await _respond(send, rej.status, {"error": rej.reason, "message": rej.message})
             return
         topic = self.topic
-        if self.thin_fetcher is not None and body.lstrip().startswith(b"{") and b'"v2.core.event"' in body:
-            topic, key, value = await self._resolve_thin(event, received_at_ms, (topic, key, value))
+        if self.thin_fetcher is not None and event.get("object") == "v2.core.event":
+            topic, key, value = await self._resolve_thin(self.thin_fetcher, event, received_at_ms,
+                                                         (topic, key, value))
         status, body_out = await self._publish(key, value, event_id, topic)
         await _respond(send, status, body_out)
 
@@ -185,14 +186,12 @@ class WebhookApp:
             raise Reject(400, "not_an_event", str(exc)) from None
         return key, value, record["event_id"], event
 
-    async def _resolve_thin(self, event: dict[str, Any], received_at_ms: int,
+    async def _resolve_thin(self, fetcher: ThinEventFetcher, event: dict[str, Any], received_at_ms: int,
                             as_came: tuple[str, str, bytes]) -> tuple[str, str, bytes]:
         """A thin event's snapshot (or its dead letter), fetched off the event loop."""
-        if event.get("object") != "v2.core.event" or self.thin_fetcher is None:
-            return as_came
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                None, self.thin_fetcher.resolve, event, "webhook", received_at_ms)
+                None, fetcher.resolve, event, "webhook", received_at_ms)
         except NotAnEvent:  # nothing to fetch (no related_object): published as it came
             return as_came
 
