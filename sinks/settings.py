@@ -121,8 +121,10 @@ class SinkSettings(PaysyncSettings):
     sink_bulk_timeout_s: float = Field(default=600.0, gt=0, description="abort a job still running after this long")
     sink_write_sync_errors: bool = Field(default=True, description="also upsert a Stripe_Sync_Error__c per dead letter")
     sink_status_events: bool = Field(default=True, description="publish a Stripe_Payment_Event__e per status change of "
-                                     "a payment, invoice, refund, dispute or payout (one read call before, one publish "
-                                     "call after each batch that carries such statuses)")
+                                     "a payment, invoice, refund, dispute or payout (one read call before each batch "
+                                     "that carries such statuses; the events ride in the next batch's read call)")
+    sink_event_max_age_s: float = Field(default=2.0, gt=0, le=60, description="status events that found no room in "
+                                        "a read call are published in a call of their own once this old")
     sink_streams_dead_letters: bool = Field(default=True, description="also consume paysync.dlq and write the streams "
                                             "stage's dead letters as Stripe_Sync_Error__c rows")
     sink_metrics_port: int | None = Field(default=None, description="serve /metrics on 127.0.0.1:<port>")

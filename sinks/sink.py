@@ -224,7 +224,7 @@ class Sink:
         for r in report.retry:
             self.batcher.requeue(r)
         if self.events is not None:
-            self.events.after(report.landed, [*report.landed, *(r for r, _, _ in report.dead)])
+            self.events.after(report.landed, [*report.landed, *(r for r, _, _ in report.dead)], time.monotonic())
         self._deliver_dead_letters()
         for r, _, _ in report.dead:
             for o in r.origins:
@@ -348,6 +348,15 @@ class Sink:
         budget = self.client.budget
         self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
 
+    def _publish_due_events(self, now: float, force: bool = False) -> None:
+        """Status events that found no room in a read call, in calls of their own once due (drawn from the pace)."""
+        if self.events is None or self._budget_paused:
+            return
+        used, known = self.client.budget.used, self.client.budget.max > 0
+        if self.events.publish_due(now, self.s.sink_event_max_age_s, force=force):
+            budget = self.client.budget
+            self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
+
     def _receive(self, step: Step) -> bool:
         """Read and handle messages for `step`; True when the read came back short (nothing more ready now).
 
@@ -402,10 +411,15 @@ class Sink:
                     self._deliver_dead_letters()
                     self._commit()
                 self._update_lag(now)
+                self._publish_due_events(now)
             self.writer.bulk_enabled = False  # stopping: what is left goes by Composite
             self._drain_bulk()
             if not self._budget_paused:
                 self.flush()
+            self._publish_due_events(time.monotonic(), force=True)
+            if self.events is not None and self.events.queued:
+                log.warning("stopping with status events unpublished (API budget spent)",
+                            extra={"events": len(self.events.queued)})
             self._commit()
         finally:
             self.consumer.close()

@@ -4,17 +4,20 @@ dispute, payout), so Flows, Apex triggers and external subscribers can react.
 The old status is read, never guessed: `before(records)` reads the current status (and Id, amount, currency) of
 the batch's records that carry a status, by external id, as SOQL `query` subrequests of Composite calls (≤ 200
 ids per query, ≤ 5 queries per call: "up to 5 of them may be Collections or query calls", `sinks.composite`).
-A record not found is new (old status empty). `after(report)` publishes, for each landed record whose written
-status differs from the one read, an event — as Collections inserts (≤ 200 events each) inside Composite calls,
-which is how Salesforce publishes: "Publish events by inserting events in the same way that you insert
-sObjects. You can use any Salesforce API" ("Publish Event Messages with Salesforce APIs"). Cost per batch that
-holds status-bearing records: one read call (per 1,000 such records), plus one publish call (per 1,000 changes)
-when something changed; every call goes through `SalesforceClient`, so it is counted in the budget. A batch's
-read calls (and its publish calls) run concurrently on the sink's pool, as its writes do (`sink_concurrency`).
+A record not found is new (old status empty). `after(report)` queues, for each landed record whose written
+status differs from the one read, an event; queued events are published as Collections inserts (≤ 200 events
+each), which is how Salesforce publishes: "Publish events by inserting events in the same way that you insert
+sObjects. You can use any Salesforce API" ("Publish Event Messages with Salesforce APIs"). They ride in the free
+heavy slots of the next batch's read calls (a Composite call holds ≤ 5 Collections or query subrequests), so a
+steady flow costs two calls a batch (read + events of the batch before, write) instead of three; what finds no
+room is published on its own once its oldest event has waited `max_age_s` (`publish_due`), and at stop. Every call
+goes through `SalesforceClient`, so it is counted in the budget. A batch's read calls (and publish calls) run
+concurrently on the sink's pool, as its writes do (`sink_concurrency`); queued events are sent oldest first.
 
 Limits: a record whose read failed is not written in this flush (the caller requeues it) — a write without its
 read could not tell its change. A crash between a record's write and its event's publication loses that event
-(the replayed write then reads the new status): events are at most once, never guessed.
+(the replayed write then reads the new status), and so does a call that fails as a whole: events are at most once,
+never guessed.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class StatusEvents:
         self.pool = pool  # runs a batch's read (and publish) calls concurrently; None: one after another
         self.prior: dict[str, Prior] = {}  # record key → what was read before its pending write
         self.published = 0
+        self.queued: list[dict[str, Any]] = []  # events not yet sent, oldest first
+        self.queued_since: float | None = None  # monotonic time the oldest queued event was queued
         self._lock = threading.Lock()  # guards `published` (publish calls run on the pool)
 
     def _map(self, call: Callable[[_T], _R], items: list[_T]) -> Iterator[_R]:
@@ -99,7 +104,21 @@ class StatusEvents:
                 chunk = group[i:i + IDS_PER_QUERY]
                 queries.append((self._soql(sobject, chunk), chunk))
         calls = [queries[start:start + HEAVY_PER_CALL] for start in range(0, len(queries), HEAVY_PER_CALL)]
-        return [r for part in self._map(self._read_call, calls) for r in part]
+        riders = self._ride_along([HEAVY_PER_CALL - len(call) for call in calls])
+        return [r for part in self._map(self._read_call, list(zip(calls, riders))) for r in part]
+
+    def _ride_along(self, free: list[int]) -> list[list[list[dict[str, Any]]]]:
+        """Per read call, the queued events (in collections of ≤ 200) that fill its `free` heavy slots, oldest
+        first; they leave the queue (what finds no room stays, with its age)."""
+        riders: list[list[list[dict[str, Any]]]] = []
+        for slots in free:
+            chunks = [self.queued[i * PER_COLLECTION:(i + 1) * PER_COLLECTION] for i in range(slots)]
+            chunks = [c for c in chunks if c]
+            del self.queued[:sum(len(c) for c in chunks)]
+            riders.append(chunks)
+        if not self.queued:
+            self.queued_since = None
+        return riders
 
     def _soql(self, sobject: str, chunk: list[PendingRecord]) -> str:
         status, amount = STATUS_OBJECTS[sobject]
@@ -108,17 +127,24 @@ class StatusEvents:
         version = f", {STATUS_FIELDS[sobject][1]}" if sobject in STATUS_FIELDS else ""
         return f"SELECT Id, {ext}, {status}, {amount}, Currency__c{version} FROM {sobject} WHERE {ext} IN ({ids})"
 
-    def _read_call(self, queries: list[tuple[str, list[PendingRecord]]]) -> list[PendingRecord]:
+    def _read_call(self, call: tuple[list[tuple[str, list[PendingRecord]]], list[list[dict[str, Any]]]]
+                   ) -> list[PendingRecord]:
+        queries, riders = call
         base = f"/services/data/v{self.client.api_version}"
-        subs = [{"method": "GET", "url": f"{base}/query?q={_quote(q)}", "referenceId": f"q{i}"}
-                for i, (q, _) in enumerate(queries)]
+        subs = [_insert_events(base, f"e{i}", chunk) for i, chunk in enumerate(riders)]
+        subs += [{"method": "GET", "url": f"{base}/query?q={_quote(q)}", "referenceId": f"q{i}"}
+                 for i, (q, _) in enumerate(queries)]
         try:
             answers = self.client.composite(subs)
         except CallError as exc:
             log.warning("old statuses not read; records wait", extra={"code": exc.decision.code})
+            if riders:
+                log.error("status events not published", extra={"code": exc.decision.code,
+                                                                "events": sum(map(len, riders))})
             return [r for _, chunk in queries for r in chunk]
+        self._count_published(answers[:len(riders)])
         unread: list[PendingRecord] = []
-        for (_, chunk), answer in zip(queries, answers):
+        for (_, chunk), answer in zip(queries, answers[len(riders):]):
             body = answer.get("body")
             if int(answer.get("httpStatusCode") or 0) >= 300 or not isinstance(body, dict) or not body.get("done"):
                 log.warning("old statuses not read; records wait", extra={"status": answer.get("httpStatusCode")})
@@ -151,11 +177,24 @@ class StatusEvents:
 
     # after the write -------------------------------------------------------------------------
 
-    def after(self, landed: Sequence[PendingRecord], done: Sequence[PendingRecord]) -> int:
-        """Publish the status changes of `landed`; forget what was read for `done` (landed or dead). → published."""
+    def after(self, landed: Sequence[PendingRecord], done: Sequence[PendingRecord], now: float) -> int:
+        """Queue the status changes of `landed` (sent with the next read, or by `publish_due`); forget what was
+        read for `done` (landed or dead). → how many were queued."""
         events = [e for r in landed if (e := self._event(r)) is not None]
         for r in done:
             self.prior.pop(r.key, None)
+        if events and not self.queued:
+            self.queued_since = now
+        self.queued += events
+        return len(events)
+
+    def publish_due(self, now: float, max_age_s: float, force: bool = False) -> int:
+        """Publish the queued events in calls of their own when the oldest has waited `max_age_s` (or `force`:
+        at stop); → how many were sent (landed or not)."""
+        since = self.queued_since
+        if since is None or (not force and now - since < max_age_s):
+            return 0
+        events, self.queued, self.queued_since = self.queued, [], None
         per_call = PER_COLLECTION * HEAVY_PER_CALL
         list(self._map(self._publish, [events[start:start + per_call] for start in range(0, len(events), per_call)]))
         return len(events)
@@ -175,14 +214,17 @@ class StatusEvents:
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         base = f"/services/data/v{self.client.api_version}"
-        subs = [{"method": "POST", "url": f"{base}/composite/sobjects", "referenceId": f"e{i}",
-                 "body": {"allOrNone": False, "records": events[i * PER_COLLECTION:(i + 1) * PER_COLLECTION]}}
+        subs = [_insert_events(base, f"e{i}", events[i * PER_COLLECTION:(i + 1) * PER_COLLECTION])
                 for i in range(-(-len(events) // PER_COLLECTION))]
         try:
             answers = self.client.composite(subs)
         except CallError as exc:
             log.error("status events not published", extra={"code": exc.decision.code, "events": len(events)})
             return
+        self._count_published(answers)
+
+    def _count_published(self, answers: list[dict[str, Any]]) -> None:
+        """Count the events that landed in these Collections-insert answers; log the refused ones."""
         for answer in answers:
             results = answer.get("body")
             ok = [res for res in results if isinstance(res, dict) and res.get("success")] if isinstance(results, list) else []
@@ -191,6 +233,12 @@ class StatusEvents:
             failed = (len(results) if isinstance(results, list) else PER_COLLECTION) - len(ok)
             if failed:
                 log.error("status events refused", extra={"failed": failed, "status": answer.get("httpStatusCode")})
+
+
+def _insert_events(base: str, ref: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Collections-insert subrequest of ≤ 200 events."""
+    return {"method": "POST", "url": f"{base}/composite/sobjects", "referenceId": ref,
+            "body": {"allOrNone": False, "records": events}}
 
 
 def _decimal_text(value: Any) -> str | None:

@@ -62,7 +62,7 @@ def test_a_status_change_publishes_one_event_in_counted_calls(emulator: Any, sin
             "Stripe_Payment__c", "ch_w1", "Pending", "Succeeded")
         assert (Decimal(str(event["Amount__c"])), event["Currency__c"], event["Record_Id__c"],
                 event["Stripe_Event_Id__c"]) == (Decimal("12.5"), "USD", record_id, "evt_2")  # amount and currency read with the old status
-        assert composite_calls(emulator) - used == 3  # read + write + publish, each one Composite call
+        assert composite_calls(emulator) - used == 3  # read + write, then the event alone once due (no batch came)
 
         used = composite_calls(emulator)
         produce([payment("ch_w1", {"Status__c": "Succeeded", "Fee__c": "0.300"}, "evt_3", 300)])  # no change
@@ -74,6 +74,34 @@ def test_a_status_change_publishes_one_event_in_counted_calls(emulator: Any, sin
         assert composite_calls(emulator) - used == 2 + 3  # no change: read + write only
     finally:
         running.close()
+
+
+def test_a_batch_s_event_rides_in_the_next_batch_s_read_call(emulator: Any, sink_env: dict[str, str],
+                                                              produce: Any) -> None:
+    """Against the emulator's Composite rules: the event of one batch is published inside the read call of the next
+    (two calls a batch, not three); the last batch's event goes at stop. The max age is out of reach here."""
+    client = SalesforceClient(salesforce_of(emulator.handle), SinkMetrics())
+    running = RunningSink(sink_settings(sink_env, sink_event_max_age_s=60))
+    stopped = False
+    try:
+        used = composite_calls(emulator)
+        produce([payment("ch_r1", {"Status__c": "Pending", "Currency__c": "USD"}, "evt_r1", 100)])
+        assert wait_for(lambda: count(client, "SELECT Id FROM Stripe_Payment__c WHERE Stripe_Charge_Id__c = 'ch_r1'")
+                        == 1, 30)
+        assert events(emulator) == [] and composite_calls(emulator) - used == 2  # read + write; the event waits
+        produce([payment("ch_r2", {"Status__c": "Succeeded", "Currency__c": "USD"}, "evt_r2", 200)])
+        assert wait_for(lambda: len(events(emulator)) == 1, 30)
+        assert [(e["Stripe_Id__c"], e["New_Status__c"]) for e in events(emulator)] == [("ch_r1", "Pending")]
+        assert wait_for(lambda: count(client, "SELECT Id FROM Stripe_Payment__c WHERE Stripe_Charge_Id__c = 'ch_r2'")
+                        == 1, 30)
+        assert composite_calls(emulator) - used == 4  # two batches, two calls each
+        running.close()
+        stopped = True
+        assert [e["Stripe_Id__c"] for e in events(emulator)] == ["ch_r1", "ch_r2"]  # the last one at stop
+        assert composite_calls(emulator) - used == 5
+    finally:
+        if not stopped:
+            running.close()
 
 
 def test_events_off_reads_and_publishes_nothing(emulator: Any, sink_env: dict[str, str], produce: Any) -> None:

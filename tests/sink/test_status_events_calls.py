@@ -74,6 +74,7 @@ def test_a_batch_publishes_its_status_changes_in_concurrent_calls() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         events = StatusEvents(client, pool)  # type: ignore[arg-type]
         assert events.before(records) == []  # none found: every record is new, so every status is a change
-        published = events.after(records, records)
-    assert published == len(records) == events.published
-    assert client.calls == 4 and events.prior == {}
+        assert events.after(records, records, now=0.0) == len(records)
+        assert events.publish_due(0.0, 2.0, force=True) == len(records)
+    assert len(records) == events.published
+    assert client.calls == 4 and events.prior == {} and events.queued == []
