@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -343,19 +344,20 @@ class Sink:
     def _flush_paced(self, reason: str) -> None:
         """A flush of the loop, counted by `reason`; the calls it cost are drawn from the early writes' pace."""
         self.metrics.flushes.labels(reason=reason).inc()
-        used, known = self.client.budget.used, self.client.budget.max > 0
-        self.flush()
-        budget = self.client.budget
-        self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
+        self._paced(self.flush)
 
     def _publish_due_events(self, now: float, force: bool = False) -> None:
         """Status events that found no room in a read call, in calls of their own once due (drawn from the pace)."""
-        if self.events is None or self._budget_paused:
-            return
+        if self.events is not None and not self._budget_paused:
+            events = self.events
+            self._paced(lambda: events.publish_due(now, self.s.sink_event_max_age_s, force=force))
+
+    def _paced(self, action: Callable[[], object]) -> None:
+        """Run `action`; the API calls it cost (read from the budget header) are drawn from the early writes' pace."""
         used, known = self.client.budget.used, self.client.budget.max > 0
-        if self.events.publish_due(now, self.s.sink_event_max_age_s, force=force):
-            budget = self.client.budget
-            self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
+        action()
+        budget = self.client.budget
+        self.pace.spent(max(0, budget.used - used) if known else 0, time.monotonic(), budget.max)
 
     def _receive(self, step: Step) -> bool:
         """Read and handle messages for `step`; True when the read came back short (nothing more ready now).
