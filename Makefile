@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# test files run in this many pytest-xdist workers sharing one broker; 0 runs them in one process
+TEST_WORKERS ?= 3
 
 .PHONY: demo test bootstrap jars kafka-start kafka-stop lint clean stripe-mock
 
@@ -9,7 +11,7 @@ demo: bootstrap jars
 	$(BIN)/paysync demo
 
 test: bootstrap jars stripe-mock
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bootstrap: $(VENV)/.installed
 
