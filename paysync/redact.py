@@ -25,8 +25,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
+from paysync import exact_json
 from paysync.pan import redact_card_numbers
 
 MARKER_KEY = "paysync_redacted"
@@ -169,33 +168,13 @@ def redact(value: Any) -> tuple[Any, int]:
         raise RedactionError("the JSON is nested too deeply to redact") from None
 
 
-def _exact(value: Any) -> orjson.Fragment:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _big_ints(value: Any) -> Any:
-    """`value` with integers beyond 64 bits (which orjson refuses) as exact JSON fragments."""
-    if isinstance(value, dict):
-        return {k: _big_ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_big_ints(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
-        return orjson.Fragment(str(value))
-    return value
-
-
 def _dumps(value: Any) -> str:
-    """`value` as compact JSON, numbers exact; RedactionError when orjson cannot write it (nested deeper than its
-    limit of 254, or a string holding a lone surrogate, which JSON's `\\ud800` escape allows)."""
+    """`value` as compact JSON, numbers exact; RedactionError when it cannot be written (nested deeper than
+    orjson's limit of 254, or a string holding a lone surrogate, which JSON's `\\ud800` escape allows)."""
     try:
-        return orjson.dumps(value, default=_exact).decode("utf-8")
-    except TypeError:  # an integer beyond 64 bits, or what orjson cannot write at all
-        try:
-            return orjson.dumps(_big_ints(value), default=_exact).decode("utf-8")
-        except (TypeError, RecursionError) as exc:
-            raise RedactionError(f"the redacted JSON cannot be written: {exc}") from None
+        return exact_json.dumps(value)
+    except (TypeError, RecursionError) as exc:
+        raise RedactionError(f"the redacted JSON cannot be written: {exc}") from None
 
 
 def _stored(redacted: Any, changes: int, text: str, mark: dict[str, Any] | None) -> str:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import stripe
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
+from paysync import exact_json
 from paysync.outcomes import Outcome, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -90,15 +90,9 @@ class Page:
     has_more: bool
 
 
-def _exact_number(value: Any) -> orjson.Fragment:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))  # the number as listed, never through a float
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def compact_json(obj: Any) -> str:
-    """`obj` as compact JSON; Decimals are written as the exact numbers they hold."""
-    return orjson.dumps(obj, default=_exact_number).decode("utf-8")
+    """`obj` as compact JSON; Decimals are written as the exact numbers they hold (`paysync.exact_json`)."""
+    return exact_json.dumps(obj)
 
 
 _COUNTERS: dict[int, Counter] = {}

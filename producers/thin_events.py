@@ -20,11 +20,9 @@ simulator, issue 15).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from core import registry
@@ -105,21 +103,10 @@ class ThinEventFetcher:
         record = dead_letter_record(topic=self.topic, partition=-1, offset=-1, stage="producers",
                                     error_kind="thin_fetch", error_code=str(exc.status or "network"),
                                     message=f"fetching the related object of a thin event failed: {exc}",
-                                    value=_event_json(event), event_id=str(event.get("id")),
-                                    object_id=str(related.get("id")))
+                                    value=compact_json(event).encode(),  # numbers exact, as parsed
+                                    event_id=str(event.get("id")), object_id=str(related.get("id")))
         topic, value = encode_dead_letter(self.codec, record, self.topic_prefix)
         return topic, str(related.get("id")), value
-
-
-def _event_json(event: dict[str, Any]) -> bytes:
-    """`event` as `json.dumps` writes it; an exact number (Decimal) as the float a plain `json.loads` reads."""
-    return json.dumps(event, default=_as_float).encode()
-
-
-def _as_float(value: Any) -> float:
-    if isinstance(value, Decimal):
-        return float(value)  # correctly rounded, as `json.loads` rounds the number's text
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _v1_type(thin_type: Any) -> str:

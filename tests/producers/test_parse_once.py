@@ -3,7 +3,8 @@ what the old path (`redact_json_text` over the text, a second parse) stored.
 
 Fails on the old code (main 70b1e54): the receiver parsed every body twice (the handler, then `paysync.redact`),
 three times for a thin event; the events poller parsed each listed event again after its page; `redact_parsed`
-did not exist; a thin event's dead letter could not be written from an exact (Decimal) parse.
+did not exist; a thin event's dead letter could not be written from an exact (Decimal) parse (and on 757a90e it
+was written through floats).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from producer_helpers import SECRET, AckingPublisher, asgi_request, signed_heade
 
 import paysync.redact
 import producers.stripe_api
-import producers.thin_events
 import producers.webhook.app
 from paysync.codec import AvroCodec
 from paysync.records import ENVELOPE
@@ -62,7 +62,7 @@ class _CountingJson:
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> _CountingJson:
     counter = _CountingJson()
-    for module in (producers.webhook.app, paysync.redact, producers.thin_events, producers.stripe_api):
+    for module in (producers.webhook.app, paysync.redact, producers.stripe_api):  # thin_events parses nothing
         monkeypatch.setattr(module, "json", counter)
     return counter
 
@@ -218,14 +218,20 @@ def test_too_deep_is_refused_by_the_exact_path_as_before() -> None:
         envelope(json.loads(deep, parse_float=Decimal), deep, "webhook", 1, exact=True)
 
 
-def test_a_thin_dead_letter_from_an_exact_parse_is_what_a_float_parse_wrote() -> None:
-    """The receiver hands the fetcher its one (Decimal) parse; the dead letter keeps `json.dumps` of a float parse."""
-    text = json.dumps({**json.loads(THIN), "reason": {"score": 0.1, "big": 1.234567890123456789, "e": 1e300}})
+def test_a_thin_dead_letter_from_an_exact_parse_keeps_its_numbers_exact() -> None:
+    """The receiver hands the fetcher its one (Decimal) parse; the dead letter writes those numbers as they were
+    sent, never through a float (on 757a90e it kept `json.dumps` of a float parse: 0.10 became 0.1, digits of
+    1.234567890123456789 were lost, a 24-digit integer was fine)."""
+    text = THIN[:-1] + (', "reason": {"score": 0.10, "rate": 1.234567890123456789, "e": 1E+300,'
+                        ' "huge": 123456789012345678901234}}')
     api = _Retrieving()
     api.fail_calls = {1}
     _topic, _key, value = ThinEventFetcher(api).resolve(
         json.loads(text, parse_float=Decimal), "webhook", 1)
-    assert CODEC.decode(value, "paysync.DeadLetter")["original_value"] == json.dumps(json.loads(text)).encode()
+    kept = CODEC.decode(value, "paysync.DeadLetter")["original_value"]
+    assert json.loads(kept, parse_float=Decimal) == json.loads(text, parse_float=Decimal)
+    for number in (b"0.10", b"1.234567890123456789", b"1E+300", b"123456789012345678901234"):
+        assert number in kept
 
 
 def _fixture_balance_transactions() -> Iterator[tuple[str, dict[str, Any]]]:
