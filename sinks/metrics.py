@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+# Fine where the latency targets are (1 s, 2 s): a quantile is interpolated inside its bucket, so with a bucket
+# from 2 to 5 s a p99 of 2.5 s read as 4.8 (the benchmark of 2026-12-04). Every boundary the dashboards and the
+# benchmark's shares use (0.25 … 1800, with 1 and 2) is kept.
+END_TO_END_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 30, 60, 300, 1800)
+
 
 class SinkMetrics:
     """Every metric `paysync sink` exports."""
@@ -29,7 +34,7 @@ class SinkMetrics:
         self.lag = Gauge("paysync_sink_consumer_lag", "Messages behind the partition end", ["partition"], registry=r)
         self.end_to_end = Histogram(
             "paysync_end_to_end_seconds", "From ingestion to landing in Salesforce",
-            buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800), registry=r,
+            buckets=END_TO_END_BUCKETS, registry=r,
         )
         self.flushes = Counter("paysync_sink_flushes", "Batches flushed, by reason: full (count/bytes), age (the max "
                                "age) or idle (adaptive: nothing in flight, nothing more ready)", ["reason"], registry=r)
