@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from sinks.metrics import END_TO_END_BUCKETS
+
 NOTES_MARKER = "<!-- notes below this line are kept when the script rewrites the file -->"
 
 
@@ -171,7 +173,8 @@ def _details(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{pd['offered_events_per_s']:,.0f}/s (delivery concurrency {args.delivery_concurrency}, rate "
         f"{args.rate or 'unthrottled'}, stream workers {args.stream_workers}). Finished: {pd['finished']}. Component restarts: {pd['restarts'] or 'none'}.",
         f"- paysync latency: `paysync_end_to_end_seconds` from the sink ({pd['latency_observations']} observations, "
-        f"buckets 0.25/0.5/1/2/5/10 s, quantiles interpolated linearly inside a bucket); share of records at or "
+        f"buckets {'/'.join(f'{b:g}' for b in END_TO_END_BUCKETS)} s, quantiles interpolated linearly inside a "
+        "bucket); share of records at or "
         f"under 2 s: {fmt(pd['latency_share_le_2s'] and pd['latency_share_le_2s'] * 100, 1)} %.",
         f"- paysync CPU seconds by process: {pd['cpu_s']}.",
         f"- paysync max consumer lag: {pd['max_lag']}; lag × time (record·s): {pd.get('lag_area_record_s')}; "
