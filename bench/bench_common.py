@@ -53,13 +53,17 @@ def proc_rss_mib(pid: int) -> float | None:
     return None if kib is None else kib / 1024
 
 
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float, str]]]:
-    """Prometheus text of 127.0.0.1:port/metrics -> family name -> [(labels, value, sample name)]."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float, str]]]:
+    """Prometheus text -> family name -> [(labels, value, sample name)]."""
     out: dict[str, list[tuple[dict[str, str], float, str]]] = {}
     for fam in text_string_to_metric_families(text):
         out[fam.name] = [(dict(s.labels), float(s.value), s.name) for s in fam.samples]
     return out
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float, str]]]:
+    """Prometheus text of 127.0.0.1:port/metrics, parsed (`parse_metrics`)."""
+    return parse_metrics(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
 
 
 def metric_sum(metrics: dict[str, Any], family: str, sample_suffix: str = "_total", **labels: str) -> float:

@@ -37,6 +37,11 @@ def _docker_engine() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
+def _broker_config(data_dir: Path) -> BrokerConfig:
+    """The tests' one broker: free ports, its data in `data_dir`."""
+    return BrokerConfig(port=free_port(), controller_port=free_port(), data_dir=data_dir)
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     workers = getattr(config.option, "numprocesses", None)
     return not hasattr(config, "workerinput") and bool(workers)
@@ -47,8 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     global _SHARED_BROKER
     if not _is_xdist_controller(config) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return
-    cfg = BrokerConfig(port=free_port(), controller_port=free_port(),
-                       data_dir=Path(tempfile.mkdtemp(prefix="paysync-test-kafka-")))
+    cfg = _broker_config(Path(tempfile.mkdtemp(prefix="paysync-test-kafka-")))
     try:
         bootstrap, _ = start(cfg, fresh=True, timeout=120)
     except BrokerError:
@@ -95,9 +99,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    cfg = BrokerConfig(
-        port=free_port(), controller_port=free_port(), data_dir=tmp_path_factory.mktemp("kafka")
-    )
+    cfg = _broker_config(tmp_path_factory.mktemp("kafka"))
     try:
         bootstrap, _ = start(cfg, fresh=True, timeout=120)
     except BrokerError as exc:

@@ -22,7 +22,6 @@ import httpx
 import pytest
 import stripe
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from simple_salesforce import Salesforce
 
 from emulators.salesforce_emulator import EmulatorHandle, client_session, start_emulator
@@ -34,7 +33,9 @@ from sinks.metrics import SinkMetrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from bench_common import histogram_quantiles, proc_cpu, records_per_day, sf_knobs, tree_cpu  # noqa: E402
+from bench_common import (  # noqa: E402
+    histogram_quantiles, parse_metrics, proc_cpu, records_per_day, sf_knobs, tree_cpu,
+)
 from bench_naive import naive_phase  # noqa: E402
 from bench_paysync import cpu_used  # noqa: E402
 from bench_report import verdicts  # noqa: E402
@@ -70,9 +71,7 @@ def test_the_sink_s_latency_histogram_resolves_p50_and_p99_near_the_targets(tail
     metrics = SinkMetrics()
     for value in seen:
         metrics.end_to_end.observe(value)
-    parsed = {fam.name: [(dict(x.labels), float(x.value), x.name) for x in fam.samples]
-              for fam in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
-    q = histogram_quantiles(parsed, "paysync_end_to_end_seconds")
+    q = histogram_quantiles(parse_metrics(generate_latest(metrics.registry).decode()), "paysync_end_to_end_seconds")
     assert q["count"] == len(seen)
     assert q["p50"] == pytest.approx(seen[len(seen) // 2 - 1], abs=0.25)
     assert q["p99"] == pytest.approx(seen[int(0.99 * len(seen)) - 1], abs=0.25)
