@@ -23,7 +23,7 @@ def test_ports_lie_outside_the_ephemeral_range_and_are_free() -> None:
     low, high = (int(p) for p in RANGE.read_text().split())
     ports = [free_port() for _ in range(200)]
     assert not [p for p in ports if low <= p <= high]
-    assert len(set(ports)) > 150  # a random pick, not the same port each time
+    assert len(set(ports)) == len(ports)  # never the same port twice in one process
     for port in ports[:20]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", port))
@@ -42,3 +42,10 @@ def test_a_port_someone_listens_on_is_never_handed_out() -> None:
     finally:
         for sock in listeners:
             sock.close()
+
+
+def test_a_thousand_picks_in_a_row_all_differ() -> None:
+    """Callers take several ports before binding any (a broker's client and controller ports, a cluster's six):
+    a plain random pick repeated one now and then ("ports must all differ", tests/foundation/test_broker_cli.py)."""
+    ports = [free_port() for _ in range(1_000)]
+    assert len(set(ports)) == len(ports)
