@@ -74,7 +74,10 @@ class KafkaPublisher:
         fut: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-            loop.call_soon_threadsafe(_settle, fut, err)
+            try:
+                loop.call_soon_threadsafe(_settle, fut, err)
+            except RuntimeError:  # its loop is closed: nobody awaits it (raised, this would end the poll thread)
+                log.debug("delivery report for a closed event loop dropped", extra={"topic": topic, "key": key})
 
         try:
             self._producer.produce(topic, value, key.encode(), on_delivery=on_delivery)

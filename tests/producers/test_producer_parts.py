@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,3 +102,27 @@ def test_cursor_store_resumes_from_the_latest_cursor(kafka_bootstrap: str, topic
         publisher.close()
 
 
+
+
+def test_a_closed_event_loop_does_not_stop_deliveries_to_the_others(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """A record published from a loop that is closed before its acknowledgment (a receiver shutting down, a test's
+    loop) must not stop the poll thread: records published from another loop are still acknowledged."""
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    create_topics(conf, topic_prefix, partitions=1)
+    topic = f"{topic_prefix}stripe.events"
+    publisher = KafkaPublisher(producer_config(conf, 10_000)).start()
+
+    async def queue_only() -> None:
+        publisher.publish(topic, "evt_gone", b"{}")  # not awaited: its loop closes at once
+
+    async def publish_and_wait() -> None:
+        await asyncio.wait_for(publisher.publish(topic, "evt_later", b"{}"), 15)
+
+    try:
+        first = asyncio.new_event_loop()
+        first.run_until_complete(queue_only())
+        first.close()
+        time.sleep(1.0)  # its delivery report is served meanwhile, for a closed loop
+        asyncio.run(publish_and_wait())
+    finally:
+        publisher.close()
