@@ -7,8 +7,10 @@ batch is as large as the load made it. Latency is low at low load and batches ar
 2.0 job counts as a write in flight (new records then wait for the size or age bound, as without adaptation).
 
 Early writes are paced by the daily API budget (`CallPace`): each batch costs its own calls, so back-to-back small
-batches could spend a day's budget in hours. They may spend it no faster than it lasts the day (plus a minute's
-worth in a burst); beyond that, records wait for the size or age bound as without adaptation.
+batches could spend a day's budget in hours. They may spend it no faster than it lasts the day, plus a peak's
+allowance of `burst_s` seconds of that pace (`PAYSYNC_SINK_PACE_BURST_S`, 600 s: about 660 calls, 0.7 % of a
+100,000-call day); beyond that, records wait for the size or age bound as without adaptation. The allowance cannot
+spend the limit itself: the sink pauses at `PAYSYNC_SINK_BUDGET_SHARE` of it, read from Salesforce's own count.
 
 Always: a batch is written when it reaches the count or byte limit, or when a record reaches the max age (the upper
 bound of the wait). Records that only wait for a retry time never trigger an early write on their own: they ride
@@ -54,7 +56,7 @@ class CallPace:
     """A token bucket of API calls for early writes: refilled at `share` of the daily limit per day, holding
     `burst_s` seconds of it. Unknown limit (`max_calls` 0): no pacing."""
 
-    def __init__(self, share: float, burst_s: float = 60.0) -> None:
+    def __init__(self, share: float, burst_s: float) -> None:
         self.share = share
         self.burst_s = burst_s
         self.tokens: float | None = None  # full until the first refill

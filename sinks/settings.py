@@ -111,6 +111,8 @@ class SinkSettings(PaysyncSettings):
     sink_parent_wait_s: float = Field(default=10.0, ge=0, description="…and at least this long, before a stub parent")
     sink_budget_share: float = Field(default=0.95, gt=0, le=1, description="pause when this share of the daily API limit is used")
     sink_pause_check_s: float = Field(default=5.0, gt=0, description="how often a paused sink probes the budget")
+    sink_pace_burst_s: float = Field(default=600.0, ge=0, le=3600, description="early writes may run ahead of the "
+                                     "daily budget's pace by this many seconds of it (a peak's allowance)")
     sink_bulk_max_jobs: int = Field(default=4, ge=1, description="Bulk 2.0 jobs in flight at once")
     sink_bulk_backlog: int = Field(default=20_000, ge=0, description="records waiting (lag + pending) above which "
                                    "Bulk is used even when it costs more calls than Composite")

@@ -60,7 +60,7 @@ class Sink:
         self.events = StatusEvents(self.client, self.pool) if settings.sink_status_events else None
         self.batcher = Batcher(settings.sink_batch_max_records, settings.sink_batch_max_bytes, settings.sink_batch_max_age_s)
         self.tracker = OffsetTracker()
-        self.pace = CallPace(settings.sink_budget_share)
+        self.pace = CallPace(settings.sink_budget_share, settings.sink_pace_burst_s)
         self.writer = BatchWriter(self.client, settings, self.metrics, self.pool)
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None

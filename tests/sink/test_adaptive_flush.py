@@ -16,7 +16,7 @@ from sinks.client import SalesforceClient
 from sinks.flush_policy import DAY_S, CallPace, Decision, Readiness, Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
-from sinks.settings import SalesforceSettings
+from sinks.settings import SalesforceSettings, SinkSettings
 from tests.sink.conftest import make_upsert, wait_for
 
 NEW = Readiness(ready=3, fresh=3, full=False, aged=False)
@@ -65,6 +65,34 @@ def test_early_writes_keep_to_the_daily_budget_pace_after_a_burst_allowance() ->
     assert pace.allows(5.0, 0)  # the limit is unknown: no pacing
     pace.spent(10_000, 5.0, 0)
     assert pace.allows(5.0, 0)
+
+
+
+def test_the_default_allowance_carries_a_five_minute_peak_and_stays_under_one_percent_of_the_day() -> None:
+    """A peak at three calls a second (a batch every 0.7 s at 100 events/s) writes early for five minutes on a
+    100,000-call org; what it spends ahead of the pace is under 1 % of the day, and then the pace holds."""
+    limit = 100_000
+    settings = SinkSettings()
+    pace = CallPace(settings.sink_budget_share, settings.sink_pace_burst_s)
+    spent, now = 0, 0.0
+    while now < 300.0:
+        assert pace.allows(now, limit), now
+        pace.spent(1, now, limit)
+        spent += 1
+        now += 1 / 3
+    ahead = spent - 300.0 * limit * settings.sink_budget_share / DAY_S
+    assert ahead < 0.01 * limit
+    while pace.allows(now, limit):  # the peak goes on: the allowance runs out…
+        pace.spent(1, now, limit)
+        now += 1 / 3
+    later = now + 60.0
+    calls = 0
+    while now < later:  # …and from then on early writes keep to the day's pace
+        if pace.allows(now, limit):
+            pace.spent(1, now, limit)
+            calls += 1
+        now += 1 / 3
+    assert calls <= 60.0 * limit * settings.sink_budget_share / DAY_S + 1
 
 
 def record(ext: str, size: int = 10) -> PendingRecord:
