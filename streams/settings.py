@@ -40,9 +40,9 @@ class StreamSettings(PaysyncSettings):
         default=10_000, ge=1, description="also commit after this many acknowledged input records"
     )
     stream_producer_linger_ms: float = Field(
-        default=50.0, ge=0,
+        default=20.0, ge=0,
         description="producer batching delay: outputs are not awaited per record, so this costs latency only at low "
-                    "load (far below the sink's batch age) and saves the worker and broker many small requests",
+                    "load and saves the worker and broker many small requests (a backlog fills batches at once)",
     )
     stream_producer_request_timeout_s: float = Field(
         default=60.0, gt=0,
@@ -59,7 +59,7 @@ class StreamSettings(PaysyncSettings):
                     "Kafka's Java producer does (aiokafka alone sends each partition's batch on its own linger)",
     )
     stream_fetch_max_wait_ms: int = Field(
-        default=250, ge=0, le=1500,
+        default=100, ge=0, le=1500,
         description="the broker holds the worker's fetch this long at most for stream_fetch_min_bytes to arrive: "
                     "latency added at low load only; Faust's own setting is 1500 with no minimum",
     )
@@ -94,7 +94,7 @@ class StreamSettings(PaysyncSettings):
                     "a batch's records are acknowledged one by one once handled",
     )
     stream_batch_within_s: float = Field(
-        default=0.05, gt=0,
+        default=0.02, gt=0,
         description="longest wait for a batch to fill: latency added at low load, none under a backlog",
     )
     stream_event_loop: Literal["uvloop", "asyncio"] = Field(

@@ -94,4 +94,4 @@ def test_the_worker_s_consumer_fetches_wait_on_the_broker(tmp_path: Path) -> Non
 
     assert asyncio.run(created()) == (12_345, 321)
     defaults = StreamSettings()
-    assert (defaults.stream_fetch_min_bytes, defaults.stream_fetch_max_wait_ms) == (65_536, 250)
+    assert (defaults.stream_fetch_min_bytes, defaults.stream_fetch_max_wait_ms) == (65_536, 100)
