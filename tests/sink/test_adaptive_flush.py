@@ -67,7 +67,6 @@ def test_early_writes_keep_to_the_daily_budget_pace_after_a_burst_allowance() ->
     assert pace.allows(5.0, 0)
 
 
-
 def test_the_default_allowance_carries_a_five_minute_peak_and_stays_under_one_percent_of_the_day() -> None:
     """A peak at three calls a second (a batch every 0.7 s at 100 events/s) writes early for five minutes on a
     100,000-call org; what it spends ahead of the pace is under 1 % of the day, and then the pace holds."""
