@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -41,6 +42,41 @@ def proc_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK  # utime stime cutime cstime
+
+
+def thread_cpu(pid: int, names: dict[str, str]) -> dict[str, float]:
+    """CPU seconds of `pid`'s live threads by name, digits dropped (e.g. 'data-plane-kafka-request-handler-#')."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = names.get(task.name) or (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        key = re.sub(r"\d+", "#", name)
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def compiler_threads_cpu(pid: int) -> dict[str, float]:
+    """Thread id -> CPU seconds of the JVM `pid`'s live JIT compiler threads ("C1/C2 CompilerThread#"; /proc's
+    comm keeps "C2 CompilerThre")."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if "CompilerThre" not in (task / "comm").read_text():
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[task.name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def compiler_cpu_since(start: dict[str, float], end: dict[str, float]) -> float:
+    """CPU seconds the compiler threads of `end` used since `start` (two `compiler_threads_cpu` readings). A thread
+    HotSpot retired in between is not counted, so this is a lower bound of what the JIT compiler used."""
+    return sum(max(0.0, v - start.get(tid, 0.0)) for tid, v in end.items())
 
 
 def proc_rss_mib(pid: int) -> float | None:

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import (CLK_TCK, Lag, drive, histogram_quantiles, metric_sum, proc_cpu, say, scrape, scrape_delta,
-                          stage_lags, start_pipeline)
+from bench_common import (Lag, drive, histogram_quantiles, metric_sum, proc_cpu, say, scrape, scrape_delta, stage_lags,
+                          start_pipeline, thread_cpu)
 from bench_paysync import cpu_used
 
 from ops.pipeline import LocalPipeline, PipelineOptions, Quiet
@@ -215,20 +215,6 @@ def java_thread_names(pid: int) -> dict[str, str]:
     """Thread id -> full Java thread name (`jcmd Thread.print`; /proc's comm keeps only 15 characters)."""
     text = subprocess.run(["jcmd", str(pid), "Thread.print"], capture_output=True, text=True, check=False).stdout
     return {str(int(m.group(2), 16)): m.group(1) for m in re.finditer(r'^"([^"]+)".*? nid=0x([0-9a-f]+)', text, re.M)}
-
-
-def thread_cpu(pid: int, names: dict[str, str]) -> dict[str, float]:
-    """CPU seconds of `pid`'s live threads by name, digits dropped (e.g. 'data-plane-kafka-request-handler-#')."""
-    out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = names.get(task.name) or (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        key = re.sub(r"\d+", "#", name)
-        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return out
 
 
 # --- where the broker's Java threads spend their time (JFR execution samples) --------------------------------------

@@ -34,7 +34,8 @@ from sinks.metrics import SinkMetrics
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from bench_common import (  # noqa: E402
-    histogram_quantiles, parse_metrics, proc_cpu, records_per_day, sf_knobs, tree_cpu,
+    compiler_cpu_since, compiler_threads_cpu, histogram_quantiles, parse_metrics, proc_cpu, records_per_day, sf_knobs,
+    tree_cpu,
 )
 from bench_naive import naive_phase  # noqa: E402
 from bench_paysync import cpu_used  # noqa: E402
@@ -109,6 +110,41 @@ def test_tree_cpu_counts_a_busy_child_that_proc_cpu_of_the_parent_does_not_see_y
     finally:
         child.kill()
         child.wait()
+
+
+_HOT_JAVA = """
+public class Hot {
+    public static void main(String[] a) throws Exception {
+        long s = 0;
+        for (int i = 0; i < 200_000_000; i++) { s += Long.rotateLeft(s ^ i, 7) * 31; }
+        System.out.println(s);
+        System.out.flush();
+        Thread.sleep(30_000);
+    }
+}
+"""
+
+
+def test_the_jvm_s_compiler_threads_are_read_by_id_and_their_cpu_grows_with_hot_code(tmp_path: Path) -> None:
+    source = tmp_path / "Hot.java"
+    source.write_text(_HOT_JAVA)
+    java = subprocess.Popen(["java", str(source)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert java.stdout is not None and java.stdout.readline().strip()  # the hot loop has run
+        threads = compiler_threads_cpu(java.pid)
+        assert threads and all(tid.isdigit() for tid in threads)
+        assert sum(threads.values()) > 0  # compiling the source and the hot loop took the compiler some time
+        assert compiler_threads_cpu(os.getpid()) == {}  # CPython has no such threads
+    finally:
+        java.kill()
+        java.wait()
+
+
+def test_compiler_cpu_since_counts_growth_and_new_threads_never_a_retired_one() -> None:
+    start = {"11": 2.0, "12": 5.0}  # 12 retired before the end reading
+    end = {"11": 3.5, "13": 0.25}
+    assert compiler_cpu_since(start, end) == pytest.approx(1.75)
+    assert compiler_cpu_since({"11": 4.0}, {"11": 4.0}) == 0.0
 
 
 def test_records_a_day_within_the_budget_follow_from_calls_per_record() -> None:

@@ -7,16 +7,19 @@ a lone record lands long before the max age, and a burst that arrives while a wr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from paysync.settings import settings_env
 from sinks.batcher import Batcher
-from sinks.client import SalesforceClient
+from sinks.client import Budget, SalesforceClient
 from sinks.flush_policy import DAY_S, CallPace, Decision, Readiness, Step, decide
 from sinks.metrics import SinkMetrics
 from sinks.records import Origin, PendingRecord
 from sinks.settings import SalesforceSettings, SinkSettings
+from sinks.sink import Sink
 from tests.sink.conftest import make_upsert, wait_for
 
 NEW = Readiness(ready=3, fresh=3, full=False, aged=False)
@@ -92,6 +95,40 @@ def test_the_default_allowance_carries_a_five_minute_peak_and_stays_under_one_pe
             calls += 1
         now += 1 / 3
     assert calls <= 60.0 * limit * settings.sink_budget_share / DAY_S + 1
+
+
+class _BudgetOnly:
+    """Stands in for `SalesforceClient` where the sink only reads its budget header (no call is made)."""
+
+    def __init__(self, max_calls: int) -> None:
+        self.budget = Budget(0, max_calls)
+
+
+@pytest.mark.parametrize("burst_s", [30, 600])
+def test_the_sink_s_early_writes_stop_after_the_allowance_its_setting_gives(monkeypatch: pytest.MonkeyPatch,
+                                                                         burst_s: int) -> None:
+    """`PAYSYNC_SINK_PACE_BURST_S` reaches the sink: the calls its flushes cost (read from the budget header) use
+    up `burst_s` seconds of the daily pace, and then early writes wait for the pace."""
+    for name, value in settings_env(SinkSettings, sink_pace_burst_s=burst_s).items():
+        monkeypatch.setenv(name, value)
+    client = _BudgetOnly(100_000)
+    sink = Sink(SinkSettings(), client=client)  # type: ignore[arg-type]
+    try:
+        allowance = 100_000 * sink.s.sink_budget_share / DAY_S * burst_s
+        now = time.monotonic()
+        assert sink._early_writes(now)
+
+        def costs_calls(n: int) -> Callable[[], None]:
+            def flush() -> None:
+                client.budget.used += n
+            return flush
+
+        sink._paced(costs_calls(int(allowance) - 1))
+        assert sink._early_writes(time.monotonic())
+        sink._paced(costs_calls(5))  # a few calls beyond: the pace refills ~1.1 a second, so this holds a while
+        assert not sink._early_writes(time.monotonic())
+    finally:
+        sink.pool.shutdown()
 
 
 def record(ext: str, size: int = 10) -> PendingRecord:
